@@ -1,0 +1,39 @@
+# FlowTrux AI Providers: the commands of ../shared/design/CONTRACT.md.
+SHELL := /bin/bash
+UV := .local/tools/bin/uv
+RUN := $(UV) run --frozen --no-sync
+ORG ?= org-dev
+ROLE ?= OWNER
+
+.PHONY: dev test down token bench install lint fmt
+
+## Install what is missing (uv, Python deps, Kafka jars, FerretDB launcher); idempotent.
+install:
+	@deploy/local/bootstrap.sh
+
+## Run Kafka, FerretDB and the four services on loopback, in the foreground.
+dev: install
+	@$(RUN) python deploy/local/stack.py dev
+
+## Quality gates and the whole suite against real Kafka and FerretDB.
+test: install
+	@deploy/local/test.sh $(PYTEST_ARGS)
+
+## Stop anything `make dev` or `make test` left running.
+down:
+	@if [ -x $(UV) ] && [ -d .venv ]; then $(RUN) python deploy/local/stack.py down; \
+	else deploy/local/infra.sh down; fi
+
+## Print a dev JWT for the gateway: make token ORG=<org_id> ROLE=<OWNER|ADMIN|MEMBER>
+token: install
+	@$(RUN) python -m gateway token --org "$(ORG)" --role "$(ROLE)"
+
+## Run the benchmarks and write their report to bench/report.md.
+bench: install
+	@deploy/local/bench.sh
+
+lint:
+	@$(RUN) ruff format --check . && $(RUN) ruff check . && $(RUN) mypy shared services && $(RUN) lint-imports
+
+fmt:
+	@$(RUN) ruff format . && $(RUN) ruff check --fix .

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Local infrastructure without containers: Apache Kafka (KRaft, single node) and FerretDB
+# (MongoDB wire protocol on SQLite), both on loopback.
+#
+#   deploy/local/infra.sh up [kafka|ferretdb]     start (a second start is a no-op)
+#   deploy/local/infra.sh down [kafka|ferretdb]   stop what this script started (pid files)
+#   deploy/local/infra.sh status                  show what runs
+#   deploy/local/infra.sh install                 resolve/build without starting
+#
+# Downloads and builds are cached under .local/cache and survive `make down`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+LOCAL="$ROOT/.local"
+CACHE="$LOCAL/cache"
+RUN="$LOCAL/run"
+LOGS="$LOCAL/logs"
+DATA="$LOCAL/data"
+HERE="$ROOT/deploy/local"
+
+KAFKA_PORT="${LOCAL_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${LOCAL_KAFKA_CONTROLLER_PORT:-9093}"
+MONGO_PORT="${LOCAL_MONGO_PORT:-27017}"
+KAFKA_HEAP="${LOCAL_KAFKA_HEAP:-512m}"
+READY_TIMEOUT="${LOCAL_READY_TIMEOUT:-120}"
+
+mkdir -p "$CACHE" "$RUN" "$LOGS" "$DATA"
+
+log() { printf '[infra] %s\n' "$*" >&2; }
+die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+alive() { # alive NAME -> 0 when the pid file names a live process
+  local pidfile="$RUN/$1.pid"
+  [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+fingerprint() { cat "$@" | sha256sum | cut -c1-16; }
+
+# ---------------------------------------------------------------- Kafka
+kafka_install() {
+  local fp lib
+  fp="$(fingerprint "$HERE/kafka/pom.xml")"
+  lib="$CACHE/kafka-$fp"
+  if [[ ! -f "$lib/.complete" ]]; then
+    command -v mvn >/dev/null || die "Maven (mvn) is needed to resolve the Kafka broker"
+    command -v java >/dev/null || die "Java 17+ is needed to run the Kafka broker"
+    log "resolving the Kafka broker from Maven Central into $lib"
+    rm -rf "$lib"
+    mvn -B -q -f "$HERE/kafka/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$lib" >"$LOGS/kafka-install.log" 2>&1 \
+      || die "Maven could not resolve the Kafka broker; see $LOGS/kafka-install.log"
+    touch "$lib/.complete"
+  fi
+  echo "$lib"
+}
+
+kafka_up() {
+  if alive kafka; then log "kafka already running (pid $(cat "$RUN/kafka.pid"))"; return; fi
+  if port_open "$KAFKA_PORT"; then
+    log "something already listens on 127.0.0.1:$KAFKA_PORT; using it (not started here)"
+    return
+  fi
+  local lib props datadir
+  lib="$(kafka_install)"
+  datadir="$DATA/kafka"
+  props="$DATA/kafka-server.properties"
+  mkdir -p "$datadir"
+  sed -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+      -e "s#@DATA_DIR@#$datadir#g" "$HERE/kafka/server.properties.in" >"$props"
+  local jopts=(-Xms256m "-Xmx$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true
+               "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml")
+  if [[ ! -f "$datadir/meta.properties" ]]; then
+    log "formatting Kafka storage in $datadir"
+    java "${jopts[@]}" -cp "$lib/*" kafka.tools.StorageTool format \
+      -t "flowtrux-local-cluster0" -c "$props" --ignore-formatted >>"$LOGS/kafka.log" 2>&1 \
+      || die "formatting Kafka storage failed; see $LOGS/kafka.log"
+  fi
+  log "starting Kafka on 127.0.0.1:$KAFKA_PORT (log: $LOGS/kafka.log)"
+  nohup java "${jopts[@]}" -cp "$lib/*" kafka.Kafka "$props" >>"$LOGS/kafka.log" 2>&1 &
+  echo $! >"$RUN/kafka.pid"
+  local waited=0
+  until port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$LOGS/kafka.log"; do
+    alive kafka || die "Kafka exited during start; see $LOGS/kafka.log"
+    (( waited++ >= READY_TIMEOUT )) && die "Kafka not ready after ${READY_TIMEOUT}s; see $LOGS/kafka.log"
+    sleep 1
+  done
+  log "kafka ready after ${waited}s"
+}
+
+# ---------------------------------------------------------------- FerretDB
+ferretdb_install() {
+  local fp bin
+  fp="$(fingerprint "$HERE/ferretdb/main.go" "$HERE/ferretdb/go.mod" "$HERE/ferretdb/go.sum")"
+  bin="$CACHE/ferretdb-local-$fp"
+  if [[ ! -x "$bin" ]]; then
+    command -v go >/dev/null || die "Go is needed to build the FerretDB launcher"
+    log "building the FerretDB launcher (FerretDB v1.24.2) into $bin"
+    (cd "$HERE/ferretdb" && CGO_ENABLED=0 go build -trimpath -o "$bin.tmp" .) \
+      >"$LOGS/ferretdb-install.log" 2>&1 \
+      || die "building the FerretDB launcher failed; see $LOGS/ferretdb-install.log"
+    mv "$bin.tmp" "$bin"
+  fi
+  echo "$bin"
+}
+
+ferretdb_up() {
+  if alive ferretdb; then log "ferretdb already running (pid $(cat "$RUN/ferretdb.pid"))"; return; fi
+  if port_open "$MONGO_PORT"; then
+    log "something already listens on 127.0.0.1:$MONGO_PORT; using it (not started here)"
+    return
+  fi
+  local bin
+  bin="$(ferretdb_install)"
+  mkdir -p "$DATA/ferretdb"
+  log "starting FerretDB on 127.0.0.1:$MONGO_PORT (log: $LOGS/ferretdb.log)"
+  FERRETDB_TELEMETRY=disable DO_NOT_TRACK=1 nohup "$bin" -listen "127.0.0.1:$MONGO_PORT" \
+    -data "$DATA/ferretdb/" >>"$LOGS/ferretdb.log" 2>&1 &
+  echo $! >"$RUN/ferretdb.pid"
+  local waited=0
+  until port_open "$MONGO_PORT"; do
+    alive ferretdb || die "FerretDB exited during start; see $LOGS/ferretdb.log"
+    (( waited++ >= READY_TIMEOUT )) && die "FerretDB not ready after ${READY_TIMEOUT}s; see $LOGS/ferretdb.log"
+    sleep 1
+  done
+  log "ferretdb ready after ${waited}s"
+}
+
+# ---------------------------------------------------------------- common
+stop() { # stop NAME: only a process this script started (its pid file)
+  local name="$1" pidfile="$RUN/$1.pid" pid
+  [[ -f "$pidfile" ]] || return 0
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$name did not stop in 30s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$pidfile"
+}
+
+status() {
+  for name in kafka ferretdb; do
+    if alive "$name"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"
+    else echo "$name: not started here"; fi
+  done
+  port_open "$KAFKA_PORT" && echo "127.0.0.1:$KAFKA_PORT: listening" || echo "127.0.0.1:$KAFKA_PORT: closed"
+  port_open "$MONGO_PORT" && echo "127.0.0.1:$MONGO_PORT: listening" || echo "127.0.0.1:$MONGO_PORT: closed"
+}
+
+cmd="${1:-}"; what="${2:-all}"
+case "$cmd" in
+  install) kafka_install >/dev/null; ferretdb_install >/dev/null ;;
+  up)
+    case "$what" in
+      kafka) kafka_up ;; ferretdb) ferretdb_up ;;
+      all) ferretdb_up; kafka_up ;;
+      *) die "unknown component '$what' (kafka, ferretdb)";;
+    esac ;;
+  down)
+    case "$what" in
+      kafka) stop kafka ;; ferretdb) stop ferretdb ;;
+      all) stop kafka; stop ferretdb ;;
+      *) die "unknown component '$what' (kafka, ferretdb)";;
+    esac ;;
+  status) status ;;
+  *) echo "usage: $0 {up|down|status|install} [kafka|ferretdb]" >&2; exit 2 ;;
+esac

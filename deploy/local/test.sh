@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `make test`: quality gates, then the whole suite against real Kafka and FerretDB.
+# Starts the infrastructure if it is not running and stops only what it started.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+UV="$ROOT/.local/tools/bin/uv"
+RUNPY=("$UV" run --frozen --no-sync)
+INFRA="$ROOT/deploy/local/infra.sh"
+started=()
+
+cleanup() {
+  local rc=$?
+  for component in "${started[@]}"; do "$INFRA" down "$component" || true; done
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+echo "== quality gates"
+"${RUNPY[@]}" ruff format --check .
+"${RUNPY[@]}" ruff check .
+"${RUNPY[@]}" mypy shared services
+"${RUNPY[@]}" lint-imports
+
+echo "== infrastructure"
+export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}"
+export MONGODB_URL="${MONGODB_URL:-mongodb://127.0.0.1:27017}"
+if ! port_open 27017 && [[ "$MONGODB_URL" == "mongodb://127.0.0.1:27017" ]]; then
+  "$INFRA" up ferretdb; started+=(ferretdb)
+fi
+if ! port_open 9092 && [[ "$KAFKA_BOOTSTRAP_SERVERS" == "127.0.0.1:9092" ]]; then
+  "$INFRA" up kafka; started+=(kafka)
+fi
+
+echo "== tests"
+# Provider keys must never come from the environment: set canaries that must go unused.
+export ANTHROPIC_API_KEY="sk-ant-env-canary-must-never-be-used-0000"
+export OPENAI_API_KEY="sk-env-canary-must-never-be-used-00000000"
+export GOOGLE_API_KEY="AIzaEnvCanaryMustNeverBeUsed000000000"
+export GEMINI_API_KEY="AIzaEnvCanaryMustNeverBeUsed000000001"
+set +e
+"${RUNPY[@]}" pytest "$@"
+rc=$?
+set -e
+if [[ $rc -eq 5 ]]; then echo "pytest collected no tests: failing" >&2; fi
+exit $rc

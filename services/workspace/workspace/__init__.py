@@ -1,0 +1,1 @@
+"""FlowTrux AI Providers."""

@@ -1,0 +1,33 @@
+"""State events published by workspace (compacted topics, keyed by workspace or org id)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.contracts.base import Event, Identifier, Model
+
+
+class WorkspaceAssignmentsChanged(Event):
+    """Ordered key ids assigned to a workspace (workspace.assignments.v1, key = workspace_id)."""
+
+    workspace_id: Identifier = Field(description="Id of the workspace; also the Kafka key.")
+    org_id: Identifier = Field(description="Organization the workspace belongs to.")
+    key_ids: list[Identifier] = Field(
+        description="Assigned provider keys, in the order the runner tries them per provider."
+    )
+    deleted: bool = Field(False, description="True once the workspace is deleted.")
+
+
+class PlanLimits(Model):
+    """Limits of a plan; null means unlimited."""
+
+    provider_keys: int | None = Field(description="Most provider keys the org may store.")
+    workspaces: int | None = Field(description="Most workspaces the org may have.")
+
+
+class OrgPlanChanged(Event):
+    """The current plan of an organization (workspace.plans.v1, key = org_id)."""
+
+    org_id: Identifier = Field(description="Organization; also the Kafka key.")
+    plan: str = Field(description="Plan name, e.g. starter, team, enterprise.")
+    limits: PlanLimits = Field(description="The plan's limits.")
