@@ -79,3 +79,18 @@ class BaseServiceSettings(BaseSettings):
                     "FLOWTRUX_ENV=prod refuses dev default secrets; set "
                     + ", ".join(sorted(offending))
                 )
+
+
+class ProviderEndpointSettings(BaseServiceSettings):
+    """Provider base URLs (from settings only, never from an event or a request)."""
+
+    runner_anthropic_base_url: str = "https://api.anthropic.com"
+    runner_openai_base_url: str = "https://api.openai.com"
+    runner_google_base_url: str = "https://generativelanguage.googleapis.com"
+
+    def provider_base_url(self, provider: str) -> str:
+        return {
+            "anthropic": self.runner_anthropic_base_url,
+            "openai": self.runner_openai_base_url,
+            "google": self.runner_google_base_url,
+        }[provider].rstrip("/")
