@@ -23,6 +23,10 @@ KAFKA_CONTROLLER_PORT="${LOCAL_KAFKA_CONTROLLER_PORT:-9093}"
 MONGO_PORT="${LOCAL_MONGO_PORT:-27017}"
 KAFKA_HEAP="${LOCAL_KAFKA_HEAP:-512m}"
 READY_TIMEOUT="${LOCAL_READY_TIMEOUT:-120}"
+# A second, private instance (own pid file, data and log) for tests that restart a broker.
+INSTANCE="${LOCAL_INSTANCE:+-$LOCAL_INSTANCE}"
+KAFKA="kafka$INSTANCE"
+FERRETDB="ferretdb$INSTANCE"
 
 mkdir -p "$CACHE" "$RUN" "$LOGS" "$DATA"
 
@@ -57,15 +61,15 @@ kafka_install() {
 }
 
 kafka_up() {
-  if alive kafka; then log "kafka already running (pid $(cat "$RUN/kafka.pid"))"; return; fi
+  if alive "$KAFKA"; then log "kafka already running (pid $(cat "$RUN/$KAFKA.pid"))"; return; fi
   if port_open "$KAFKA_PORT"; then
     log "something already listens on 127.0.0.1:$KAFKA_PORT; using it (not started here)"
     return
   fi
   local lib props datadir
   lib="$(kafka_install)"
-  datadir="$DATA/kafka"
-  props="$DATA/kafka-server.properties"
+  datadir="$DATA/$KAFKA"
+  props="$DATA/$KAFKA-server.properties"
   mkdir -p "$datadir"
   sed -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
       -e "s#@DATA_DIR@#$datadir#g" "$HERE/kafka/server.properties.in" >"$props"
@@ -74,16 +78,17 @@ kafka_up() {
   if [[ ! -f "$datadir/meta.properties" ]]; then
     log "formatting Kafka storage in $datadir"
     java "${jopts[@]}" -cp "$lib/*" kafka.tools.StorageTool format \
-      -t "flowtrux-local-cluster0" -c "$props" --ignore-formatted >>"$LOGS/kafka.log" 2>&1 \
-      || die "formatting Kafka storage failed; see $LOGS/kafka.log"
+      -t "flowtrux-local-cluster0" -c "$props" --ignore-formatted >>"$LOGS/$KAFKA.log" 2>&1 \
+      || die "formatting Kafka storage failed; see $LOGS/$KAFKA.log"
   fi
-  log "starting Kafka on 127.0.0.1:$KAFKA_PORT (log: $LOGS/kafka.log)"
-  nohup java "${jopts[@]}" -cp "$lib/*" kafka.Kafka "$props" >>"$LOGS/kafka.log" 2>&1 &
-  echo $! >"$RUN/kafka.pid"
+  log "starting Kafka on 127.0.0.1:$KAFKA_PORT (log: $LOGS/$KAFKA.log)"
+  local from=$(( $(wc -l <"$LOGS/$KAFKA.log" 2>/dev/null || echo 0) + 1 ))
+  nohup java "${jopts[@]}" -cp "$lib/*" kafka.Kafka "$props" >>"$LOGS/$KAFKA.log" 2>&1 &
+  echo $! >"$RUN/$KAFKA.pid"
   local waited=0
-  until port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$LOGS/kafka.log"; do
-    alive kafka || die "Kafka exited during start; see $LOGS/kafka.log"
-    (( waited++ >= READY_TIMEOUT )) && die "Kafka not ready after ${READY_TIMEOUT}s; see $LOGS/kafka.log"
+  until port_open "$KAFKA_PORT" && tail -n "+$from" "$LOGS/$KAFKA.log" | grep -q "Kafka Server started"; do
+    alive "$KAFKA" || die "Kafka exited during start; see $LOGS/$KAFKA.log"
+    (( waited++ >= READY_TIMEOUT )) && die "Kafka not ready after ${READY_TIMEOUT}s; see $LOGS/$KAFKA.log"
     sleep 1
   done
   log "kafka ready after ${waited}s"
@@ -106,22 +111,22 @@ ferretdb_install() {
 }
 
 ferretdb_up() {
-  if alive ferretdb; then log "ferretdb already running (pid $(cat "$RUN/ferretdb.pid"))"; return; fi
+  if alive "$FERRETDB"; then log "ferretdb already running (pid $(cat "$RUN/$FERRETDB.pid"))"; return; fi
   if port_open "$MONGO_PORT"; then
     log "something already listens on 127.0.0.1:$MONGO_PORT; using it (not started here)"
     return
   fi
   local bin
   bin="$(ferretdb_install)"
-  mkdir -p "$DATA/ferretdb"
-  log "starting FerretDB on 127.0.0.1:$MONGO_PORT (log: $LOGS/ferretdb.log)"
+  mkdir -p "$DATA/$FERRETDB"
+  log "starting FerretDB on 127.0.0.1:$MONGO_PORT (log: $LOGS/$FERRETDB.log)"
   FERRETDB_TELEMETRY=disable DO_NOT_TRACK=1 nohup "$bin" -listen "127.0.0.1:$MONGO_PORT" \
-    -data "$DATA/ferretdb/" >>"$LOGS/ferretdb.log" 2>&1 &
-  echo $! >"$RUN/ferretdb.pid"
+    -data "$DATA/$FERRETDB/" >>"$LOGS/$FERRETDB.log" 2>&1 &
+  echo $! >"$RUN/$FERRETDB.pid"
   local waited=0
   until port_open "$MONGO_PORT"; do
-    alive ferretdb || die "FerretDB exited during start; see $LOGS/ferretdb.log"
-    (( waited++ >= READY_TIMEOUT )) && die "FerretDB not ready after ${READY_TIMEOUT}s; see $LOGS/ferretdb.log"
+    alive "$FERRETDB" || die "FerretDB exited during start; see $LOGS/$FERRETDB.log"
+    (( waited++ >= READY_TIMEOUT )) && die "FerretDB not ready after ${READY_TIMEOUT}s; see $LOGS/$FERRETDB.log"
     sleep 1
   done
   log "ferretdb ready after ${waited}s"
@@ -145,7 +150,7 @@ stop() { # stop NAME: only a process this script started (its pid file)
 }
 
 status() {
-  for name in kafka ferretdb; do
+  for name in "$KAFKA" "$FERRETDB"; do
     if alive "$name"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"
     else echo "$name: not started here"; fi
   done
@@ -164,10 +169,14 @@ case "$cmd" in
     esac ;;
   down)
     case "$what" in
-      kafka) stop kafka ;; ferretdb) stop ferretdb ;;
-      all) stop kafka; stop ferretdb ;;
+      kafka) stop "$KAFKA" ;; ferretdb) stop "$FERRETDB" ;;
+      all) stop "$KAFKA"; stop "$FERRETDB" ;;
       *) die "unknown component '$what' (kafka, ferretdb)";;
     esac ;;
   status) status ;;
+  purge) # remove a stopped instance's data (tests' private instances)
+    [[ -n "$INSTANCE" ]] || die "purge is only for LOCAL_INSTANCE instances"
+    alive "$KAFKA" && die "$KAFKA is running"
+    rm -rf "$DATA/$KAFKA" "$DATA/$KAFKA-server.properties" "$LOGS/$KAFKA.log" ;;
   *) echo "usage: $0 {up|down|status|install} [kafka|ferretdb]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,136 @@
+"""Unit tests of the shared package: redaction, secret type, sealing, catalog, plans, settings."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from shared.catalog import CATALOG, cost_usd, find_model, load_prices, models_for_providers
+from shared.crypto import SealError, SecretValue, new_recipient, open_sealed, seal, seal_context
+from shared.logging import REDACTED, RedactingFilter, redact, registered_secret
+from shared.plans import DEFAULT_PLANS, parse_plans
+from shared.settings import BaseServiceSettings, ProductionSettingsError
+
+CANARY = "sk-ant-api03-CANARY-7f3a9c2e1b4d8f6a0c5e9b2d7a4f1c8e"
+
+
+def test_key_shaped_strings_are_redacted_even_unregistered() -> None:
+    for key in (
+        CANARY,
+        "sk-proj-abcdefghijklmnop1234",
+        "AIzaSyA1234567890abcdefghij",
+        "sk-" + "x" * 40,
+    ):
+        assert key not in redact(f"calling with {key} now")
+    assert redact("Authorization: Bearer abcdefghijklmnopqrstuvwx") == f"Authorization: {REDACTED}"
+
+
+def test_registered_secret_is_redacted_only_while_registered() -> None:
+    odd = "plain-looking-secret-value-42"
+    with registered_secret(odd):
+        assert redact(f"x {odd} y") == f"x {REDACTED} y"
+    assert odd in redact(f"x {odd} y")
+
+
+def test_logging_filter_scrubs_message_args_and_exceptions(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("test.redaction")
+    logger.addFilter(RedactingFilter())
+    try:
+        with caplog.at_level(logging.INFO, logger="test.redaction"):
+            logger.info("key is %s", CANARY)
+            try:
+                raise ValueError(f"bad key {CANARY}")
+            except ValueError:
+                logger.exception("failed")
+    finally:
+        logger.filters.clear()
+    assert CANARY not in caplog.text
+    assert REDACTED in caplog.text
+
+
+def test_secret_value_never_shows_itself() -> None:
+    secret = SecretValue(CANARY)
+    assert CANARY not in repr(secret)
+    assert CANARY not in str(secret)
+    assert CANARY not in f"{secret!r} {secret}"
+    assert secret.reveal() == CANARY
+
+
+def test_seal_round_trip_and_wrong_recipient_or_context_fail() -> None:
+    private, public = new_recipient()
+    context = seal_context(execution_id="exec-1", key_id="key-1")
+    box = seal(public, CANARY.encode(), context)
+    assert CANARY.encode() not in box
+    assert open_sealed(private, box, context) == CANARY.encode()
+    other, _ = new_recipient()
+    with pytest.raises(SealError):
+        open_sealed(other, box, context)
+    with pytest.raises(SealError):
+        open_sealed(private, box, seal_context(execution_id="exec-2", key_id="key-1"))
+    tampered = box[:-1] + bytes([box[-1] ^ 1])
+    with pytest.raises(SealError):
+        open_sealed(private, tampered, context)
+
+
+def test_catalog_is_the_seed_list_in_order() -> None:
+    assert [p.id for p in CATALOG] == ["anthropic", "openai", "google"]
+    assert [m.id for m in CATALOG[0].models] == [
+        "claude-opus-4-6",
+        "claude-sonnet-4-6",
+        "claude-opus-4-5",
+        "claude-sonnet-4-5",
+        "claude-opus-4",
+        "claude-sonnet-4",
+        "claude-haiku-4-5",
+    ]
+    assert [m.id for m in CATALOG[1].models] == [
+        "gpt-5.4",
+        "gpt-5.3",
+        "gpt-5.2",
+        "gpt-5",
+        "gpt-5-mini",
+        "o4-mini",
+    ]
+    assert [m.id for m in CATALOG[2].models] == [
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+        "gemini-2.0-flash",
+    ]
+    model = find_model("claude-haiku-4-5")
+    assert model is not None
+    assert model.best_for == "Lightweight tasks, high throughput, lowest cost"
+    assert find_model("gpt-4") is None
+    assert [m.provider for m in models_for_providers({"google", "anthropic"})][-1] == "google"
+
+
+def test_cost_uses_configured_prices_and_is_null_without_one() -> None:
+    prices = load_prices()
+    assert cost_usd(prices, "claude-sonnet-4-6", 12, 3) == pytest.approx(0.000081)
+    assert cost_usd(prices, "gpt-5.4", 1000, 1000) is None
+
+
+def test_plans_default_and_configured() -> None:
+    assert DEFAULT_PLANS["starter"].provider_keys == 3
+    assert DEFAULT_PLANS["enterprise"].workspaces is None
+    plans = parse_plans('{"starter": {"provider_keys": 1, "workspaces": 1}}')
+    assert plans["starter"].provider_keys == 1
+    with pytest.raises(ValueError, match="starter"):
+        parse_plans('{"gold": {"provider_keys": 1, "workspaces": 1}}')
+
+
+def test_prod_refuses_dev_service_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWTRUX_ENV", "prod")
+    with pytest.raises(ProductionSettingsError, match="SERVICE_TOKEN_GATEWAY"):
+        BaseServiceSettings().check_production()
+    for name in ("GATEWAY", "KEYVAULT", "WORKSPACE", "AGENT_RUNNER"):
+        monkeypatch.setenv(f"SERVICE_TOKEN_{name}", f"prod-{name}-token-0123456789abcdef")
+    BaseServiceSettings().check_production()
+
+
+def test_provider_keys_are_not_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
+    dumped = BaseServiceSettings().model_dump_json()
+    assert CANARY not in dumped
