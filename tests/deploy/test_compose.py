@@ -1,0 +1,79 @@
+"""docker-compose.yml has the structure the README promises (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = {"keyvault": "keyvault", "workspace": "workspace", "agent-runner": "agent_runner",
+            "gateway": "gateway"}
+
+
+def _settings_env_names(package: str) -> set[str]:
+    module = importlib.import_module(f"{package}.settings")
+    names: set[str] = set()
+    for _, cls in inspect.getmembers(module, inspect.isclass):
+        if issubclass(cls, BaseSettings) and cls.__module__ == module.__name__:
+            prefix = cls.model_config.get("env_prefix", "") or ""
+            for field_name, info in cls.model_fields.items():
+                names.add((info.alias or f"{prefix}{field_name}").upper())
+    return names
+
+
+def test_infrastructure_images_and_healthchecks() -> None:
+    services = COMPOSE["services"]
+    assert services["kafka"]["image"].startswith("apache/kafka:4.")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert services["mongodb"]["image"] == "mongo:7"
+    for name in ("kafka", "mongodb", *SERVICES):
+        assert "test" in services[name]["healthcheck"], name
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_service_built_from_one_dockerfile_with_healthy_dependencies(name: str) -> None:
+    service = COMPOSE["services"][name]
+    assert service["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert service["command"] == ["python", "-m", SERVICES[name]]
+    for dependency, condition in service["depends_on"].items():
+        assert condition["condition"] == "service_healthy", dependency
+    assert {"kafka"} <= set(service["depends_on"])
+    assert (ROOT / "deploy/Dockerfile").is_file()
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_environment_names_match_settings_classes(name: str) -> None:
+    env = COMPOSE["services"][name]["environment"]
+    known = _settings_env_names(SERVICES[name])
+    unknown = sorted(set(env) - known)
+    assert unknown == [], f"{name}: compose sets variables no settings class reads: {unknown}"
+
+
+def test_ports_follow_the_contract_and_runner_scales() -> None:
+    services = COMPOSE["services"]
+    assert services["gateway"]["ports"] == ["127.0.0.1:8080:8080"]
+    assert services["keyvault"]["ports"] == ["127.0.0.1:8081:8081"]
+    assert services["workspace"]["ports"] == ["127.0.0.1:8082:8082"]
+    assert "ports" not in services["agent-runner"], "a fixed host port prevents --scale"
+    assert services["kafka"]["ports"] == ["127.0.0.1:9092:9092"]
+    assert services["mongodb"]["ports"] == ["127.0.0.1:27017:27017"]
+
+
+def test_secrets_are_marked_dev_defaults() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "DEV DEFAULT" in text
+    for name in SERVICES:
+        env = COMPOSE["services"][name]["environment"]
+        assert env["FLOWTRUX_ENV"] == "dev"
+        for key, value in env.items():
+            if "TOKEN" in key or "SECRET" in key or "MASTER_KEYS" in key:
+                assert str(value).startswith("dev-"), key
+    for forbidden in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"):
+        assert forbidden not in text
