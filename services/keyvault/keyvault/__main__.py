@@ -1,0 +1,51 @@
+"""`python -m keyvault` runs the service; `python -m keyvault rewrap` re-wraps data keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import uvicorn
+
+from keyvault.app import create_app
+from keyvault.rewrap import format_report, rewrap_all
+from keyvault.settings import KeyvaultSettings
+from keyvault.store import MongoKeyStore
+from shared.logging import configure_logging
+
+
+async def _rewrap(settings: KeyvaultSettings) -> int:
+    settings.check_production()
+    keyring = settings.keyring()
+    store = MongoKeyStore(settings.mongodb_url, settings.keyvault_db)
+    await store.open()
+    try:
+        report = await rewrap_all(store, keyring)
+    finally:
+        await store.close()
+    print(format_report(report, keyring))
+    return 1 if report.failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m keyvault")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "rewrap"])
+    args = parser.parse_args(argv)
+    settings = KeyvaultSettings()
+    configure_logging("keyvault", level=settings.log_level, fmt=settings.log_format)
+    if args.command == "rewrap":
+        return asyncio.run(_rewrap(settings))
+    settings.check_production()
+    uvicorn.run(
+        create_app(settings),
+        host="127.0.0.1",
+        port=settings.keyvault_port,
+        log_config=None,
+        timeout_graceful_shutdown=8,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""HTTP translation of keyvault's internal API (docs/INTERNAL_API.md, keyvault section)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from keyvault.domain import AuditEntry, InvalidInputError, ProviderKey
+from keyvault.service import Vault
+from shared.crypto import SecretValue
+from shared.settings import BaseServiceSettings
+from shared.web import service_caller
+
+
+class KeyCreate(BaseModel):
+    """A new provider key; `api_key` is write-only."""
+
+    model_config = ConfigDict(extra="ignore")
+    provider: str = Field(description="anthropic, openai or google.")
+    name: str = Field(description="Display name, 1–64 characters, unique in the org.")
+    api_key: SecretStr = Field(description="The provider API key (never returned).")
+    verify: bool = Field(False, description="Check the key with the provider first.")
+    actor: str = Field("", max_length=256, description="The user making the change.")
+
+
+class KeyPatch(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(description="The new display name.")
+    actor: str = Field("", max_length=256, description="The user making the change.")
+
+
+class KeyRead(BaseModel):
+    """A provider key's metadata; never the key."""
+
+    id: str
+    org_id: str
+    provider: str
+    name: str
+    preview: str
+    status: Literal["active", "deleted"]
+    created_at: datetime
+    created_by: str
+    last_used_at: datetime | None
+
+    @classmethod
+    def from_domain(cls, key: ProviderKey) -> KeyRead:
+        return cls(
+            id=key.id,
+            org_id=key.org_id,
+            provider=key.provider,
+            name=key.name,
+            preview=key.preview,
+            status=key.status,
+            created_at=key.created_at,
+            created_by=key.created_by,
+            last_used_at=key.last_used_at,
+        )
+
+
+class KeyList(BaseModel):
+    items: list[KeyRead]
+
+
+class KeyCount(BaseModel):
+    active: int
+
+
+class AuditRead(BaseModel):
+    at: datetime
+    key_id: str
+    workspace_id: str | None
+    execution_id: str | None
+    actor: str
+    action: str
+
+    @classmethod
+    def from_domain(cls, entry: AuditEntry) -> AuditRead:
+        return cls(
+            at=entry.at,
+            key_id=entry.key_id,
+            workspace_id=entry.workspace_id,
+            execution_id=entry.execution_id,
+            actor=entry.actor,
+            action=entry.action,
+        )
+
+
+class AuditList(BaseModel):
+    items: list[AuditRead]
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    org_id: str
+    workspace_id: str
+    provider: str
+    execution_id: str
+    public_key: str = Field(description="Base64 of the runner's 32 raw X25519 public-key bytes.")
+    skip_key_ids: list[str] = Field(default_factory=list, max_length=100)
+
+
+class ResolveResponse(BaseModel):
+    key_id: str
+    sealed: str = Field(description="Base64 of the key sealed to the given public key.")
+
+
+def _vault(request: Request) -> Vault:
+    vault: Vault = request.app.state.vault
+    return vault
+
+
+VaultDep = Annotated[Vault, Depends(_vault)]
+
+
+def _public_key(value: str) -> bytes:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError("public_key", "must be base64") from None
+    if len(raw) != 32:
+        raise InvalidInputError("public_key", "must be 32 raw X25519 bytes")
+    return raw
+
+
+def create_router(settings: BaseServiceSettings) -> APIRouter:
+    """The internal routes, each guarded by the service credentials allowed to call it."""
+    readers = Depends(service_caller(settings, allowed={"gateway", "workspace"}))
+    writer = Depends(service_caller(settings, allowed={"gateway"}))
+    runner = service_caller(settings, allowed={"agent-runner"})
+    router = APIRouter(prefix="/internal/v1")
+
+    @router.post("/orgs/{org_id}/keys", status_code=201, dependencies=[writer])
+    async def create_key(org_id: str, body: KeyCreate, vault: VaultDep) -> KeyRead:
+        """Store a provider key encrypted; the answer carries only its masked preview."""
+        key = await vault.create(
+            org_id=org_id,
+            provider=body.provider,
+            name=body.name,
+            secret=SecretValue(body.api_key.get_secret_value()),
+            actor=body.actor,
+            verify=body.verify,
+        )
+        return KeyRead.from_domain(key)
+
+    @router.get("/orgs/{org_id}/keys", dependencies=[readers])
+    async def list_keys(org_id: str, vault: VaultDep, include_deleted: bool = False) -> KeyList:
+        """The org's keys, oldest first."""
+        keys = await vault.list_keys(org_id=org_id, include_deleted=include_deleted)
+        return KeyList(items=[KeyRead.from_domain(k) for k in keys])
+
+    @router.get("/orgs/{org_id}/keys-count", dependencies=[readers])
+    async def count_keys(org_id: str, vault: VaultDep) -> KeyCount:
+        """How many live keys the org has."""
+        return KeyCount(active=await vault.count(org_id=org_id))
+
+    @router.get("/orgs/{org_id}/keys/{key_id}", dependencies=[readers])
+    async def get_key(org_id: str, key_id: str, vault: VaultDep) -> KeyRead:
+        """One key's metadata, deleted ones included."""
+        return KeyRead.from_domain(await vault.get(org_id=org_id, key_id=key_id))
+
+    @router.patch("/orgs/{org_id}/keys/{key_id}", dependencies=[writer])
+    async def rename_key(org_id: str, key_id: str, body: KeyPatch, vault: VaultDep) -> KeyRead:
+        """Rename a live key."""
+        key = await vault.rename(org_id=org_id, key_id=key_id, name=body.name, actor=body.actor)
+        return KeyRead.from_domain(key)
+
+    @router.delete("/orgs/{org_id}/keys/{key_id}", status_code=204, dependencies=[writer])
+    async def delete_key(
+        org_id: str, key_id: str, vault: VaultDep, actor: Annotated[str, Query()] = ""
+    ) -> Response:
+        """Crypto-shred a key; its metadata stays with status deleted."""
+        await vault.delete(org_id=org_id, key_id=key_id, actor=actor)
+        return Response(status_code=204)
+
+    @router.get("/orgs/{org_id}/audit", dependencies=[readers])
+    async def audit(
+        org_id: str,
+        vault: VaultDep,
+        key_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 500,
+    ) -> AuditList:
+        """Every key change and resolution of the org, newest first."""
+        entries = await vault.audit(org_id=org_id, key_id=key_id, limit=limit)
+        return AuditList(items=[AuditRead.from_domain(e) for e in entries])
+
+    @router.post("/resolve")
+    async def resolve(
+        body: ResolveRequest, vault: VaultDep, caller: Annotated[str, Depends(runner)]
+    ) -> ResolveResponse:
+        """A workspace's key for one execution, sealed to the runner's one-time public key."""
+        resolved = await vault.resolve(
+            org_id=body.org_id,
+            workspace_id=body.workspace_id,
+            provider=body.provider,
+            execution_id=body.execution_id,
+            public_key=_public_key(body.public_key),
+            skip_key_ids=body.skip_key_ids,
+            service=caller,
+        )
+        return ResolveResponse(
+            key_id=resolved.key_id, sealed=base64.b64encode(resolved.sealed).decode()
+        )
+
+    return router
+
+
+health = APIRouter()
+
+
+@health.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Alive."""
+    return {"status": "ok"}
+
+
+@health.get("/readyz")
+async def readyz(request: Request) -> Any:
+    """200 when MongoDB and Kafka answer and the read models have caught up."""
+    checks: dict[str, bool] = await request.app.state.readiness()
+    status = 200 if all(checks.values()) else 503
+    return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)

@@ -1,0 +1,131 @@
+"""Wiring only: builds the keyvault service from its settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from keyvault.api import create_router, health
+from keyvault.directory import HttpWorkspaceDirectory
+from keyvault.domain import KeyStore, KeyvaultError, WorkspaceDirectory
+from keyvault.events import KafkaKeyEvents, assignments_reader, plans_reader
+from keyvault.readmodels import AssignmentsView, PlansView
+from keyvault.service import KeyVerifier, Vault
+from keyvault.settings import KeyvaultSettings
+from keyvault.store import MongoKeyStore
+from keyvault.verify import HttpKeyVerifier
+from shared.kafka import ensure_topics
+from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
+
+log = logging.getLogger(__name__)
+
+
+async def _outbox_loop(vault: Vault, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await vault.flush_outbox()
+        except Exception as exc:
+            log.warning("outbox flush failed: %s", type(exc).__name__)
+
+
+def create_app(
+    settings: KeyvaultSettings | None = None,
+    *,
+    store: KeyStore | None = None,
+    verifier: KeyVerifier | None = None,
+    directory: WorkspaceDirectory | None = None,
+) -> FastAPI:
+    """The keyvault ASGI app; everything starts in its lifespan, nothing at import time."""
+    settings = settings or KeyvaultSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.check_production()
+        keyring = settings.keyring()
+        key_store: KeyStore = store or MongoKeyStore(settings.mongodb_url, settings.keyvault_db)
+        await key_store.open()
+        topics = settings.topics
+        await ensure_topics(settings.kafka_bootstrap_servers, topics)
+        events = KafkaKeyEvents(settings.kafka_bootstrap_servers, topics.keys)
+        await events.start()
+        assignments = AssignmentsView()
+        plans = PlansView(settings.default_plan_limit())
+        readers = [
+            assignments_reader(settings.kafka_bootstrap_servers, topics.assignments, assignments),
+            plans_reader(settings.kafka_bootstrap_servers, topics.plans, plans),
+        ]
+        for reader in readers:
+            await reader.start()
+        owned_verifier = None
+        if verifier is None:
+            owned_verifier = HttpKeyVerifier(settings, timeout_s=settings.keyvault_verify_timeout_s)
+        owned_directory = None
+        if directory is None:
+            owned_directory = HttpWorkspaceDirectory(
+                internal_client(settings, caller="keyvault", base_url=settings.workspace_url)
+            )
+        vault = Vault(
+            store=key_store,
+            keyring=keyring,
+            events=events,
+            assignments=assignments,
+            plans=plans,
+            directory=directory or owned_directory,
+            verifier=verifier or owned_verifier,
+        )
+        app.state.vault = vault
+
+        async def readiness() -> dict[str, bool]:
+            checks = {"read_models": all(r.caught_up.is_set() for r in readers)}
+            for name, probe in (("mongodb", key_store.ping), ("kafka", events.ping)):
+                try:
+                    checks[name] = bool(await asyncio.wait_for(probe(), 3))
+                except Exception:
+                    checks[name] = False
+            return checks
+
+        app.state.readiness = readiness
+        try:
+            for reader in readers:
+                await reader.wait_caught_up(settings.keyvault_ready_timeout_s)
+        except TimeoutError:
+            log.warning("read models not caught up yet; /readyz answers 503 until they are")
+        await vault.flush_outbox()
+        outbox = asyncio.create_task(
+            _outbox_loop(vault, settings.keyvault_outbox_interval_s), name="keyvault-outbox"
+        )
+        log.info("keyvault ready", extra={"event": "started"})
+        try:
+            yield
+        finally:
+            outbox.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await outbox
+            for reader in readers:
+                await reader.stop()
+            await events.stop()
+            if owned_verifier is not None:
+                await owned_verifier.close()
+            if owned_directory is not None:
+                await owned_directory.close()
+            if store is None:
+                await key_store.close()
+
+    app = FastAPI(title="FlowTrux keyvault (internal)", version="1", lifespan=lifespan)
+    install_problem_handlers(app)
+
+    @app.exception_handler(KeyvaultError)
+    async def _domain_error(_: Request, exc: KeyvaultError) -> JSONResponse:
+        return problem_response(exc.status, exc.code, exc.detail)
+
+    app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
+    app.include_router(health)
+    app.include_router(create_router(settings))
+    return app

@@ -1,0 +1,83 @@
+"""Kafka translation: publishes ProviderKeyChanged; feeds the read models from workspace topics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from keyvault.domain import ProviderKey
+from keyvault.readmodels import AssignmentsView, PlansView
+from shared.contracts import OrgPlanChanged, ProviderKeyChanged, WorkspaceAssignmentsChanged
+from shared.kafka import StateTopicReader
+
+log = logging.getLogger(__name__)
+
+
+def key_changed(key: ProviderKey) -> ProviderKeyChanged:
+    """The state event of a key: metadata only, never secret material."""
+    return ProviderKeyChanged(
+        key_id=key.id,
+        org_id=key.org_id,
+        provider=key.provider,
+        name=key.name,
+        preview=key.preview,
+        status=key.status,
+        created_at=key.created_at,
+        created_by=key.created_by,
+    )
+
+
+class KafkaKeyEvents:
+    """Publishes to the compacted keyvault.keys.v1 (key = key_id), acks from all replicas."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._topic = topic
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def ping(self) -> bool:
+        await asyncio.wait_for(self._producer.partitions_for(self._topic), 3)
+        return True
+
+    async def publish(self, key: ProviderKey) -> None:
+        body = key_changed(key).model_dump_json().encode()
+        await asyncio.wait_for(
+            self._producer.send_and_wait(self._topic, body, key=key.id.encode()), 10
+        )
+
+
+def assignments_reader(bootstrap: str, topic: str, view: AssignmentsView) -> StateTopicReader:
+    """Keeps `view` current from workspace.assignments.v1 (from the start of the topic)."""
+
+    async def on_assignment(record: ConsumerRecord[bytes, bytes]) -> None:
+        workspace_id = (record.key or b"").decode()
+        if record.value is None:
+            view.apply(workspace_id, None)
+            return
+        event = WorkspaceAssignmentsChanged.model_validate_json(record.value)
+        view.apply(event.workspace_id, event)
+
+    return StateTopicReader(bootstrap, topic, on_assignment)
+
+
+def plans_reader(bootstrap: str, topic: str, view: PlansView) -> StateTopicReader:
+    """Keeps `view` current from workspace.plans.v1 (from the start of the topic)."""
+
+    async def on_plan(record: ConsumerRecord[bytes, bytes]) -> None:
+        org_id = (record.key or b"").decode()
+        if record.value is None:
+            view.apply(org_id, None)
+            return
+        event = OrgPlanChanged.model_validate_json(record.value)
+        view.apply(event.org_id, event)
+
+    return StateTopicReader(bootstrap, topic, on_plan)

@@ -1,0 +1,288 @@
+"""The Vault: the use cases of keyvault, composed from the domain rules and its ports."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from keyvault.domain import (
+    AuditAction,
+    AuditEntry,
+    DecryptionFailedError,
+    KeyEvents,
+    Keyring,
+    KeyStore,
+    KeyUnavailableError,
+    NoMoreKeysError,
+    NotFoundError,
+    ProviderKey,
+    ProviderNotConfiguredError,
+    WorkspaceDirectory,
+    choose_key,
+    not_configured_message,
+    preview,
+    validate_identifier,
+    validate_name,
+    validate_provider,
+    validate_secret,
+)
+from keyvault.envelope import decrypt_secret, encrypt_secret
+from keyvault.readmodels import AssignmentsView, PlansView
+from shared.contracts import ProviderId, utcnow
+from shared.crypto import SecretValue, seal, seal_context
+from shared.logging import registered_secret
+
+log = logging.getLogger(__name__)
+
+
+class KeyVerifier(Protocol):
+    """Checks a key with one cheap authenticated call to its provider.
+
+    Base URLs come from settings only.
+    """
+
+    async def verify(self, provider: ProviderId, secret: SecretValue) -> None: ...
+
+
+@dataclass(frozen=True)
+class Resolved:
+    key_id: str
+    sealed: bytes
+
+
+def new_key_id() -> str:
+    return f"key_{uuid.uuid4().hex}"
+
+
+class Vault:
+    """Creates, renames, deletes and resolves provider keys; audits every change and use."""
+
+    def __init__(
+        self,
+        *,
+        store: KeyStore,
+        keyring: Keyring,
+        events: KeyEvents,
+        assignments: AssignmentsView,
+        plans: PlansView,
+        directory: WorkspaceDirectory | None = None,
+        verifier: KeyVerifier | None = None,
+        id_factory: Callable[[], str] = new_key_id,
+    ) -> None:
+        self.store = store
+        self.keyring = keyring
+        self.events = events
+        self.assignments = assignments
+        self.plans = plans
+        self.directory = directory
+        self.verifier = verifier
+        self._new_id = id_factory
+        self._publish_locks: dict[str, asyncio.Lock] = {}
+
+    # --- key changes -------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        org_id: str,
+        provider: str,
+        name: str,
+        secret: SecretValue,
+        actor: str,
+        verify: bool = False,
+    ) -> ProviderKey:
+        """Validate, (optionally) verify with the provider, take a plan slot, store encrypted."""
+        validate_identifier("org_id", org_id)
+        checked_provider = validate_provider(provider)
+        checked_name = validate_name(name)
+        validate_secret(secret.reveal())
+        actor = actor or "unknown"
+        key_id = self._new_id()
+        await self.store.acquire_slot(
+            org_id=org_id, limit=self.plans.key_limit(org_id), key_id=key_id
+        )
+        try:
+            if verify and self.verifier is not None:
+                with registered_secret(secret.reveal()):
+                    await self.verifier.verify(checked_provider, secret)
+            key = ProviderKey(
+                id=key_id,
+                org_id=org_id,
+                provider=checked_provider,
+                name=checked_name,
+                preview=preview(secret.reveal()),
+                status="active",
+                created_at=utcnow(),
+                created_by=actor,
+            )
+            encrypted = encrypt_secret(
+                self.keyring,
+                org_id=org_id,
+                key_id=key_id,
+                provider=checked_provider,
+                secret=secret,
+            )
+            await self.store.insert_key(key=key, secret=encrypted)
+        except BaseException:
+            await self.store.release_slot(org_id=org_id, key_id=key_id)
+            raise
+        await self._audit_change(key, "created", actor)
+        await self.publish(key.id, org_id)
+        return key
+
+    async def rename(self, *, org_id: str, key_id: str, name: str, actor: str) -> ProviderKey:
+        """Give a live key a new name, unique within the org."""
+        checked = validate_name(name)
+        key = await self.store.rename_key(org_id=org_id, key_id=key_id, name=checked)
+        if key is None:
+            raise NotFoundError(f"provider key {key_id!r} not found")
+        await self._audit_change(key, "renamed", actor or "unknown")
+        await self.publish(key_id, org_id)
+        return key
+
+    async def delete(self, *, org_id: str, key_id: str, actor: str) -> None:
+        """Crypto-shred a key: its wrapped data key and ciphertext go at once; metadata stays."""
+        key = await self.store.delete_key(org_id=org_id, key_id=key_id)
+        if key is None:
+            raise NotFoundError(f"provider key {key_id!r} not found or already deleted")
+        await self.store.release_slot(org_id=org_id, key_id=key_id)
+        await self._audit_change(key, "deleted", actor or "unknown")
+        await self.publish(key_id, org_id)
+
+    async def _audit_change(self, key: ProviderKey, action: AuditAction, actor: str) -> None:
+        await self.store.add_audit(
+            entry=AuditEntry(
+                at=utcnow(),
+                org_id=key.org_id,
+                key_id=key.id,
+                action=action,
+                actor=actor,
+            )
+        )
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def get(self, *, org_id: str, key_id: str) -> ProviderKey:
+        key = await self.store.get_key(org_id=org_id, key_id=key_id)
+        if key is None:
+            raise NotFoundError(f"provider key {key_id!r} not found")
+        return key
+
+    async def list_keys(self, *, org_id: str, include_deleted: bool = False) -> list[ProviderKey]:
+        return await self.store.list_keys(org_id=org_id, include_deleted=include_deleted)
+
+    async def count(self, *, org_id: str) -> int:
+        return await self.store.count_active(org_id=org_id)
+
+    async def audit(self, *, org_id: str, key_id: str | None, limit: int) -> list[AuditEntry]:
+        return await self.store.list_audit(org_id=org_id, key_id=key_id, limit=limit)
+
+    # --- resolution ----------------------------------------------------------------------
+
+    async def _assigned_keys(
+        self, *, org_id: str, workspace_id: str, provider: str, confirm: bool
+    ) -> list[ProviderKey]:
+        assignment = self.assignments.get(workspace_id)
+        keys: list[ProviderKey] = []
+        if assignment is not None and assignment.org_id == org_id:
+            keys = await self.store.keys_by_ids(org_id=org_id, key_ids=list(assignment.key_ids))
+        if any(k.provider == provider and k.status == "active" for k in keys):
+            return keys
+        if confirm and self.directory is not None:
+            # The read model may lag a just-made assignment: ask the owner before saying no.
+            fresh = await self.directory.fetch(org_id=org_id, workspace_id=workspace_id)
+            if fresh is not None and fresh.org_id == org_id:
+                return await self.store.keys_by_ids(org_id=org_id, key_ids=list(fresh.key_ids))
+        return keys
+
+    async def resolve(
+        self,
+        *,
+        org_id: str,
+        workspace_id: str,
+        provider: str,
+        execution_id: str,
+        public_key: bytes,
+        skip_key_ids: list[str],
+        service: str,
+    ) -> Resolved:
+        """The workspace's first live key of `provider`, audited, sealed to `public_key`."""
+        validate_identifier("org_id", org_id)
+        validate_identifier("workspace_id", workspace_id)
+        validate_identifier("execution_id", execution_id)
+        checked = validate_provider(provider)
+        keys = await self._assigned_keys(
+            org_id=org_id, workspace_id=workspace_id, provider=checked, confirm=True
+        )
+        live = [k for k in keys if k.provider == checked and k.status == "active"]
+        if not live:
+            raise ProviderNotConfiguredError(not_configured_message(workspace_id, checked))
+        key = choose_key(candidates=live, provider=checked, skip=set(skip_key_ids))
+        if key is None:
+            raise NoMoreKeysError(
+                f"every {checked} key assigned to workspace {workspace_id!r} was skipped"
+            )
+        stored = await self.store.get_secret(org_id=org_id, key_id=key.id)
+        if stored is None:  # deleted between the lookup and now
+            raise NoMoreKeysError(f"provider key {key.id!r} is no longer available")
+        try:
+            secret = decrypt_secret(
+                self.keyring, stored, org_id=org_id, key_id=key.id, provider=checked
+            )
+        except DecryptionFailedError:
+            log.error("stored key could not be decrypted", extra={"key_id": key.id})
+            raise KeyUnavailableError(f"provider key {key.id!r} could not be decrypted") from None
+        now = utcnow()
+        # The audit entry is written before the key leaves keyvault.
+        await self.store.add_audit(
+            entry=AuditEntry(
+                at=now,
+                org_id=org_id,
+                key_id=key.id,
+                action="resolved",
+                actor=service,
+                workspace_id=workspace_id,
+                execution_id=execution_id,
+                service=service,
+            )
+        )
+        await self.store.touch_last_used(key_id=key.id, at=now)
+        sealed = seal(
+            public_key,
+            secret.reveal().encode(),
+            seal_context(execution_id=execution_id, key_id=key.id),
+        )
+        return Resolved(key_id=key.id, sealed=sealed)
+
+    # --- events --------------------------------------------------------------------------
+
+    async def publish(self, key_id: str, org_id: str) -> None:
+        """Publish the key's current metadata; a failure leaves it pending for the outbox."""
+        lock = self._publish_locks.setdefault(key_id, asyncio.Lock())
+        async with lock:
+            key = await self.store.get_key(org_id=org_id, key_id=key_id)
+            if key is None:
+                return
+            try:
+                await self.events.publish(key)
+            except Exception as exc:
+                log.warning(
+                    "key event not published yet (%s); the outbox retries",
+                    type(exc).__name__,
+                    extra={"key_id": key_id},
+                )
+                return
+            await self.store.mark_published(key_id=key_id, rev=key.rev)
+        if not lock.locked():
+            self._publish_locks.pop(key_id, None)
+
+    async def flush_outbox(self, *, limit: int = 500) -> int:
+        """Publish every key whose last change has not reached Kafka yet."""
+        pending = await self.store.pending_events(limit=limit)
+        for key in pending:
+            await self.publish(key.id, key.org_id)
+        return len(pending)
