@@ -1,0 +1,85 @@
+"""Request dependencies: the gateway's collaborators and the authenticated caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.auth import verify_token
+from gateway.domain import (
+    ForbiddenError,
+    InvalidTokenError,
+    Principal,
+    is_identifier,
+    require_owner,
+    require_platform_admin,
+)
+from gateway.events import ExecutionBus
+from gateway.settings import GatewaySettings
+from gateway.upstream import Upstream
+from shared.web import ProblemError
+
+
+@dataclass
+class Gateway:
+    """What the handlers need: settings, the two internal services and the Kafka bus."""
+
+    settings: GatewaySettings
+    keyvault: Upstream
+    workspace: Upstream
+    bus: ExecutionBus
+
+
+def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+_bearer = HTTPBearer(
+    auto_error=False, description="A user JWT (HS256) with sub, org_id, role and exp."
+)
+
+
+def authenticated(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ProblemError(401, "unauthorized", "a valid bearer token is required")
+    gateway = get_gateway(request)
+    try:
+        return verify_token(
+            gateway.settings.gateway_jwt_secret.get_secret_value(), credentials.credentials
+        )
+    except InvalidTokenError as exc:
+        raise ProblemError(401, "unauthorized", str(exc)) from None
+
+
+def owner(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    try:
+        return require_owner(principal)
+    except ForbiddenError as exc:
+        raise ProblemError(403, "forbidden", str(exc)) from None
+
+
+def platform_admin(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    try:
+        return require_platform_admin(principal)
+    except ForbiddenError as exc:
+        raise ProblemError(403, "forbidden", str(exc)) from None
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+MemberDep = Annotated[Principal, Depends(authenticated)]
+OwnerDep = Annotated[Principal, Depends(owner)]
+PlatformAdminDep = Annotated[Principal, Depends(platform_admin)]
+
+
+def object_id(value: str, what: str) -> str:
+    """A path id; a malformed one is simply an object that does not exist (404)."""
+    if not is_identifier(value):
+        raise ProblemError(404, "not_found", f"{what} not found", title="Not found")
+    return value

@@ -1,0 +1,74 @@
+"""Settings → AI providers: the organization's provider keys (OWNER only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from gateway.api.deps import GatewayDep, OwnerDep, object_id
+from gateway.openapi import PROVIDER_KEY, errors, ok
+from gateway.schemas import ProviderKey, ProviderKeyCreate, ProviderKeyList, ProviderKeyUpdate
+from gateway.upstream import seg
+
+router = APIRouter(tags=["AI providers"])
+KEY_NOT_FOUND = "provider key not found"
+
+
+def _keys(org_id: str) -> str:
+    return f"/internal/v1/orgs/{seg(org_id)}/keys"
+
+
+@router.get("/ai-providers", responses={**ok(200, {"items": [PROVIDER_KEY]}), **errors(403)})
+async def list_provider_keys(gw: GatewayDep, who: OwnerDep) -> ProviderKeyList:
+    """List the organization's provider keys; only masked previews, never a key."""
+    data = await gw.keyvault.call("GET", _keys(who.org_id))
+    return ProviderKeyList.model_validate(data)
+
+
+@router.post(
+    "/ai-providers",
+    status_code=201,
+    responses={**ok(201, PROVIDER_KEY, "Stored."), **errors(403, 409, 413, 422)},
+)
+async def create_provider_key(
+    body: ProviderKeyCreate, gw: GatewayDep, who: OwnerDep
+) -> ProviderKey:
+    """Store a provider key encrypted; the answer carries only its masked preview."""
+    payload = {**body.model_dump(), "actor": who.user_id}
+    data = await gw.keyvault.call("POST", _keys(who.org_id), json=payload)
+    return ProviderKey.model_validate(data)
+
+
+@router.patch(
+    "/ai-providers/{key_id}",
+    responses={**ok(200, {**PROVIDER_KEY, "name": "Dev"}), **errors(403, 404, 409, 413, 422)},
+)
+async def rename_provider_key(
+    key_id: str, body: ProviderKeyUpdate, gw: GatewayDep, who: OwnerDep
+) -> ProviderKey:
+    """Rename a provider key (names are unique within the organization)."""
+    key_id = object_id(key_id, "provider key")
+    data = await gw.keyvault.call(
+        "PATCH",
+        f"{_keys(who.org_id)}/{seg(key_id)}",
+        json={"name": body.name, "actor": who.user_id},
+        not_found=KEY_NOT_FOUND,
+    )
+    return ProviderKey.model_validate(data)
+
+
+@router.delete(
+    "/ai-providers/{key_id}",
+    status_code=204,
+    response_class=Response,
+    responses={204: {"description": "Deleted; the key left every workspace."}, **errors(403, 404)},
+)
+async def delete_provider_key(key_id: str, gw: GatewayDep, who: OwnerDep) -> Response:
+    """Delete a provider key; it leaves every workspace at once and frees its plan slot."""
+    key_id = object_id(key_id, "provider key")
+    await gw.keyvault.call(
+        "DELETE",
+        f"{_keys(who.org_id)}/{seg(key_id)}",
+        params={"actor": who.user_id},
+        not_found=KEY_NOT_FOUND,
+    )
+    return Response(status_code=204)

@@ -1,0 +1,168 @@
+"""Catalog, plan, usage, audit, and the platform administrators' plan change."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from gateway.api.deps import Gateway, GatewayDep, MemberDep, OwnerDep, PlatformAdminDep
+from gateway.domain import is_identifier
+from gateway.openapi import PLAN, TS, errors, ok
+from gateway.schemas import (
+    AuditList,
+    Catalog,
+    Plan,
+    PlanChange,
+    UsageList,
+    UsageRow,
+    drop_none_groups,
+)
+from gateway.upstream import seg
+from shared.catalog import CATALOG
+from shared.web import ProblemError
+
+router = APIRouter()
+GroupBy = Literal["key", "workspace", "model"]
+
+_CATALOG = Catalog.model_validate(
+    {
+        "providers": [
+            {
+                "id": p.id,
+                "name": p.name,
+                "models": [{"id": m.id, "best_for": m.best_for} for m in p.models],
+            }
+            for p in CATALOG
+        ]
+    }
+)
+
+
+@router.get(
+    "/catalog",
+    tags=["Catalog"],
+    responses={**ok(200, _CATALOG.model_dump(mode="json")), **errors()},
+)
+async def get_catalog(who: MemberDep) -> Catalog:
+    """Every provider and its models, with what each model is best for."""
+    return _CATALOG
+
+
+async def combined_plan(gw: Gateway, org_id: str, plan: Any = None) -> Plan:
+    """Workspace's plan and usage, with keyvault's count of active keys."""
+    org = seg(org_id)
+    if plan is None:
+        plan_call = gw.workspace.call("GET", f"/internal/v1/orgs/{org}/plan")
+        count_call = gw.keyvault.call("GET", f"/internal/v1/orgs/{org}/keys-count")
+        plan, count = await asyncio.gather(plan_call, count_call)
+    else:
+        count = await gw.keyvault.call("GET", f"/internal/v1/orgs/{org}/keys-count")
+    usage = {**plan.get("usage", {}), "provider_keys": int(count.get("active", 0))}
+    return Plan.model_validate({**plan, "usage": usage})
+
+
+@router.get("/plan", tags=["Plan and usage"], responses={**ok(200, PLAN), **errors(403)})
+async def get_plan(gw: GatewayDep, who: OwnerDep) -> Plan:
+    """The organization's plan, its limits (null is unlimited) and what is used."""
+    return await combined_plan(gw, who.org_id)
+
+
+@router.get(
+    "/usage",
+    tags=["Plan and usage"],
+    responses={
+        **ok(
+            200,
+            {
+                "items": [
+                    {
+                        "key_id": "key-5f2c",
+                        "executions": 42,
+                        "input_tokens": 5120,
+                        "output_tokens": 980,
+                        "cost_usd": 0.37,
+                    }
+                ]
+            },
+        ),
+        **errors(403, 422),
+    },
+)
+async def get_usage(
+    gw: GatewayDep,
+    who: OwnerDep,
+    group_by: Annotated[
+        Literal["key", "workspace", "model"], Query(description="Grouping.")
+    ] = "key",
+    since: Annotated[datetime | None, Query(description="From (RFC 3339), inclusive.")] = None,
+    until: Annotated[datetime | None, Query(description="Until (RFC 3339), exclusive.")] = None,
+) -> UsageList:
+    """Executions, tokens and cost per key, workspace or model."""
+    params: dict[str, str] = {"group_by": group_by}
+    if since is not None:
+        params["since"] = since.isoformat()
+    if until is not None:
+        params["until"] = until.isoformat()
+    data = await gw.workspace.call(
+        "GET", f"/internal/v1/orgs/{seg(who.org_id)}/usage", params=params
+    )
+    rows = [UsageRow.model_validate(drop_none_groups(r, group_by)) for r in data.get("items", [])]
+    return UsageList(items=rows)
+
+
+@router.get(
+    "/audit",
+    tags=["Plan and usage"],
+    response_model_exclude_none=False,
+    responses={
+        **ok(
+            200,
+            {
+                "items": [
+                    {
+                        "at": TS,
+                        "key_id": "key-5f2c",
+                        "workspace_id": "ws-1",
+                        "execution_id": "exec-1",
+                        "actor": "agent-runner",
+                        "action": "resolved",
+                    }
+                ]
+            },
+        ),
+        **errors(403, 422),
+    },
+)
+async def get_audit(
+    gw: GatewayDep,
+    who: OwnerDep,
+    key_id: Annotated[
+        str | None, Query(max_length=128, description="Only this key's entries.")
+    ] = None,
+) -> AuditList:
+    """Every decryption and every key change, newest first."""
+    params = {"key_id": key_id} if key_id else None
+    data = await gw.keyvault.call(
+        "GET", f"/internal/v1/orgs/{seg(who.org_id)}/audit", params=params
+    )
+    return AuditList.model_validate(data)
+
+
+@router.put(
+    "/admin/orgs/{org_id}/plan",
+    tags=["Platform administration"],
+    responses={**ok(200, {**PLAN, "plan": "team"}), **errors(403, 413, 422)},
+)
+async def set_org_plan(
+    org_id: str, body: PlanChange, gw: GatewayDep, who: PlatformAdminDep
+) -> Plan:
+    """Put an organization on a plan (platform administrators only)."""
+    if not is_identifier(org_id):
+        raise ProblemError(422, "validation_error", "org_id: not a valid organization id")
+    plan = await gw.workspace.call(
+        "PUT", f"/internal/v1/orgs/{seg(org_id)}/plan", json={"plan": body.plan}
+    )
+    return await combined_plan(gw, org_id, plan)

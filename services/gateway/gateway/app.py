@@ -1,0 +1,122 @@
+"""Wiring only: settings, internal clients, the Kafka bus, middleware and routes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.api import PREFIX, health, public_router
+from gateway.api.deps import Gateway
+from gateway.asyncapi import build_asyncapi
+from gateway.events import ExecutionBus, KafkaExecutionBus
+from gateway.openapi import install_openapi
+from gateway.settings import GatewaySettings
+from gateway.upstream import Upstream
+from shared.kafka import ensure_topics
+from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
+
+DESCRIPTION = """The public HTTP API of FlowTrux AI Providers, for the UI.
+
+Every route needs `Authorization: Bearer <JWT>` (HS256; claims `sub`, `org_id`, `role`,
+`exp`). Settings (provider keys, workspace changes, plan, usage, audit) need the OWNER role;
+any member may read workspaces and their models and run test executions. Another
+organization's object answers 404 exactly as a missing one. Errors are
+`application/problem+json` with a machine-readable `code`. The events are described by the
+AsyncAPI document at `/asyncapi`.
+"""
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    bus: ExecutionBus | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """The gateway app; `bus` and `transport` replace Kafka and the network in unit tests."""
+    settings = settings or GatewaySettings()
+    settings.check_production()
+    extra: dict[str, Any] = {"transport": transport} if transport is not None else {}
+    real_bus = bus is None
+    the_bus: ExecutionBus = bus or KafkaExecutionBus(
+        settings.kafka_bootstrap_servers,
+        settings.topics,
+        timeout_s=settings.gateway_kafka_timeout_s,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        keyvault = internal_client(
+            settings, caller="gateway", base_url=settings.keyvault_url, **extra
+        )
+        workspace = internal_client(
+            settings, caller="gateway", base_url=settings.workspace_url, **extra
+        )
+        if real_bus:
+            with contextlib.suppress(Exception):  # Kafka down: start anyway, answer 503
+                await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
+        await the_bus.start()
+        app.state.gateway = Gateway(
+            settings=settings,
+            keyvault=Upstream("keyvault", keyvault),
+            workspace=Upstream("workspace", workspace),
+            bus=the_bus,
+        )
+        try:
+            yield
+        finally:
+            await the_bus.stop()
+            await keyvault.aclose()
+            await workspace.aclose()
+
+    app = FastAPI(
+        title="FlowTrux AI Providers gateway",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _routing(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = problem_response(
+            exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail)
+        )
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    app.include_router(public_router())
+    # The same liveness and readiness at the root, where orchestrators look for them.
+    app.include_router(health.router, include_in_schema=False)
+
+    asyncapi_doc = build_asyncapi(settings.topics)
+
+    @app.get("/asyncapi", tags=["Documentation"], include_in_schema=False)
+    async def asyncapi() -> dict[str, Any]:
+        """The AsyncAPI document of the project's Kafka topics."""
+        return asyncapi_doc
+
+    install_openapi(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.gateway_max_body_bytes)
+    origins = settings.cors_origins()
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    _ = PREFIX
+    return app

@@ -1,0 +1,73 @@
+"""The gateway's rules: who the caller is, what a role may do, and ids it accepts.
+
+Imports only the standard library, pydantic and shared.contracts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+
+
+class Role(StrEnum):
+    """A member's role in an organization."""
+
+    OWNER = "OWNER"
+    ADMIN = "ADMIN"
+    MEMBER = "MEMBER"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: user, organization (always from the token) and role."""
+
+    user_id: str
+    org_id: str
+    role: Role
+    platform_admin: bool = False
+
+
+class InvalidTokenError(Exception):
+    """The token is missing a claim or carries a malformed one."""
+
+
+class ForbiddenError(Exception):
+    """The caller's role does not allow the operation."""
+
+
+def is_identifier(value: str) -> bool:
+    """Whether `value` is a well-formed id (letters, digits, `._:@-`, 1–128 characters)."""
+    return bool(IDENTIFIER.match(value))
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """The caller from verified JWT claims; raises InvalidTokenError for any malformed claim."""
+    sub, org_id, role = claims.get("sub"), claims.get("org_id"), claims.get("role")
+    if not isinstance(sub, str) or not sub or len(sub) > 256:
+        raise InvalidTokenError("claim 'sub' must be a non-empty string")
+    if not isinstance(org_id, str) or not is_identifier(org_id):
+        raise InvalidTokenError("claim 'org_id' must be an organization id")
+    if role not in {r.value for r in Role}:
+        raise InvalidTokenError("claim 'role' must be OWNER, ADMIN or MEMBER")
+    admin = claims.get("platform_admin", False)
+    if not isinstance(admin, bool):
+        raise InvalidTokenError("claim 'platform_admin' must be a boolean")
+    return Principal(user_id=sub, org_id=org_id, role=Role(role), platform_admin=admin)
+
+
+def require_owner(principal: Principal) -> Principal:
+    """Settings (keys, workspace changes, plan, usage, audit) are for OWNERs only."""
+    if principal.role is not Role.OWNER:
+        raise ForbiddenError("this needs the OWNER role of the organization")
+    return principal
+
+
+def require_platform_admin(principal: Principal) -> Principal:
+    """Changing an organization's plan is for platform administrators only."""
+    if not principal.platform_admin:
+        raise ForbiddenError("this needs a platform administrator")
+    return principal

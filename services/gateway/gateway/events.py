@@ -1,0 +1,252 @@
+"""Kafka translation: publish test executions, and resolve waiters from the result topic.
+
+Every gateway replica reads `agent.execution.result.v1` with no consumer group: it assigns
+itself all partitions and starts at the end, so each replica sees every result and resolves
+the waiters it holds in memory, whichever replica published the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
+
+from shared.contracts import ExecutionRequested, ExecutionResult, Topics
+
+log = logging.getLogger(__name__)
+
+
+class BusUnavailableError(Exception):
+    """Kafka did not take the message (or is not connected yet)."""
+
+
+class ExecutionBus(Protocol):
+    """Publishes execution requests and waits for their results."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def ready(self) -> bool: ...
+
+    async def publish(self, request: ExecutionRequested) -> None: ...
+
+    async def wait_for(
+        self, execution_id: str, seconds: float, publish: Callable[[], Awaitable[None]]
+    ) -> ExecutionResult | None: ...
+
+
+class Waiters:
+    """In-memory futures by execution id; a duplicate result is harmless."""
+
+    def __init__(self) -> None:
+        self._futures: dict[str, list[asyncio.Future[ExecutionResult]]] = {}
+
+    def add(self, execution_id: str) -> asyncio.Future[ExecutionResult]:
+        future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
+        self._futures.setdefault(execution_id, []).append(future)
+        return future
+
+    def discard(self, execution_id: str, future: asyncio.Future[ExecutionResult]) -> None:
+        futures = self._futures.get(execution_id, [])
+        if future in futures:
+            futures.remove(future)
+        if not futures:
+            self._futures.pop(execution_id, None)
+
+    def resolve(self, result: ExecutionResult) -> None:
+        for future in self._futures.pop(result.execution_id, []):
+            if not future.done():
+                future.set_result(result)
+
+    def __len__(self) -> int:
+        return len(self._futures)
+
+    async def wait(
+        self, execution_id: str, seconds: float, publish: Callable[[], Awaitable[None]]
+    ) -> ExecutionResult | None:
+        """Register first, then publish, so a fast result can never be missed."""
+        future = self.add(execution_id)
+        try:
+            await publish()
+            if seconds <= 0:
+                return None
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), seconds)
+            except TimeoutError:
+                return None
+        finally:
+            self.discard(execution_id, future)
+
+
+class KafkaExecutionBus:
+    """The real bus. Connects in the background so the gateway starts while Kafka is down."""
+
+    def __init__(self, bootstrap: str, topics: Topics, *, timeout_s: float = 5.0) -> None:
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self._timeout_s = timeout_s
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self.waiters = Waiters()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="gateway-results")
+        # Give a healthy broker the chance to be ready before the first request.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), self._timeout_s * 2)
+
+    async def _connect(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            request_timeout_ms=int(self._timeout_s * 1000),
+            linger_ms=0,
+        )
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=50,
+            request_timeout_ms=int(max(self._timeout_s, 5) * 1000) + 1000,
+        )
+        try:
+            await producer.start()
+            await consumer.start()
+            topic = self._topics.execution_result
+            partitions = consumer.partitions_for_topic(topic)
+            for _ in range(50):
+                if partitions:
+                    break
+                await asyncio.sleep(0.1)
+                await consumer._client.force_metadata_update()
+                partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                raise BusUnavailableError(f"topic {topic} has no partitions")
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_end(*tps)
+            for tp in tps:  # resolve the end offsets now, before any request is published
+                await consumer.position(tp)
+        except BaseException:
+            await _stop_quietly(consumer, producer)
+            raise
+        self._producer, self._consumer = producer, consumer
+        self._connected.set()
+
+    async def _run(self) -> None:
+        while self._consumer is None:
+            try:
+                await self._connect()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("kafka not ready (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1.0)
+        consumer = self._consumer
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=500, max_records=500)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("reading results failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(0.5)
+                continue
+            for records in batches.values():
+                for record in records:
+                    self._on_result(record.value)
+
+    def _on_result(self, value: bytes | None) -> None:
+        if not value or not len(self.waiters):
+            return
+        try:
+            result = ExecutionResult.model_validate_json(value)
+        except ValidationError:
+            log.warning("unreadable execution result skipped")
+            return
+        self.waiters.resolve(result)
+
+    async def ready(self) -> bool:
+        if not self._connected.is_set() or self._consumer is None:
+            return False
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._consumer.topics()
+        except Exception:
+            return False
+        return True
+
+    async def publish(self, request: ExecutionRequested) -> None:
+        producer = self._producer
+        if producer is None:
+            raise BusUnavailableError("kafka is not connected")
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await producer.send_and_wait(
+                    self._topics.execution_requested,
+                    value=request.model_dump_json().encode(),
+                    key=request.execution_id.encode(),
+                )
+        except Exception as exc:
+            raise BusUnavailableError(type(exc).__name__) from None
+
+    async def wait_for(
+        self, execution_id: str, seconds: float, publish: Callable[[], Awaitable[None]]
+    ) -> ExecutionResult | None:
+        return await self.waiters.wait(execution_id, seconds, publish)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await _stop_quietly(self._consumer, self._producer)
+        self._consumer = self._producer = None
+
+
+async def _stop_quietly(*clients: AIOKafkaConsumer | AIOKafkaProducer | None) -> None:
+    for client in clients:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.stop()
+
+
+class InMemoryExecutionBus:
+    """A bus for unit tests: keeps what was published; `deliver` plays the runner's part."""
+
+    def __init__(self, *, up: bool = True) -> None:
+        self.published: list[ExecutionRequested] = []
+        self.waiters = Waiters()
+        self.up = up
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def ready(self) -> bool:
+        return self.up
+
+    async def publish(self, request: ExecutionRequested) -> None:
+        if not self.up:
+            raise BusUnavailableError("kafka is down")
+        self.published.append(request)
+
+    def deliver(self, result: ExecutionResult) -> None:
+        self.waiters.resolve(result)
+
+    async def wait_for(
+        self, execution_id: str, seconds: float, publish: Callable[[], Awaitable[None]]
+    ) -> ExecutionResult | None:
+        return await self.waiters.wait(execution_id, seconds, publish)

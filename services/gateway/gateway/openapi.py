@@ -1,0 +1,128 @@
+"""OpenAPI details: every error declared as problem+json, an example for every answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from gateway.schemas import Problem
+
+PROBLEM_MEDIA = "application/problem+json"
+
+_DESCRIPTIONS = {
+    400: "The request could not be read.",
+    401: "Missing, malformed, expired or wrongly signed token.",
+    403: "The caller's role does not allow this.",
+    404: "No such object in the caller's organization (another org's object looks the same).",
+    405: "Method not allowed.",
+    409: "Conflict: `plan_limit_reached` or `name_taken`.",
+    413: "Request body too large.",
+    422: "Invalid request (`validation_error`, `unknown_ai_provider`, `key_rejected`, ...).",
+    503: "A dependency (keyvault, workspace or kafka) is unavailable.",
+}
+
+_EXAMPLE_CODES = {
+    400: ("bad_request", "the request body is not valid JSON"),
+    401: ("unauthorized", "a valid bearer token is required"),
+    403: ("forbidden", "this needs the OWNER role of the organization"),
+    404: ("not_found", "workspace not found"),
+    405: ("method_not_allowed", "Method Not Allowed"),
+    409: ("plan_limit_reached", "the starter plan allows 3 provider keys"),
+    413: ("payload_too_large", "request body larger than 65536 bytes"),
+    422: ("validation_error", "name: String should have at least 1 character"),
+    503: ("dependency_unavailable", "keyvault is unavailable; try again shortly"),
+}
+
+
+def _problem_example(status: int) -> dict[str, Any]:
+    code, detail = _EXAMPLE_CODES[status]
+    return {
+        "type": f"https://docs.flowtrux.dev/problems/{code}",
+        "title": code.replace("_", " ").capitalize(),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Declared error answers of a route; every route may also answer 401 and 503."""
+    wanted = sorted({401, 503, *statuses})
+    return {s: {"model": Problem, "description": _DESCRIPTIONS[s]} for s in wanted}
+
+
+def ok(status: int, example: Any, description: str = "Success.") -> dict[int | str, Any]:
+    """A success answer with its example."""
+    return {
+        status: {"description": description, "content": {"application/json": {"example": example}}}
+    }
+
+
+TS = "2026-01-05T10:00:00Z"
+PROVIDER_KEY = {
+    "id": "key-5f2c",
+    "provider": "anthropic",
+    "name": "Production",
+    "preview": "sk-ant-…x9Qa",
+    "created_at": TS,
+    "created_by": "user-1",
+    "last_used_at": None,
+}
+WORKSPACE = {"id": "ws-1", "name": "Sales", "ai_provider_ids": ["key-5f2c"], "created_at": TS}
+EXECUTION = {
+    "execution_id": "exec-1",
+    "workspace_id": "ws-1",
+    "status": "succeeded",
+    "model": "claude-sonnet-4-6",
+    "provider": "anthropic",
+    "key_id": "key-5f2c",
+    "output": {"text": "Hi.", "finish_reason": "end_turn"},
+    "usage": {"input_tokens": 12, "output_tokens": 3, "cost_usd": 0.000081},
+    "error": None,
+    "duration_ms": 412,
+}
+PLAN = {
+    "plan": "starter",
+    "limits": {"provider_keys": 3, "workspaces": 3},
+    "usage": {
+        "provider_keys": 1,
+        "workspaces": 1,
+        "executions_this_month": 42,
+        "cost_usd_this_month": 0.37,
+    },
+}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Generate the document once; error answers carry the problem+json media type."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = Problem.model_json_schema()
+        for path_item in doc.get("paths", {}).values():
+            for operation in path_item.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status.isdigit() and int(status) >= 400:
+                        response["content"] = {
+                            PROBLEM_MEDIA: {
+                                "schema": {"$ref": "#/components/schemas/Problem"},
+                                "example": _problem_example(int(status)),
+                            }
+                        }
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = build  # type: ignore[method-assign]

@@ -1,0 +1,306 @@
+"""HTTP schemas of the public API (CONTRACT.md); request models refuse unknown fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts import (
+    ExecutionError,
+    ExecutionInput,
+    ExecutionOutput,
+    ExecutionResult,
+    ExecutionUsage,
+    ProviderId,
+)
+
+NAME = Field(min_length=1, max_length=100, description="Display name.")
+
+
+class Request(BaseModel):
+    """A request body: unknown fields are refused with 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Reply(BaseModel):
+    """A response body; fields the upstream adds beyond the contract are dropped."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457 problem+json) with a machine-readable `code`."""
+
+    type: str = Field(description="URI naming the kind of problem.")
+    title: str = Field(description="Short summary of the kind of problem.")
+    status: int = Field(description="HTTP status code.")
+    detail: str = Field(description="What went wrong, for a human; never secret material.")
+    code: str = Field(description="Machine-readable error code, e.g. `plan_limit_reached`.")
+
+
+# --- provider keys -----------------------------------------------------------------------
+
+
+class ProviderKeyCreate(Request):
+    """A provider API key to store; only its masked preview is ever shown again."""
+
+    provider: ProviderId = Field(description="anthropic, openai or google.")
+    name: str = NAME
+    api_key: str = Field(
+        min_length=8, max_length=512, description="The secret key; stored encrypted."
+    )
+    verify: bool = Field(False, description="Ask the provider whether it accepts the key.")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "provider": "anthropic",
+                    "name": "Production",
+                    "api_key": "sk-ant-api03-XXXXXXXXXXXXXXXXXXXX",
+                    "verify": False,
+                }
+            ]
+        },
+    )
+
+
+class ProviderKeyUpdate(Request):
+    """A new display name for a provider key."""
+
+    name: str = NAME
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Dev"}]})
+
+
+class ProviderKey(Reply):
+    """A stored provider key: metadata and masked preview only, never the key."""
+
+    id: str = Field(description="Id of the key.")
+    provider: ProviderId = Field(description="anthropic, openai or google.")
+    name: str = Field(description="Display name, unique within the organization.")
+    preview: str = Field(description="Public prefix, '…', last 4 characters.")
+    created_at: datetime = Field(description="When it was stored.")
+    created_by: str = Field(description="User who stored it.")
+    last_used_at: datetime | None = Field(None, description="Last decryption for a run.")
+
+
+class ProviderKeyList(Reply):
+    items: list[ProviderKey]
+
+
+# --- catalog -----------------------------------------------------------------------------
+
+
+class CatalogModelRead(Reply):
+    id: str = Field(description="Model id, as used in executions.")
+    best_for: str = Field(description="What the model is best for.")
+
+
+class CatalogProviderRead(Reply):
+    id: ProviderId
+    name: str
+    models: list[CatalogModelRead]
+
+
+class Catalog(Reply):
+    """Providers and their models, in catalog order."""
+
+    providers: list[CatalogProviderRead]
+
+
+# --- workspaces --------------------------------------------------------------------------
+
+
+class WorkspaceCreate(Request):
+    """A new workspace."""
+
+    name: str = NAME
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Sales"}]})
+
+
+class WorkspaceUpdate(Request):
+    """A new name and/or the ordered provider keys assigned to the workspace."""
+
+    name: str | None = Field(None, min_length=1, max_length=100, description="Display name.")
+    ai_provider_ids: list[str] | None = Field(
+        None,
+        max_length=100,
+        description="Provider key ids, in the order the runner tries keys of one provider.",
+    )
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"ai_provider_ids": ["key-1", "key-2"]}]}
+    )
+
+
+class Workspace(Reply):
+    """A workspace and its assigned provider keys (ordered)."""
+
+    id: str
+    name: str
+    ai_provider_ids: list[str] = Field(description="Assigned provider key ids, in order.")
+    created_at: datetime
+
+
+class WorkspaceList(Reply):
+    items: list[Workspace]
+
+
+class WorkspaceModel(Reply):
+    id: str = Field(description="Model id.")
+    provider: ProviderId
+    best_for: str
+
+
+class WorkspaceModelList(Reply):
+    """The models this workspace may run: providers with at least one assigned key."""
+
+    items: list[WorkspaceModel]
+
+
+# --- executions --------------------------------------------------------------------------
+
+
+class ChatMessageIn(Request):
+    role: Literal["user", "assistant"] = Field(description="Who said it.")
+    content: str = Field(min_length=1, max_length=1_000_000, description="The text of the turn.")
+
+
+class ExecutionInputIn(Request):
+    """Prompt and options (as `ExecutionInput` of the events)."""
+
+    system: str | None = Field(None, max_length=1_000_000, description="System prompt, if any.")
+    messages: list[ChatMessageIn] = Field(min_length=1, max_length=1000)
+    max_tokens: int = Field(1024, ge=1, le=200_000)
+    temperature: float | None = Field(None, ge=0, le=2)
+
+    def to_contract(self) -> ExecutionInput:
+        return ExecutionInput.model_validate(self.model_dump())
+
+
+class ExecutionCreate(Request):
+    """A test run of one model in a workspace, as an Agent node would run it."""
+
+    model: str = Field(min_length=1, max_length=128, description="Catalog model id.")
+    input: ExecutionInputIn
+    wait_seconds: float = Field(
+        0, ge=0, le=60, description="How long to wait for the result before answering 202."
+    )
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "claude-sonnet-4-6",
+                    "input": {
+                        "system": "You are terse.",
+                        "messages": [{"role": "user", "content": "Hello"}],
+                        "max_tokens": 256,
+                    },
+                    "wait_seconds": 10,
+                }
+            ]
+        },
+    )
+
+
+class ExecutionQueued(Reply):
+    """The execution was requested; its result is not in yet."""
+
+    execution_id: str
+    status: Literal["queued"] = "queued"
+
+
+class Execution(Reply):
+    """One execution and, once finished, its outcome (fields as in ExecutionResult)."""
+
+    execution_id: str
+    workspace_id: str
+    status: Literal["queued", "succeeded", "failed"]
+    model: str
+    provider: ProviderId | None = None
+    key_id: str | None = None
+    output: ExecutionOutput | None = None
+    usage: ExecutionUsage | None = None
+    error: ExecutionError | None = None
+    duration_ms: int | None = None
+
+    @classmethod
+    def from_result(cls, result: ExecutionResult) -> Execution:
+        return cls.model_validate(result.model_dump(mode="json"))
+
+
+# --- plan, usage, audit ------------------------------------------------------------------
+
+
+class Limits(Reply):
+    provider_keys: int | None = Field(description="Most provider keys; null is unlimited.")
+    workspaces: int | None = Field(description="Most workspaces; null is unlimited.")
+
+
+class PlanUsage(Reply):
+    provider_keys: int
+    workspaces: int
+    executions_this_month: int
+    cost_usd_this_month: float
+
+
+class Plan(Reply):
+    """The organization's plan, its limits and what is used of them."""
+
+    plan: str
+    limits: Limits
+    usage: PlanUsage
+
+
+class PlanChange(Request):
+    """The plan to put an organization on."""
+
+    plan: str = Field(min_length=1, max_length=64, description="starter, team or enterprise.")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"plan": "team"}]})
+
+
+class UsageRow(Reply):
+    """Totals of one group; exactly one of key_id, workspace_id, model is present."""
+
+    key_id: str | None = None
+    workspace_id: str | None = None
+    model: str | None = None
+    executions: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+
+
+class UsageList(Reply):
+    items: list[UsageRow]
+
+
+class AuditEntry(Reply):
+    at: datetime
+    key_id: str | None = None
+    workspace_id: str | None = None
+    execution_id: str | None = None
+    actor: str | None = None
+    action: str = Field(description="created, renamed, deleted or resolved.")
+
+
+class AuditList(Reply):
+    """Every decryption and every key change, newest first."""
+
+    items: list[AuditEntry]
+
+
+class Health(Reply):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)
+
+
+def drop_none_groups(row: dict[str, Any], group_by: str) -> dict[str, Any]:
+    """A usage row with only its own group field (key_id, workspace_id or model)."""
+    field = {"key": "key_id", "workspace": "workspace_id", "model": "model"}[group_by]
+    keep = {field, "executions", "input_tokens", "output_tokens", "cost_usd"}
+    return {k: row.get(k) for k in keep}

@@ -1,0 +1,35 @@
+"""Gateway settings (environment variables of CONTRACT.md)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from shared.settings import BaseServiceSettings
+
+DEV_JWT_SECRET = "dev-only-gateway-jwt-secret-change-me"  # noqa: S105
+"""The documented dev value of GATEWAY_JWT_SECRET; refused with FLOWTRUX_ENV=prod."""
+
+
+class GatewaySettings(BaseServiceSettings):
+    """Settings of the public gateway."""
+
+    gateway_port: int = Field(8080, description="Port the gateway listens on (loopback).")
+    gateway_jwt_secret: SecretStr = Field(
+        SecretStr(DEV_JWT_SECRET), description="HS256 secret of user tokens."
+    )
+    gateway_cors_origins: str = Field(
+        "", description="Comma-separated UI origins allowed by CORS; none by default."
+    )
+    gateway_max_body_bytes: int = Field(65536, ge=1024, description="Largest request body.")
+    gateway_kafka_timeout_s: float = Field(
+        5.0, gt=0, description="How long a publish to Kafka may take before 503."
+    )
+
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.gateway_cors_origins.split(",") if o.strip()]
+
+    def dev_defaults_in_use(self) -> list[str]:
+        found = super().dev_defaults_in_use()
+        if self.gateway_jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+            found.append("GATEWAY_JWT_SECRET")
+        return found
