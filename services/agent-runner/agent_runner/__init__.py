@@ -1,1 +1,1 @@
-"""FlowTrux AI Providers."""
+"""agent-runner: executes Agent nodes against LLM providers with keys scoped by keyvault."""

@@ -1,0 +1,179 @@
+"""The runner's rules: error classification, retry timing and result building (no I/O)."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from shared.contracts import (
+    ErrorCode,
+    ExecutionError,
+    ExecutionOutput,
+    ExecutionRequested,
+    ExecutionResult,
+    ExecutionUsage,
+    ProviderId,
+)
+
+Outcome = Literal["auth", "rate_limited", "unavailable", "invalid"]
+
+RETRYABLE: frozenset[ErrorCode] = frozenset(
+    {ErrorCode.PROVIDER_RATE_LIMITED, ErrorCode.PROVIDER_UNAVAILABLE, ErrorCode.KEY_UNAVAILABLE}
+)
+
+
+@dataclass(frozen=True)
+class ProviderReply:
+    """What a provider answered, reduced to what the result carries."""
+
+    text: str
+    finish_reason: str | None
+    input_tokens: int
+    output_tokens: int
+
+
+class ProviderError(Exception):
+    """A provider call that did not succeed: an HTTP error status or no answer at all."""
+
+    def __init__(
+        self, status: int | None, message: str, *, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+    @property
+    def outcome(self) -> Outcome:
+        return classify(self.status)
+
+
+def classify(status: int | None) -> Outcome:
+    """Map an HTTP status (None: timeout or connection error) to what the runner does next."""
+    if status is None or status >= 500:
+        return "unavailable"
+    if status in (401, 403):
+        return "auth"
+    if status == 429:
+        return "rate_limited"
+    if status in (408, 409):  # request timeout / conflict: transient on every provider
+        return "unavailable"
+    return "invalid"
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), if valid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, seconds) if seconds == seconds else None  # NaN guard
+
+
+def backoff_s(retry: int, *, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter for the `retry`-th retry (1-based)."""
+    return float(random.uniform(0, min(cap, base * (2 ** max(0, retry - 1)))))  # noqa: S311
+
+
+class DedupeStore(Protocol):
+    """Finished executions, so a redelivered request republishes instead of re-executing."""
+
+    async def get(self, *, execution_id: str) -> ExecutionResult | None: ...
+
+    async def put(self, *, result: ExecutionResult) -> ExecutionResult:
+        """Record `result` unless one is already recorded; returns the recorded one."""
+        ...
+
+
+def succeeded(
+    request: ExecutionRequested,
+    *,
+    provider: ProviderId,
+    key_id: str,
+    reply: ProviderReply,
+    cost_usd: float | None,
+    attempts: int,
+    duration_ms: int,
+) -> ExecutionResult:
+    """The result of an execution the provider answered."""
+    return ExecutionResult(
+        execution_id=request.execution_id,
+        org_id=request.org_id,
+        workspace_id=request.workspace_id,
+        workflow_id=request.workflow_id,
+        node_id=request.node_id,
+        status="succeeded",
+        model=request.model,
+        provider=provider,
+        key_id=key_id,
+        output=ExecutionOutput(text=reply.text, finish_reason=reply.finish_reason),
+        usage=ExecutionUsage(
+            input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, cost_usd=cost_usd
+        ),
+        attempts=attempts,
+        duration_ms=duration_ms,
+    )
+
+
+def failed(
+    request: ExecutionRequested,
+    *,
+    code: ErrorCode,
+    message: str,
+    provider: ProviderId | None,
+    key_id: str | None,
+    attempts: int,
+    duration_ms: int,
+) -> ExecutionResult:
+    """The result of an execution that failed; the message must already be scrubbed."""
+    return ExecutionResult(
+        execution_id=request.execution_id,
+        org_id=request.org_id,
+        workspace_id=request.workspace_id,
+        workflow_id=request.workflow_id,
+        node_id=request.node_id,
+        status="failed",
+        model=request.model,
+        provider=provider,
+        key_id=key_id,
+        error=ExecutionError(code=code, message=message, retryable=code in RETRYABLE),
+        attempts=attempts,
+        duration_ms=duration_ms,
+    )
+
+
+def model_unknown_message(model: str) -> str:
+    return (
+        f"Model {model!r} is not in the catalog; choose one of the models listed for the "
+        "workspace (GET /workspaces/{id}/models)."
+    )
+
+
+def auth_failed_message(provider: str, workspace_id: str, tried: int) -> str:
+    return (
+        f"The {provider} provider refused every key assigned to workspace {workspace_id!r} "
+        f"({tried} tried); replace or re-verify the keys under Settings → AI Providers."
+    )
+
+
+def rate_limited_message(provider: str, waited_s: float) -> str:
+    return (
+        f"The {provider} provider kept rate-limiting the request (waited {waited_s:.1f} s); "
+        "try again later or assign another key."
+    )
+
+
+def unavailable_message(provider: str, tries: int, last: str) -> str:
+    return f"The {provider} provider did not answer successfully after {tries} tries ({last})."

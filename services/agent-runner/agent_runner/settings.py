@@ -1,0 +1,40 @@
+"""Settings of agent-runner (environment variables; see CONTRACT.md and INTERNAL_API.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from shared.settings import ProviderEndpointSettings
+
+
+class RunnerSettings(ProviderEndpointSettings):
+    """Everything the runner reads from the environment; built once and passed down."""
+
+    runner_concurrency: int = Field(256, ge=1, le=10_000, description="Executions in flight.")
+    runner_health_port: int = Field(8083, description="Health/metrics port; next free if taken.")
+    runner_health_host: str = "127.0.0.1"
+    runner_db: str = "flowtrux_agent_runner"
+    runner_group_id: str = "agent-runner"
+    model_prices_file: Path | None = None
+
+    # Provider calls.
+    runner_provider_timeout_s: float = Field(120.0, gt=0)
+    runner_provider_connect_timeout_s: float = Field(5.0, gt=0)
+    runner_max_connections: int = Field(1024, ge=1)
+    runner_unavailable_retries: int = Field(2, ge=0, description="Retries after a 5xx/timeout.")
+    runner_backoff_base_s: float = Field(0.2, ge=0)
+    runner_backoff_max_s: float = Field(2.0, ge=0)
+    runner_rate_limit_max_wait_s: float = Field(
+        10.0, ge=0, description="Cap on the total time spent honouring Retry-After per execution."
+    )
+    runner_rate_limit_default_wait_s: float = Field(1.0, ge=0)
+    runner_max_key_failovers: int = Field(10, ge=0)
+
+    # keyvault calls.
+    runner_keyvault_retries: int = Field(3, ge=0)
+
+    # Shutdown and commits.
+    runner_shutdown_grace_s: float = Field(20.0, ge=0, le=28)
+    runner_commit_interval_s: float = Field(0.2, gt=0)

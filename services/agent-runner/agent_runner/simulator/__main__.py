@@ -1,0 +1,44 @@
+"""`python -m agent_runner.simulator`: the provider simulator on 127.0.0.1:SIM_PORT."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agent_runner.simulator.app import create_app
+from shared.logging import configure_logging
+
+
+class SimulatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    sim_host: str = "127.0.0.1"
+    sim_port: int = 8090
+    sim_latency_ms: int = 0
+    log_level: str = "INFO"
+
+
+def main() -> None:
+    settings = SimulatorSettings()
+    configure_logging("provider-simulator", level=settings.log_level)
+    logging.getLogger(__name__).info(
+        "provider simulator on %s:%d, latency %d ms",
+        settings.sim_host,
+        settings.sim_port,
+        settings.sim_latency_ms,
+    )
+    uvicorn.run(
+        create_app(latency_ms=settings.sim_latency_ms),
+        host=settings.sim_host,
+        port=settings.sim_port,
+        log_config=None,
+        access_log=False,
+        backlog=4096,
+        timeout_graceful_shutdown=3,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""What the simulator answers for a key: behaviour markers and the reply text (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+_SLOW = re.compile(r"slow(\d{1,6})ms")
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    status: int  # 200, 401, 429 or 500
+    extra_latency_ms: int
+    retry_after: str | None = None
+
+
+def fingerprint(key: str) -> tuple[str, str]:
+    """The key as the simulator records it: sha256 hex and the last 4 characters."""
+    return hashlib.sha256(key.encode()).hexdigest(), key[-4:]
+
+
+def behaviour_for(key: str, *, first_call: bool) -> Behaviour:
+    """The markers: fail401, always429, rate429 (first call only), fail500, slow<ms>ms."""
+    slow = _SLOW.search(key)
+    extra = int(slow.group(1)) if slow else 0
+    if "fail401" in key:
+        return Behaviour(401, extra)
+    if "always429" in key:
+        return Behaviour(429, extra, retry_after="1")
+    if "rate429" in key and first_call:
+        return Behaviour(429, extra, retry_after="1")
+    if "fail500" in key:
+        return Behaviour(500, extra)
+    return Behaviour(200, extra)
+
+
+def reply_text(model: str, prompt: str) -> str:
+    """A deterministic answer that names the model and echoes the start of the prompt."""
+    return f"[{model}] {prompt[:80]}".strip()
+
+
+def count_tokens(text: str) -> int:
+    """A rough token count (words), at least 1 for non-empty text."""
+    return max(1, len(text.split())) if text else 0
