@@ -1,0 +1,188 @@
+"""Internal HTTP API (FastAPI): thin handlers over the domain services."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from shared.web import problem_response, service_caller
+from workspace.domain import Ledger, WorkspaceError, WorkspaceService
+from workspace.schemas import (
+    CatalogModelRead,
+    CatalogProviderRead,
+    CatalogRead,
+    ExecutionRead,
+    ModelList,
+    PlanPut,
+    PlanRead,
+    PlanUsage,
+    WorkspaceCreate,
+    WorkspaceList,
+    WorkspacePatch,
+    WorkspaceRead,
+    usage_items,
+)
+from workspace.settings import WorkspaceSettings
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+OrgId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
+WsId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
+ExecId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
+
+STATUS_OF_CODE = {
+    "not_found": 404,
+    "name_taken": 409,
+    "plan_limit_reached": 409,
+    "unknown_plan": 422,
+    "unknown_ai_provider": 422,
+    "validation_error": 422,
+    "keyvault_unavailable": 503,
+}
+
+
+def install_domain_errors(app: FastAPI) -> None:
+    """Domain errors leave as problem+json with their code."""
+
+    @app.exception_handler(WorkspaceError)
+    async def _domain(request: Request, exc: WorkspaceError) -> JSONResponse:
+        return problem_response(STATUS_OF_CODE.get(exc.code, 400), exc.code, exc.detail)
+
+
+def service(request: Request) -> WorkspaceService:
+    svc: WorkspaceService = request.app.state.workspaces
+    return svc
+
+
+def ledger(request: Request) -> Ledger:
+    led: Ledger = request.app.state.ledger
+    return led
+
+
+Svc = Annotated[WorkspaceService, Depends(service)]
+Led = Annotated[Ledger, Depends(ledger)]
+
+
+def build_router(settings: WorkspaceSettings) -> APIRouter:
+    """The /internal/v1 routes; every one needs a service credential."""
+    gateway_only = Depends(service_caller(settings, allowed={"gateway"}))
+    gateway_or_keyvault = Depends(service_caller(settings, allowed={"gateway", "keyvault"}))
+    r = APIRouter(prefix="/internal/v1")
+
+    @r.get("/catalog", dependencies=[gateway_only])
+    async def get_catalog(request: Request) -> CatalogRead:
+        """The model catalog: providers and their models, in seed order."""
+        providers = request.app.state.catalog.providers
+        return CatalogRead(
+            providers=[
+                CatalogProviderRead(
+                    id=p.id,
+                    name=p.name,
+                    models=[CatalogModelRead(id=m.id, best_for=m.best_for) for m in p.models],
+                )
+                for p in providers
+            ]
+        )
+
+    async def plan_read(svc: WorkspaceService, led: Ledger, org_id: str) -> PlanRead:
+        org, limits = await svc.plan_of(org_id)
+        totals = await led.month_totals(org_id)
+        return PlanRead(
+            plan=org.plan,
+            limits=limits,
+            usage=PlanUsage(
+                workspaces=org.workspace_count,
+                executions_this_month=totals.executions,
+                cost_usd_this_month=totals.cost_usd,
+            ),
+        )
+
+    @r.get("/orgs/{org_id}/plan", dependencies=[gateway_only])
+    async def get_plan(org_id: OrgId, svc: Svc, led: Led) -> PlanRead:
+        """The org's plan, limits and this month's usage (UTC calendar month)."""
+        return await plan_read(svc, led, org_id)
+
+    @r.put("/orgs/{org_id}/plan", dependencies=[gateway_only])
+    async def put_plan(org_id: OrgId, body: PlanPut, svc: Svc, led: Led) -> PlanRead:
+        """Change the org's plan (platform admin, via the gateway)."""
+        await svc.set_plan(org_id, body.plan)
+        return await plan_read(svc, led, org_id)
+
+    @r.get("/orgs/{org_id}/workspaces", dependencies=[gateway_only])
+    async def list_workspaces(org_id: OrgId, svc: Svc) -> WorkspaceList:
+        """The org's workspaces, oldest first."""
+        items = await svc.list_workspaces(org_id)
+        return WorkspaceList(items=[WorkspaceRead.from_domain(w) for w in items])
+
+    @r.post("/orgs/{org_id}/workspaces", status_code=201, dependencies=[gateway_only])
+    async def create_workspace(org_id: OrgId, body: WorkspaceCreate, svc: Svc) -> WorkspaceRead:
+        """Create an empty workspace within the plan's limit."""
+        return WorkspaceRead.from_domain(await svc.create_workspace(org_id, body.name))
+
+    @r.get("/orgs/{org_id}/workspaces/{ws_id}", dependencies=[gateway_or_keyvault])
+    async def get_workspace(org_id: OrgId, ws_id: WsId, svc: Svc) -> WorkspaceRead:
+        """One workspace with its ordered key assignments."""
+        return WorkspaceRead.from_domain(await svc.get_workspace(org_id, ws_id))
+
+    @r.patch("/orgs/{org_id}/workspaces/{ws_id}", dependencies=[gateway_only])
+    async def patch_workspace(
+        org_id: OrgId, ws_id: WsId, body: WorkspacePatch, svc: Svc
+    ) -> WorkspaceRead:
+        """Rename a workspace and/or replace its ordered key assignments."""
+        updated = await svc.update_workspace(
+            org_id, ws_id, name=body.name, key_ids=body.ai_provider_ids
+        )
+        return WorkspaceRead.from_domain(updated)
+
+    @r.delete("/orgs/{org_id}/workspaces/{ws_id}", status_code=204, dependencies=[gateway_only])
+    async def delete_workspace(org_id: OrgId, ws_id: WsId, svc: Svc) -> Response:
+        """Delete a workspace; its assignments are withdrawn."""
+        await svc.delete_workspace(org_id, ws_id)
+        return Response(status_code=204)
+
+    @r.get("/orgs/{org_id}/workspaces/{ws_id}/models", dependencies=[gateway_only])
+    async def workspace_models(org_id: OrgId, ws_id: WsId, svc: Svc) -> ModelList:
+        """Catalog models of the providers with a live key assigned, in catalog order."""
+        return ModelList.from_domain(await svc.models(org_id, ws_id))
+
+    @r.get("/orgs/{org_id}/usage", dependencies=[gateway_only])
+    async def usage(
+        org_id: OrgId,
+        led: Led,
+        group_by: Literal["key", "workspace", "model"] = "key",
+        since: Annotated[datetime | None, Query()] = None,
+        until: Annotated[datetime | None, Query()] = None,
+    ) -> dict[str, Any]:
+        """Executions, tokens and cost grouped by key, workspace or model in [since, until)."""
+        return usage_items(group_by, await led.usage(org_id, group_by, since, until))
+
+    @r.get("/orgs/{org_id}/executions/{execution_id}", dependencies=[gateway_only])
+    async def get_execution(org_id: OrgId, execution_id: ExecId, led: Led) -> ExecutionRead:
+        """One execution: queued until its result arrives."""
+        return ExecutionRead.from_domain(await led.execution(org_id, execution_id))
+
+    return r
+
+
+def health_router(ready: Callable[[], Awaitable[dict[str, bool]]]) -> APIRouter:
+    r = APIRouter()
+
+    @r.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Alive."""
+        return {"status": "ok"}
+
+    @r.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """200 when MongoDB and Kafka answer and the keys read model has caught up."""
+        checks = await ready()
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    return r

@@ -1,0 +1,173 @@
+"""Wiring only: builds stores, services, Kafka readers/subscribers and the HTTP app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+
+from shared.catalog import cost_usd, load_prices
+from shared.kafka import StateTopicReader, ensure_topics
+from shared.plans import DEFAULT_PLAN, parse_plans
+from shared.web import BodySizeLimit, install_problem_handlers, internal_client
+from workspace.adapters import HttpKeyConfirmer, SharedCatalog
+from workspace.api import build_router, health_router, install_domain_errors
+from workspace.domain import (
+    KeyConfirmer,
+    KeyDirectory,
+    Ledger,
+    LedgerStore,
+    StatePublisher,
+    WorkspaceService,
+    WorkspaceStore,
+)
+from workspace.events import KafkaStatePublisher, keys_reader, ledger_broker
+from workspace.settings import WorkspaceSettings
+from workspace.store import MongoLedgerStore, MongoWorkspaceStore
+
+log = logging.getLogger(__name__)
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception("periodic job %s failed", name)
+        await asyncio.sleep(seconds)
+
+
+def create_app(
+    settings: WorkspaceSettings | None = None,
+    *,
+    store: WorkspaceStore | None = None,
+    ledger_store: LedgerStore | None = None,
+    publisher: StatePublisher | None = None,
+    confirmer: KeyConfirmer | None = None,
+    kafka: bool = True,
+) -> FastAPI:
+    """The workspace service. Without `kafka`, a `publisher` must be given (unit tests)."""
+    settings = settings or WorkspaceSettings()
+    settings.check_production()
+    if not kafka and publisher is None:
+        raise ValueError("without Kafka a publisher must be given")
+    plans = parse_plans(settings.flowtrux_plans)
+    prices = load_prices(settings.model_prices_file)
+    catalog = SharedCatalog()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            client: AsyncMongoClient[dict[str, Any]] | None = None
+            ws_store, led_store = store, ledger_store
+            if ws_store is None or led_store is None:
+                client = AsyncMongoClient(
+                    settings.mongodb_url, tz_aware=True, serverSelectionTimeoutMS=5000
+                )
+                stack.push_async_callback(client.close)
+                if ws_store is None:
+                    mongo_ws = MongoWorkspaceStore(client, settings.workspace_db)
+                    await mongo_ws.open()
+                    ws_store = mongo_ws
+                if led_store is None:
+                    mongo_led = MongoLedgerStore(client, settings.workspace_db)
+                    await mongo_led.open()
+                    led_store = mongo_led
+            http = internal_client(settings, caller="workspace", base_url=settings.keyvault_url)
+            stack.push_async_callback(http.aclose)
+
+            kafka_publisher: KafkaStatePublisher | None = None
+            state_publisher = publisher
+            if kafka:
+                await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
+                if state_publisher is None:
+                    kafka_publisher = KafkaStatePublisher(settings)
+                    await kafka_publisher.start()
+                    stack.push_async_callback(kafka_publisher.stop)
+                    state_publisher = kafka_publisher
+            assert state_publisher is not None  # noqa: S101 - guaranteed above
+
+            keys = KeyDirectory()
+            svc = WorkspaceService(
+                store=ws_store,
+                publisher=state_publisher,
+                keys=keys,
+                confirmer=confirmer or HttpKeyConfirmer(http),
+                catalog=catalog,
+                plans=plans,
+                default_plan=DEFAULT_PLAN,
+            )
+            led = Ledger(
+                store=led_store,
+                catalog=catalog,
+                output_retention=timedelta(days=settings.ledger_output_retention_days),
+                price_of=lambda model, i, o: cost_usd(prices, model, i, o),
+            )
+            app.state.workspaces, app.state.ledger, app.state.keys = svc, led, keys
+            app.state.catalog = catalog
+
+            reader: StateTopicReader | None = None
+            broker: KafkaBroker | None = None
+            if kafka:
+                reader = keys_reader(settings, svc)
+                await reader.start()
+                stack.push_async_callback(reader.stop)
+                broker = ledger_broker(settings, led)
+                await broker.start()
+                stack.push_async_callback(broker.stop)
+            app.state.keys_reader = reader
+
+            async def ready() -> dict[str, bool]:
+                checks = {"mongodb": True, "kafka": True, "keys_read_model": True}
+                if client is not None:
+                    try:
+                        await asyncio.wait_for(client.admin.command("ping"), 2)
+                    except Exception:
+                        checks["mongodb"] = False
+                if kafka_publisher is not None:
+                    try:
+                        await asyncio.wait_for(
+                            kafka_publisher.producer.partitions_for(settings.topics.assignments),
+                            2,
+                        )
+                    except Exception:
+                        checks["kafka"] = False
+                if reader is not None:
+                    checks["keys_read_model"] = reader.caught_up.is_set()
+                return checks
+
+            app.state.ready = ready
+            jobs = [
+                asyncio.create_task(
+                    _every(settings.republish_interval_s, svc.retry_pending, "republish")
+                ),
+                asyncio.create_task(
+                    _every(settings.ledger_prune_interval_s, led.prune_outputs, "prune")
+                ),
+            ]
+            try:
+                yield
+            finally:
+                for job in jobs:
+                    job.cancel()
+                await asyncio.gather(*jobs, return_exceptions=True)
+
+    app = FastAPI(title="FlowTrux workspace (internal)", version="1", lifespan=lifespan)
+
+    async def ready() -> dict[str, bool]:
+        check: Callable[[], Awaitable[dict[str, bool]]] | None = getattr(app.state, "ready", None)
+        return await check() if check else {"started": False}
+
+    install_problem_handlers(app)
+    install_domain_errors(app)
+    app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
+    app.include_router(health_router(ready))
+    app.include_router(build_router(settings))
+    return app

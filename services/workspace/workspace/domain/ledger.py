@@ -1,0 +1,173 @@
+"""The usage ledger: one record per execution, aggregates, and the monthly totals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from shared.contracts import ExecutionRequested, ExecutionResult, utcnow
+from workspace.domain.errors import InvalidInputError, NotFoundError
+from workspace.domain.model import ExecutionRecord, GroupBy, Totals, UsageFact, UsageRow
+from workspace.domain.ports import Catalog, LedgerStore
+
+
+def month_start(now: datetime) -> datetime:
+    """The first instant of `now`'s UTC calendar month."""
+    now = now.astimezone(UTC)
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_month(start: datetime) -> datetime:
+    if start.month == 12:
+        return start.replace(year=start.year + 1, month=1)
+    return start.replace(month=start.month + 1)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+@dataclass
+class _Sum:
+    executions: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    priced: int = 0
+    groups: set[str] = field(default_factory=set)
+
+    def add(self, fact: UsageFact) -> None:
+        self.executions += 1
+        self.input_tokens += fact.input_tokens
+        self.output_tokens += fact.output_tokens
+        if fact.cost_usd is not None:
+            self.cost += fact.cost_usd
+            self.priced += 1
+
+    @property
+    def cost_usd(self) -> float | None:
+        # Null only when nothing counted had a price: cost is never invented.
+        if self.executions and not self.priced:
+            return None
+        return round(self.cost, 9)
+
+
+class Ledger:
+    """Records executions idempotently and answers usage questions."""
+
+    def __init__(
+        self,
+        *,
+        store: LedgerStore,
+        catalog: Catalog,
+        output_retention: timedelta,
+        price_of: Callable[[str, int, int], float | None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.output_retention = output_retention
+        self.price_of = price_of
+        self.clock = clock
+
+    async def record_result(self, event: ExecutionResult) -> bool:
+        """Record a finished execution; False when it was already recorded (duplicate)."""
+        finished_at = as_utc(event.occurred_at) or self.clock()
+        usage = event.usage
+        error = event.error
+        cost = usage.cost_usd if usage else None
+        if usage is not None and cost is None and self.price_of is not None:
+            # The runner had no price; use ours when configured, never an invented one.
+            cost = self.price_of(event.model, usage.input_tokens, usage.output_tokens)
+        record = ExecutionRecord(
+            execution_id=event.execution_id,
+            org_id=event.org_id,
+            workspace_id=event.workspace_id,
+            status=event.status,
+            model=event.model,
+            provider=event.provider or self.catalog.provider_of(event.model),
+            key_id=event.key_id,
+            output_text=event.output.text if event.output else None,
+            finish_reason=event.output.finish_reason if event.output else None,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            cost_usd=cost,
+            error_code=error.code.value if error else None,
+            error_message=error.message if error else None,
+            error_retryable=error.retryable if error else None,
+            duration_ms=event.duration_ms,
+            attempts=event.attempts,
+            finished_at=finished_at,
+            output_expires_at=(finished_at + self.output_retention) if event.output else None,
+        )
+        return await self.store.record_finished(record=record)
+
+    async def record_requested(self, event: ExecutionRequested) -> bool:
+        """Record a queued execution unless any record of it exists already."""
+        record = ExecutionRecord(
+            execution_id=event.execution_id,
+            org_id=event.org_id,
+            workspace_id=event.workspace_id,
+            status="queued",
+            model=event.model,
+            provider=self.catalog.provider_of(event.model),
+            requested_at=as_utc(event.occurred_at),
+        )
+        return await self.store.record_queued(record=record)
+
+    async def execution(self, org_id: str, execution_id: str) -> ExecutionRecord:
+        """One execution of the org, or NotFoundError."""
+        record = await self.store.get_execution(org_id=org_id, execution_id=execution_id)
+        if record is None:
+            raise NotFoundError(f"execution {execution_id!r} not found")
+        return record
+
+    async def usage(
+        self,
+        org_id: str,
+        group_by: GroupBy,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[UsageRow]:
+        """Executions, tokens and cost per key, workspace or model finished in [since, until)."""
+        since, until = as_utc(since), as_utc(until)
+        if since is not None and until is not None and since > until:
+            raise InvalidInputError("since: must not be after until")
+        sums: dict[str | None, _Sum] = {}
+        async for fact in self.store.finished_between(org_id=org_id, since=since, until=until):
+            group = {"key": fact.key_id, "workspace": fact.workspace_id, "model": fact.model}[
+                group_by
+            ]
+            sums.setdefault(group, _Sum()).add(fact)
+        rows = [
+            UsageRow(
+                group=group,
+                executions=s.executions,
+                input_tokens=s.input_tokens,
+                output_tokens=s.output_tokens,
+                cost_usd=s.cost_usd,
+            )
+            for group, s in sums.items()
+        ]
+        rows.sort(key=lambda r: (-r.executions, r.group or ""))
+        return rows
+
+    async def month_totals(self, org_id: str) -> Totals:
+        """Executions and cost of the current UTC calendar month."""
+        start = month_start(self.clock())
+        total = _Sum()
+        async for fact in self.store.finished_between(
+            org_id=org_id, since=start, until=next_month(start)
+        ):
+            total.add(fact)
+        cost = total.cost_usd
+        return Totals(executions=total.executions, cost_usd=0.0 if cost is None else cost)
+
+    async def prune_outputs(self) -> int:
+        """Drop output texts older than the retention; returns how many were dropped."""
+        return await self.store.prune_outputs(now=self.clock())

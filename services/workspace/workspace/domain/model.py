@@ -1,0 +1,109 @@
+"""Domain values: organizations, workspaces, key metadata, ledger records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+GroupBy = Literal["key", "workspace", "model"]
+ExecutionStatus = Literal["queued", "succeeded", "failed"]
+
+
+@dataclass(frozen=True)
+class Org:
+    org_id: str
+    plan: str
+    workspace_count: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Workspace:
+    id: str
+    org_id: str
+    name: str
+    key_ids: tuple[str, ...]
+    created_at: datetime
+    version: int = 0
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """Key metadata without secrets, as announced on keyvault.keys.v1."""
+
+    key_id: str
+    org_id: str
+    provider: str
+    status: Literal["active", "deleted"]
+
+    @property
+    def live(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """One execution in the ledger; `queued` until its result arrives."""
+
+    execution_id: str
+    org_id: str
+    workspace_id: str
+    status: ExecutionStatus
+    model: str
+    provider: str | None = None
+    key_id: str | None = None
+    output_text: str | None = None
+    finish_reason: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    error_retryable: bool | None = None
+    duration_ms: int | None = None
+    attempts: int | None = None
+    requested_at: datetime | None = None
+    finished_at: datetime | None = None
+    output_expires_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "queued"
+
+
+@dataclass(frozen=True)
+class UsageFact:
+    """The countable part of one finished execution."""
+
+    key_id: str | None
+    workspace_id: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    group: str | None
+    executions: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+
+
+@dataclass(frozen=True)
+class Totals:
+    executions: int
+    cost_usd: float | None
+
+
+class CatalogEntry(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def best_for(self) -> str: ...

@@ -1,0 +1,270 @@
+"""Organizations, plans, workspaces and their ordered key assignments."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from shared.contracts import OrgPlanChanged, PlanLimits, ProviderKeyChanged, utcnow
+from shared.contracts import WorkspaceAssignmentsChanged as AssignmentsChanged
+from workspace.domain.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PlanLimitReachedError,
+    UnknownAIProviderError,
+    UnknownPlanError,
+)
+from workspace.domain.keys import KeyDirectory
+from workspace.domain.model import CatalogEntry, Org, Workspace
+from workspace.domain.ports import Catalog, KeyConfirmer, StatePublisher, WorkspaceStore
+
+log = logging.getLogger(__name__)
+
+MAX_NAME = 64
+MAX_ASSIGNED = 100
+
+
+def clean_name(name: str) -> str:
+    """A workspace name trimmed; 1–64 characters, else InvalidInputError."""
+    cleaned = name.strip()
+    if not 1 <= len(cleaned) <= MAX_NAME:
+        raise InvalidInputError(f"name: must be 1–{MAX_NAME} characters")
+    return cleaned
+
+
+def new_workspace_id() -> str:
+    return f"ws-{uuid.uuid4().hex}"
+
+
+class WorkspaceService:
+    """The rules of orgs, plans and workspaces; state is published after every change."""
+
+    def __init__(
+        self,
+        *,
+        store: WorkspaceStore,
+        publisher: StatePublisher,
+        keys: KeyDirectory,
+        confirmer: KeyConfirmer,
+        catalog: Catalog,
+        plans: dict[str, PlanLimits],
+        default_plan: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.keys = keys
+        self.confirmer = confirmer
+        self.catalog = catalog
+        self.plans = plans
+        self.default_plan = default_plan
+        self.clock = clock
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.pending_key_removals: set[tuple[str, str]] = set()
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        lock = self._locks.get(name)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[name] = lock
+        return lock
+
+    def limits_of(self, plan: str) -> PlanLimits:
+        # A plan removed from configuration falls back to the default plan's limits.
+        return self.plans.get(plan) or self.plans[self.default_plan]
+
+    # --- organizations and plans -------------------------------------------------------
+
+    async def ensure_org(self, org_id: str) -> Org:
+        """The org, created with the default plan (and published) on first use."""
+        org = await self.store.get_org(org_id=org_id)
+        if org is None:
+            if await self.store.create_org_if_missing(
+                org_id=org_id, plan=self.default_plan, now=self.clock()
+            ):
+                log.info("org created", extra={"org_id": org_id})
+            org = await self.store.get_org(org_id=org_id)
+            if org is None:  # pragma: no cover - the upsert above makes it exist
+                raise NotFoundError(f"organization {org_id!r} could not be created")
+            await self._publish_plan(org)
+        return org
+
+    async def plan_of(self, org_id: str) -> tuple[Org, PlanLimits]:
+        """The org's plan and its limits."""
+        org = await self.ensure_org(org_id)
+        return org, self.limits_of(org.plan)
+
+    async def set_plan(self, org_id: str, plan: str) -> tuple[Org, PlanLimits]:
+        """Change an org's plan (platform admin); published when it changed."""
+        if plan not in self.plans:
+            raise UnknownPlanError(f"unknown plan {plan!r}; known plans: {', '.join(self.plans)}")
+        await self.ensure_org(org_id)
+        await self.store.set_plan(org_id=org_id, plan=plan)
+        org = await self.store.get_org(org_id=org_id)
+        if org is None:  # pragma: no cover
+            raise NotFoundError(f"organization {org_id!r} not found")
+        await self._publish_plan(org)
+        return org, self.limits_of(org.plan)
+
+    async def _publish_plan(self, org: Org) -> None:
+        async with self._lock(f"org:{org.org_id}"):
+            current = await self.store.get_org(org_id=org.org_id) or org
+            event = OrgPlanChanged(
+                org_id=current.org_id, plan=current.plan, limits=self.limits_of(current.plan)
+            )
+            try:
+                await self.publisher.publish_plan(event)
+            except Exception:
+                log.exception("plan publish failed; will retry", extra={"org_id": org.org_id})
+                return
+            await self.store.mark_org_published(org_id=current.org_id, plan=current.plan)
+
+    # --- workspaces --------------------------------------------------------------------
+
+    async def create_workspace(self, org_id: str, name: str) -> Workspace:
+        """A new empty workspace, within the plan's workspace limit (exact under races)."""
+        cleaned = clean_name(name)
+        org, limits = await self.plan_of(org_id)
+        if not await self.store.reserve_workspace_slot(org_id=org_id, limit=limits.workspaces):
+            raise PlanLimitReachedError(
+                f"the {org.plan} plan allows {limits.workspaces} workspaces; "
+                "delete one or change the plan"
+            )
+        workspace = Workspace(
+            id=new_workspace_id(),
+            org_id=org_id,
+            name=cleaned,
+            key_ids=(),
+            created_at=self.clock(),
+        )
+        try:
+            created = await self.store.insert_workspace(workspace=workspace)
+        except BaseException:
+            await self.store.release_workspace_slot(org_id=org_id)
+            raise
+        await self._publish_workspace(created.id)
+        return created
+
+    async def list_workspaces(self, org_id: str) -> list[Workspace]:
+        """The org's workspaces, oldest first."""
+        await self.ensure_org(org_id)
+        return await self.store.list_workspaces(org_id=org_id)
+
+    async def get_workspace(self, org_id: str, workspace_id: str) -> Workspace:
+        """One workspace of the org; another org's workspace is NotFoundError."""
+        workspace = await self.store.get_workspace(org_id=org_id, workspace_id=workspace_id)
+        if workspace is None:
+            raise NotFoundError(f"workspace {workspace_id!r} not found")
+        return workspace
+
+    async def update_workspace(
+        self,
+        org_id: str,
+        workspace_id: str,
+        *,
+        name: str | None = None,
+        key_ids: Sequence[str] | None = None,
+    ) -> Workspace:
+        """Rename and/or replace the ordered key assignments of a workspace."""
+        cleaned = clean_name(name) if name is not None else None
+        ordered = await self._validate_keys(org_id, key_ids) if key_ids is not None else None
+        await self.get_workspace(org_id, workspace_id)
+        updated = await self.store.update_workspace(
+            org_id=org_id, workspace_id=workspace_id, name=cleaned, key_ids=ordered
+        )
+        if updated is None:
+            raise NotFoundError(f"workspace {workspace_id!r} not found")
+        if ordered is not None:
+            # A key deleted while this request was in flight must not come back.
+            for key_id in ordered:
+                info = self.keys.get(key_id)
+                if info is not None and not info.live:
+                    await self.store.remove_key(workspace_id=workspace_id, key_id=key_id)
+            await self._publish_workspace(workspace_id)
+        return await self.get_workspace(org_id, workspace_id)
+
+    async def _validate_keys(self, org_id: str, key_ids: Sequence[str]) -> tuple[str, ...]:
+        if len(key_ids) > MAX_ASSIGNED:
+            raise InvalidInputError(f"ai_provider_ids: at most {MAX_ASSIGNED} keys")
+        seen: set[str] = set()
+        for key_id in key_ids:
+            if key_id in seen:
+                raise InvalidInputError(f"ai_provider_ids: {key_id!r} is listed twice")
+            seen.add(key_id)
+            info = self.keys.get(key_id)
+            if info is None:
+                info = await self.confirmer.fetch_key(org_id=org_id, key_id=key_id)
+                if info is not None:
+                    self.keys.learn(info)
+                    info = self.keys.get(key_id)
+            if info is None or info.org_id != org_id or not info.live:
+                raise UnknownAIProviderError(key_id)
+        return tuple(key_ids)
+
+    async def delete_workspace(self, org_id: str, workspace_id: str) -> None:
+        """Delete a workspace; its slot is freed and a deletion is published."""
+        deleted = await self.store.delete_workspace(org_id=org_id, workspace_id=workspace_id)
+        if deleted is None:
+            raise NotFoundError(f"workspace {workspace_id!r} not found")
+        await self.store.release_workspace_slot(org_id=org_id)
+        await self._publish_workspace(workspace_id)
+
+    async def models(self, org_id: str, workspace_id: str) -> Sequence[CatalogEntry]:
+        """Catalog models of every provider with a live key assigned, in catalog order."""
+        workspace = await self.get_workspace(org_id, workspace_id)
+        providers = self.keys.live_providers(org_id, workspace.key_ids)
+        return self.catalog.models_for_providers(providers)
+
+    async def _publish_workspace(self, workspace_id: str) -> None:
+        async with self._lock(f"ws:{workspace_id}"):
+            # Publish what is stored now, so the last event is always the latest state.
+            workspace = await self.store.load_workspace(workspace_id=workspace_id)
+            if workspace is None:
+                return
+            event = AssignmentsChanged(
+                workspace_id=workspace.id,
+                org_id=workspace.org_id,
+                key_ids=[] if workspace.deleted else list(workspace.key_ids),
+                deleted=workspace.deleted,
+            )
+            try:
+                await self.publisher.publish_assignments(event)
+            except Exception:
+                log.exception("assignments publish failed; will retry")
+                return
+            await self.store.mark_workspace_published(
+                workspace_id=workspace.id, version=workspace.version
+            )
+
+    # --- keyvault.keys.v1 --------------------------------------------------------------
+
+    async def on_key_changed(self, event: ProviderKeyChanged) -> None:
+        """Update the read model; a deleted key leaves every workspace of its org."""
+        info = self.keys.apply(event)
+        if not info.live:
+            await self.remove_key_everywhere(info.org_id, info.key_id)
+
+    async def remove_key_everywhere(self, org_id: str, key_id: str) -> None:
+        try:
+            for workspace in await self.store.workspaces_with_key(org_id=org_id, key_id=key_id):
+                if await self.store.remove_key(workspace_id=workspace.id, key_id=key_id):
+                    log.info("deleted key unassigned", extra={"workspace_id": workspace.id})
+                    await self._publish_workspace(workspace.id)
+        except Exception:
+            log.exception("unassigning a deleted key failed; will retry")
+            self.pending_key_removals.add((org_id, key_id))
+            return
+        self.pending_key_removals.discard((org_id, key_id))
+
+    async def retry_pending(self) -> None:
+        """Republish state whose publish failed, and finish interrupted unassignments."""
+        for org_id, key_id in list(self.pending_key_removals):
+            await self.remove_key_everywhere(org_id, key_id)
+        for workspace in await self.store.workspaces_pending_publish():
+            await self._publish_workspace(workspace.id)
+        for org in await self.store.orgs_pending_publish():
+            await self._publish_plan(org)

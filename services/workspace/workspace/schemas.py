@@ -1,0 +1,159 @@
+"""HTTP schemas of the internal API (request bodies and response shapes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts import PlanLimits
+from workspace.domain import CatalogEntry, ExecutionRecord, UsageRow, Workspace
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class WorkspaceCreate(Body):
+    name: str = Field(max_length=1000)
+    actor: str | None = Field(None, max_length=256)
+
+
+class WorkspacePatch(Body):
+    name: str | None = Field(None, max_length=1000)
+    ai_provider_ids: list[str] | None = Field(None, max_length=1000)
+    actor: str | None = Field(None, max_length=256)
+
+
+class PlanPut(Body):
+    plan: str = Field(max_length=100)
+
+
+class WorkspaceRead(BaseModel):
+    id: str
+    org_id: str
+    name: str
+    ai_provider_ids: list[str]
+    created_at: datetime
+
+    @classmethod
+    def from_domain(cls, w: Workspace) -> WorkspaceRead:
+        return cls(
+            id=w.id,
+            org_id=w.org_id,
+            name=w.name,
+            ai_provider_ids=list(w.key_ids),
+            created_at=w.created_at,
+        )
+
+
+class WorkspaceList(BaseModel):
+    items: list[WorkspaceRead]
+
+
+class ModelRead(BaseModel):
+    id: str
+    provider: str
+    best_for: str
+
+
+class ModelList(BaseModel):
+    items: list[ModelRead]
+
+    @classmethod
+    def from_domain(cls, models: Sequence[CatalogEntry]) -> ModelList:
+        return cls(
+            items=[ModelRead(id=m.id, provider=m.provider, best_for=m.best_for) for m in models]
+        )
+
+
+class CatalogModelRead(BaseModel):
+    id: str
+    best_for: str
+
+
+class CatalogProviderRead(BaseModel):
+    id: str
+    name: str
+    models: list[CatalogModelRead]
+
+
+class CatalogRead(BaseModel):
+    providers: list[CatalogProviderRead]
+
+
+class PlanUsage(BaseModel):
+    workspaces: int
+    executions_this_month: int
+    cost_usd_this_month: float | None
+
+
+class PlanRead(BaseModel):
+    plan: str
+    limits: PlanLimits
+    usage: PlanUsage
+
+
+class ExecutionRead(BaseModel):
+    """The contract's Execution."""
+
+    execution_id: str
+    workspace_id: str
+    status: Literal["queued", "succeeded", "failed"]
+    model: str
+    provider: str | None
+    key_id: str | None
+    output: dict[str, Any] | None
+    usage: dict[str, Any] | None
+    error: dict[str, Any] | None
+    duration_ms: int | None
+
+    @classmethod
+    def from_domain(cls, r: ExecutionRecord) -> ExecutionRead:
+        finished = r.finished
+        return cls(
+            execution_id=r.execution_id,
+            workspace_id=r.workspace_id,
+            status=r.status,
+            model=r.model,
+            provider=r.provider,
+            key_id=r.key_id,
+            output=(
+                {"text": r.output_text, "finish_reason": r.finish_reason}
+                if r.output_text is not None
+                else None
+            ),
+            usage=(
+                {
+                    "input_tokens": r.input_tokens or 0,
+                    "output_tokens": r.output_tokens or 0,
+                    "cost_usd": r.cost_usd,
+                }
+                if finished
+                else None
+            ),
+            error=(
+                {"code": r.error_code, "message": r.error_message, "retryable": r.error_retryable}
+                if r.error_code
+                else None
+            ),
+            duration_ms=r.duration_ms,
+        )
+
+
+def usage_items(group_by: str, rows: list[UsageRow]) -> dict[str, list[dict[str, Any]]]:
+    field = {"key": "key_id", "workspace": "workspace_id", "model": "model"}[group_by]
+    return {
+        "items": [
+            {
+                field: row.group,
+                "executions": row.executions,
+                "input_tokens": row.input_tokens,
+                "output_tokens": row.output_tokens,
+                "cost_usd": row.cost_usd,
+            }
+            for row in rows
+        ]
+    }

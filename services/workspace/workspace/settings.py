@@ -1,0 +1,30 @@
+"""Settings of the workspace service (environment variables; see docs/INTERNAL_API.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from shared.settings import BaseServiceSettings
+
+LEDGER_GROUP = "workspace-ledger"
+
+
+class WorkspaceSettings(BaseServiceSettings):
+    """Port, database, plan table, price table and ledger retention of the workspace service."""
+
+    workspace_port: int = Field(8082, ge=1, le=65535)
+    workspace_db: str = "flowtrux_workspace"
+    flowtrux_plans: str | None = Field(
+        None, description="Plan table as JSON ({name: {provider_keys, workspaces}})."
+    )
+    model_prices_file: Path | None = Field(None, description="Price table JSON override.")
+    ledger_output_retention_days: int = Field(7, ge=0, le=3650)
+    ledger_prune_interval_s: float = Field(3600.0, gt=0)
+    republish_interval_s: float = Field(5.0, gt=0)
+
+    @property
+    def ledger_group(self) -> str:
+        # Isolated test deployments (a topic suffix) get their own group as well.
+        return f"{LEDGER_GROUP}{self.kafka_topic_suffix}"

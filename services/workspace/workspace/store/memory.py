@@ -1,0 +1,189 @@
+"""In-memory twins of the Mongo stores, for unit tests only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from workspace.domain import ExecutionRecord, NameTakenError, Org, UsageFact, Workspace
+
+
+class InMemoryWorkspaceStore:
+    def __init__(self) -> None:
+        self.orgs: dict[str, Org] = {}
+        self.plan_pending: set[str] = set()
+        self.workspaces: dict[str, Workspace] = {}
+        self.publish_pending: set[str] = set()
+
+    async def get_org(self, *, org_id: str) -> Org | None:
+        return self.orgs.get(org_id)
+
+    async def create_org_if_missing(self, *, org_id: str, plan: str, now: datetime) -> bool:
+        if org_id in self.orgs:
+            return False
+        self.orgs[org_id] = Org(org_id=org_id, plan=plan, workspace_count=0, created_at=now)
+        self.plan_pending.add(org_id)
+        return True
+
+    async def set_plan(self, *, org_id: str, plan: str) -> bool:
+        org = self.orgs[org_id]
+        if org.plan == plan:
+            return False
+        self.orgs[org_id] = replace(org, plan=plan)
+        self.plan_pending.add(org_id)
+        return True
+
+    async def reserve_workspace_slot(self, *, org_id: str, limit: int | None) -> bool:
+        org = self.orgs.get(org_id)
+        if org is None or (limit is not None and org.workspace_count >= limit):
+            return False
+        self.orgs[org_id] = replace(org, workspace_count=org.workspace_count + 1)
+        return True
+
+    async def release_workspace_slot(self, *, org_id: str) -> None:
+        org = self.orgs.get(org_id)
+        if org is not None and org.workspace_count > 0:
+            self.orgs[org_id] = replace(org, workspace_count=org.workspace_count - 1)
+
+    async def mark_org_published(self, *, org_id: str, plan: str) -> None:
+        org = self.orgs.get(org_id)
+        if org is not None and org.plan == plan:
+            self.plan_pending.discard(org_id)
+
+    async def orgs_pending_publish(self) -> list[Org]:
+        return [self.orgs[o] for o in sorted(self.plan_pending)]
+
+    def _name_taken(self, org_id: str, name: str, but: str | None = None) -> bool:
+        return any(
+            w.org_id == org_id
+            and not w.deleted
+            and w.id != but
+            and w.name.casefold() == name.casefold()
+            for w in self.workspaces.values()
+        )
+
+    async def insert_workspace(self, *, workspace: Workspace) -> Workspace:
+        if self._name_taken(workspace.org_id, workspace.name):
+            raise NameTakenError(f"a workspace named {workspace.name!r} already exists")
+        stored = replace(workspace, version=1)
+        self.workspaces[workspace.id] = stored
+        self.publish_pending.add(workspace.id)
+        return stored
+
+    async def list_workspaces(self, *, org_id: str) -> list[Workspace]:
+        found = [w for w in self.workspaces.values() if w.org_id == org_id and not w.deleted]
+        return sorted(found, key=lambda w: (w.created_at, w.id))
+
+    async def get_workspace(self, *, org_id: str, workspace_id: str) -> Workspace | None:
+        w = self.workspaces.get(workspace_id)
+        return w if w is not None and w.org_id == org_id and not w.deleted else None
+
+    async def load_workspace(self, *, workspace_id: str) -> Workspace | None:
+        return self.workspaces.get(workspace_id)
+
+    async def update_workspace(
+        self,
+        *,
+        org_id: str,
+        workspace_id: str,
+        name: str | None = None,
+        key_ids: Sequence[str] | None = None,
+    ) -> Workspace | None:
+        w = await self.get_workspace(org_id=org_id, workspace_id=workspace_id)
+        if w is None:
+            return None
+        if name is not None:
+            if self._name_taken(org_id, name, but=workspace_id):
+                raise NameTakenError(f"a workspace named {name!r} already exists")
+            w = replace(w, name=name)
+        if key_ids is not None:
+            w = replace(w, key_ids=tuple(key_ids))
+            self.publish_pending.add(workspace_id)
+        w = replace(w, version=w.version + 1)
+        self.workspaces[workspace_id] = w
+        return w
+
+    async def delete_workspace(self, *, org_id: str, workspace_id: str) -> Workspace | None:
+        w = await self.get_workspace(org_id=org_id, workspace_id=workspace_id)
+        if w is None:
+            return None
+        w = replace(w, deleted=True, key_ids=(), version=w.version + 1)
+        self.workspaces[workspace_id] = w
+        self.publish_pending.add(workspace_id)
+        return w
+
+    async def workspaces_with_key(self, *, org_id: str, key_id: str) -> list[Workspace]:
+        return [
+            w
+            for w in self.workspaces.values()
+            if w.org_id == org_id and key_id in w.key_ids and not w.deleted
+        ]
+
+    async def remove_key(self, *, workspace_id: str, key_id: str) -> Workspace | None:
+        w = self.workspaces.get(workspace_id)
+        if w is None or key_id not in w.key_ids:
+            return None
+        w = replace(w, key_ids=tuple(k for k in w.key_ids if k != key_id), version=w.version + 1)
+        self.workspaces[workspace_id] = w
+        self.publish_pending.add(workspace_id)
+        return w
+
+    async def mark_workspace_published(self, *, workspace_id: str, version: int) -> None:
+        w = self.workspaces.get(workspace_id)
+        if w is not None and w.version == version:
+            self.publish_pending.discard(workspace_id)
+
+    async def workspaces_pending_publish(self) -> list[Workspace]:
+        return [self.workspaces[w] for w in sorted(self.publish_pending)]
+
+
+class InMemoryLedgerStore:
+    def __init__(self) -> None:
+        self.records: dict[str, ExecutionRecord] = {}
+
+    async def record_queued(self, *, record: ExecutionRecord) -> bool:
+        if record.execution_id in self.records:
+            return False
+        self.records[record.execution_id] = record
+        return True
+
+    async def record_finished(self, *, record: ExecutionRecord) -> bool:
+        existing = self.records.get(record.execution_id)
+        if existing is not None and existing.finished:
+            return False
+        if existing is not None and record.requested_at is None:
+            record = replace(record, requested_at=existing.requested_at)
+        self.records[record.execution_id] = record
+        return True
+
+    async def get_execution(self, *, org_id: str, execution_id: str) -> ExecutionRecord | None:
+        r = self.records.get(execution_id)
+        return r if r is not None and r.org_id == org_id else None
+
+    async def finished_between(
+        self, *, org_id: str, since: datetime | None, until: datetime | None
+    ) -> AsyncIterator[UsageFact]:
+        for r in list(self.records.values()):
+            if r.org_id != org_id or r.finished_at is None:
+                continue
+            if since is not None and r.finished_at < since:
+                continue
+            if until is not None and r.finished_at >= until:
+                continue
+            yield UsageFact(
+                key_id=r.key_id,
+                workspace_id=r.workspace_id,
+                model=r.model,
+                input_tokens=r.input_tokens or 0,
+                output_tokens=r.output_tokens or 0,
+                cost_usd=r.cost_usd,
+            )
+
+    async def prune_outputs(self, *, now: datetime) -> int:
+        pruned = 0
+        for key, r in list(self.records.items()):
+            if r.output_expires_at is not None and r.output_expires_at <= now:
+                self.records[key] = replace(r, output_text=None, output_expires_at=None)
+                pruned += 1
+        return pruned

@@ -1,0 +1,283 @@
+"""MongoDB (FerretDB-compatible) repositories: single-document atomic writes, no transactions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from workspace.domain import ExecutionRecord, NameTakenError, Org, UsageFact, Workspace
+
+Doc = dict[str, Any]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _name_key(name: str) -> str:
+    return name.casefold()
+
+
+def _org(doc: Doc) -> Org:
+    return Org(
+        org_id=doc["_id"],
+        plan=doc["plan"],
+        workspace_count=int(doc.get("workspace_count", 0)),
+        created_at=doc["created_at"],
+    )
+
+
+def _workspace(doc: Doc) -> Workspace:
+    return Workspace(
+        id=doc["_id"],
+        org_id=doc["org_id"],
+        name=doc["name"],
+        key_ids=tuple(doc.get("key_ids") or ()),
+        created_at=doc["created_at"],
+        version=int(doc.get("version", 0)),
+        deleted=bool(doc.get("deleted", False)),
+    )
+
+
+_RECORD_FIELDS = tuple(ExecutionRecord.__dataclass_fields__)
+
+
+def _record(doc: Doc) -> ExecutionRecord:
+    values = {name: doc.get(name) for name in _RECORD_FIELDS if name != "execution_id"}
+    return ExecutionRecord(execution_id=doc["_id"], **values)  # type: ignore[arg-type]
+
+
+class MongoWorkspaceStore:
+    """Organizations and workspaces in MongoDB."""
+
+    def __init__(self, client: AsyncMongoClient[Doc], db_name: str) -> None:
+        db = client[db_name]
+        self.orgs: AsyncCollection[Doc] = db["orgs"]
+        self.workspaces: AsyncCollection[Doc] = db["workspaces"]
+
+    async def open(self) -> None:
+        await self.orgs.create_index([("plan_pending", ASCENDING)])
+        await self.workspaces.create_index(
+            [("org_id", ASCENDING), ("name_key", ASCENDING)], unique=True
+        )
+        await self.workspaces.create_index([("org_id", ASCENDING), ("created_at", ASCENDING)])
+        await self.workspaces.create_index([("org_id", ASCENDING), ("key_ids", ASCENDING)])
+        await self.workspaces.create_index([("publish_pending", ASCENDING)])
+
+    async def get_org(self, *, org_id: str) -> Org | None:
+        doc = await self.orgs.find_one({"_id": org_id})
+        return _org(doc) if doc else None
+
+    async def create_org_if_missing(self, *, org_id: str, plan: str, now: datetime) -> bool:
+        new = {"plan": plan, "workspace_count": 0, "created_at": now, "plan_pending": True}
+        try:
+            result = await self.orgs.update_one({"_id": org_id}, {"$setOnInsert": new}, upsert=True)
+        except DuplicateKeyError:
+            return False
+        return result.upserted_id is not None
+
+    async def set_plan(self, *, org_id: str, plan: str) -> bool:
+        result = await self.orgs.update_one(
+            {"_id": org_id, "plan": {"$ne": plan}},
+            {"$set": {"plan": plan, "plan_pending": True}},
+        )
+        return result.modified_count == 1
+
+    async def reserve_workspace_slot(self, *, org_id: str, limit: int | None) -> bool:
+        query: Doc = {"_id": org_id}
+        if limit is not None:
+            query["workspace_count"] = {"$lt": limit}
+        result = await self.orgs.update_one(query, {"$inc": {"workspace_count": 1}})
+        return result.modified_count == 1
+
+    async def release_workspace_slot(self, *, org_id: str) -> None:
+        await self.orgs.update_one(
+            {"_id": org_id, "workspace_count": {"$gt": 0}}, {"$inc": {"workspace_count": -1}}
+        )
+
+    async def mark_org_published(self, *, org_id: str, plan: str) -> None:
+        await self.orgs.update_one({"_id": org_id, "plan": plan}, {"$set": {"plan_pending": False}})
+
+    async def orgs_pending_publish(self) -> list[Org]:
+        return [_org(d) async for d in self.orgs.find({"plan_pending": True}).limit(1000)]
+
+    async def insert_workspace(self, *, workspace: Workspace) -> Workspace:
+        doc = {
+            "_id": workspace.id,
+            "org_id": workspace.org_id,
+            "name": workspace.name,
+            "name_key": _name_key(workspace.name),
+            "key_ids": list(workspace.key_ids),
+            "created_at": workspace.created_at,
+            "version": 1,
+            "deleted": False,
+            "publish_pending": True,
+        }
+        try:
+            await self.workspaces.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise NameTakenError(f"a workspace named {workspace.name!r} already exists") from exc
+        return _workspace(doc)
+
+    async def list_workspaces(self, *, org_id: str) -> list[Workspace]:
+        cursor = self.workspaces.find({"org_id": org_id, "deleted": False}).sort(
+            [("created_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        return [_workspace(d) async for d in cursor]
+
+    async def get_workspace(self, *, org_id: str, workspace_id: str) -> Workspace | None:
+        doc = await self.workspaces.find_one(
+            {"_id": workspace_id, "org_id": org_id, "deleted": False}
+        )
+        return _workspace(doc) if doc else None
+
+    async def load_workspace(self, *, workspace_id: str) -> Workspace | None:
+        doc = await self.workspaces.find_one({"_id": workspace_id})
+        return _workspace(doc) if doc else None
+
+    async def update_workspace(
+        self,
+        *,
+        org_id: str,
+        workspace_id: str,
+        name: str | None = None,
+        key_ids: Sequence[str] | None = None,
+    ) -> Workspace | None:
+        changes: Doc = {}
+        if name is not None:
+            changes.update(name=name, name_key=_name_key(name))
+        if key_ids is not None:
+            changes.update(key_ids=list(key_ids), publish_pending=True)
+        if not changes:
+            return await self.get_workspace(org_id=org_id, workspace_id=workspace_id)
+        try:
+            doc = await self.workspaces.find_one_and_update(
+                {"_id": workspace_id, "org_id": org_id, "deleted": False},
+                {"$set": changes, "$inc": {"version": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError as exc:
+            raise NameTakenError(f"a workspace named {name!r} already exists") from exc
+        return _workspace(doc) if doc else None
+
+    async def delete_workspace(self, *, org_id: str, workspace_id: str) -> Workspace | None:
+        doc = await self.workspaces.find_one_and_update(
+            {"_id": workspace_id, "org_id": org_id, "deleted": False},
+            {
+                # The name is freed for reuse; the record stays until its deletion is published.
+                "$set": {
+                    "deleted": True,
+                    "name_key": f"#deleted#{workspace_id}",
+                    "key_ids": [],
+                    "publish_pending": True,
+                },
+                "$inc": {"version": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return _workspace(doc) if doc else None
+
+    async def workspaces_with_key(self, *, org_id: str, key_id: str) -> list[Workspace]:
+        cursor = self.workspaces.find({"org_id": org_id, "key_ids": key_id, "deleted": False})
+        return [_workspace(d) async for d in cursor]
+
+    async def remove_key(self, *, workspace_id: str, key_id: str) -> Workspace | None:
+        doc = await self.workspaces.find_one_and_update(
+            {"_id": workspace_id, "key_ids": key_id},
+            {
+                "$pull": {"key_ids": key_id},
+                "$set": {"publish_pending": True},
+                "$inc": {"version": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return _workspace(doc) if doc else None
+
+    async def mark_workspace_published(self, *, workspace_id: str, version: int) -> None:
+        await self.workspaces.update_one(
+            {"_id": workspace_id, "version": version}, {"$set": {"publish_pending": False}}
+        )
+
+    async def workspaces_pending_publish(self) -> list[Workspace]:
+        cursor = self.workspaces.find({"publish_pending": True}).limit(1000)
+        return [_workspace(d) async for d in cursor]
+
+
+class MongoLedgerStore:
+    """One document per execution, keyed by execution_id (idempotent by construction)."""
+
+    def __init__(self, client: AsyncMongoClient[Doc], db_name: str) -> None:
+        self.executions: AsyncCollection[Doc] = client[db_name]["executions"]
+
+    async def open(self) -> None:
+        await self.executions.create_index([("org_id", ASCENDING), ("finished_at", ASCENDING)])
+        await self.executions.create_index([("output_expires_at", ASCENDING)])
+
+    async def record_queued(self, *, record: ExecutionRecord) -> bool:
+        doc = {k: v for k, v in asdict(record).items() if k != "execution_id"}
+        try:
+            result = await self.executions.update_one(
+                {"_id": record.execution_id}, {"$setOnInsert": doc}, upsert=True
+            )
+        except DuplicateKeyError:
+            return False
+        return result.upserted_id is not None
+
+    async def record_finished(self, *, record: ExecutionRecord) -> bool:
+        doc = {
+            k: v
+            for k, v in asdict(record).items()
+            if k != "execution_id" and not (k == "requested_at" and v is None)
+        }
+        try:
+            # Matches a missing or queued record only; a finished one makes the upsert
+            # collide on _id, so the first result wins and duplicates count once.
+            result = await self.executions.update_one(
+                {"_id": record.execution_id, "status": {"$nin": ["succeeded", "failed"]}},
+                {"$set": doc},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return result.upserted_id is not None or result.modified_count == 1
+
+    async def get_execution(self, *, org_id: str, execution_id: str) -> ExecutionRecord | None:
+        doc = await self.executions.find_one({"_id": execution_id, "org_id": org_id})
+        return _record(doc) if doc else None
+
+    async def finished_between(
+        self, *, org_id: str, since: datetime | None, until: datetime | None
+    ) -> AsyncIterator[UsageFact]:
+        window: Doc = {"$gte": since or EPOCH}
+        if until is not None:
+            window["$lt"] = until
+        projection = {
+            "key_id": 1,
+            "workspace_id": 1,
+            "model": 1,
+            "input_tokens": 1,
+            "output_tokens": 1,
+            "cost_usd": 1,
+        }
+        cursor = self.executions.find(
+            {"org_id": org_id, "finished_at": window}, projection, batch_size=2000
+        )
+        async for doc in cursor:
+            yield UsageFact(
+                key_id=doc.get("key_id"),
+                workspace_id=doc["workspace_id"],
+                model=doc["model"],
+                input_tokens=int(doc.get("input_tokens") or 0),
+                output_tokens=int(doc.get("output_tokens") or 0),
+                cost_usd=doc.get("cost_usd"),
+            )
+
+    async def prune_outputs(self, *, now: datetime) -> int:
+        result = await self.executions.update_many(
+            {"output_expires_at": {"$lte": now}},
+            {"$set": {"output_text": None}, "$unset": {"output_expires_at": ""}},
+        )
+        return result.modified_count
