@@ -1,0 +1,152 @@
+"""In-process fakes for unit tests: keyvault's resolve endpoint and a scripted provider."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from agent_runner.executor import Executor
+from agent_runner.keys import KeyvaultClient
+from agent_runner.metrics import RunnerMetrics
+from agent_runner.settings import RunnerSettings
+from shared.catalog import load_prices
+from shared.contracts import ExecutionRequested
+from shared.crypto import seal, seal_context
+
+
+@dataclass
+class FakeKeyvault:
+    """keys: provider -> [(key_id, secret)] in assignment order."""
+
+    keys: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    fail_status: int | None = None
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.calls.append(body)
+        if self.fail_status is not None:
+            return httpx.Response(self.fail_status, json={"code": "boom", "detail": "down"})
+        keys = self.keys.get(body["provider"], [])
+        if not keys:
+            return httpx.Response(
+                409,
+                json={
+                    "code": "provider_not_configured",
+                    "detail": f"workspace {body['workspace_id']!r} has no {body['provider']} key",
+                },
+            )
+        left = [k for k in keys if k[0] not in body["skip_key_ids"]]
+        if not left:
+            return httpx.Response(409, json={"code": "no_more_keys", "detail": "all skipped"})
+        key_id, secret = left[0]
+        sealed = seal(
+            base64.b64decode(body["public_key"]),
+            secret.encode(),
+            seal_context(execution_id=body["execution_id"], key_id=key_id),
+        )
+        return httpx.Response(
+            200, json={"key_id": key_id, "sealed": base64.b64encode(sealed).decode()}
+        )
+
+
+Responder = Callable[[httpx.Request], httpx.Response]
+
+
+@dataclass
+class ScriptedProvider:
+    """Answers provider calls from a list of responders (the last one repeats)."""
+
+    script: list[Responder]
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        index = min(len(self.requests) - 1, len(self.script) - 1)
+        return self.script[index](request)
+
+
+def settings(**overrides: Any) -> RunnerSettings:
+    base: dict[str, Any] = {
+        "runner_anthropic_base_url": "http://anthropic.test",
+        "runner_openai_base_url": "http://openai.test",
+        "runner_google_base_url": "http://google.test",
+        "keyvault_url": "http://keyvault.test",
+        "runner_backoff_base_s": 0.0,
+        "runner_backoff_max_s": 0.0,
+        "runner_rate_limit_max_wait_s": 0.05,
+        "runner_rate_limit_default_wait_s": 0.01,
+    }
+    base.update(overrides)
+    return RunnerSettings(**base)
+
+
+def executor(
+    keyvault: FakeKeyvault, provider: ScriptedProvider, **overrides: Any
+) -> tuple[Executor, RunnerMetrics]:
+    s = settings(**overrides)
+    metrics = RunnerMetrics()
+    kv_http = httpx.AsyncClient(
+        base_url=s.keyvault_url, transport=httpx.MockTransport(keyvault.handler)
+    )
+    prov_http = httpx.AsyncClient(transport=httpx.MockTransport(provider.handler))
+    return (
+        Executor(
+            s,
+            http=prov_http,
+            keyvault=KeyvaultClient(kv_http, retries=2, backoff_base=0.0, backoff_max=0.0),
+            prices=load_prices(),
+            metrics=metrics,
+        ),
+        metrics,
+    )
+
+
+def request(model: str = "claude-sonnet-4-6", **overrides: Any) -> ExecutionRequested:
+    data: dict[str, Any] = {
+        "execution_id": "exec-1",
+        "org_id": "org-a",
+        "workspace_id": "ws-1",
+        "workflow_id": "wf-9",
+        "node_id": "node-3",
+        "model": model,
+        "input": {
+            "system": "You are terse.",
+            "messages": [
+                {"role": "user", "content": "Hello"},
+                {"role": "assistant", "content": "Hi"},
+                {"role": "user", "content": "Again"},
+            ],
+            "max_tokens": 256,
+            "temperature": 0.2,
+        },
+    }
+    data.update(overrides)
+    return ExecutionRequested.model_validate(data)
+
+
+def anthropic_ok(_: httpx.Request) -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-6",
+            "content": [{"type": "text", "text": "Hi."}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 12, "output_tokens": 3},
+        },
+    )
+
+
+def status(code: int, message: str = "nope", **headers: str) -> Responder:
+    def respond(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(code, json={"error": {"message": message}}, headers=headers)
+
+    return respond
