@@ -18,6 +18,9 @@ from shared.settings import BaseServiceSettings
 from shared.web import service_caller
 
 
+RUNNER = "agent-runner"  # the only service that may resolve keys
+
+
 class KeyCreate(BaseModel):
     """A new provider key; `api_key` is write-only."""
 
@@ -110,7 +113,7 @@ class ResolveResponse(BaseModel):
     sealed: str = Field(description="Base64 of the key sealed to the given public key.")
 
 
-def _vault(request: Request) -> Vault:
+async def _vault(request: Request) -> Vault:
     vault: Vault = request.app.state.vault
     return vault
 
@@ -132,7 +135,7 @@ def create_router(settings: BaseServiceSettings) -> APIRouter:
     """The internal routes, each guarded by the service credentials allowed to call it."""
     readers = Depends(service_caller(settings, allowed={"gateway", "workspace"}))
     writer = Depends(service_caller(settings, allowed={"gateway"}))
-    runner = service_caller(settings, allowed={"agent-runner"})
+    runner = service_caller(settings, allowed={RUNNER})
     router = APIRouter(prefix="/internal/v1")
 
     @router.post("/orgs/{org_id}/keys", status_code=201, dependencies=[writer])
@@ -189,10 +192,8 @@ def create_router(settings: BaseServiceSettings) -> APIRouter:
         entries = await vault.audit(org_id=org_id, key_id=key_id, limit=limit)
         return AuditList(items=[AuditRead.from_domain(e) for e in entries])
 
-    @router.post("/resolve")
-    async def resolve(
-        body: ResolveRequest, vault: VaultDep, caller: Annotated[str, Depends(runner)]
-    ) -> ResolveResponse:
+    @router.post("/resolve", dependencies=[Depends(runner)])
+    async def resolve(body: ResolveRequest, vault: VaultDep) -> ResolveResponse:
         """A workspace's key for one execution, sealed to the runner's one-time public key."""
         resolved = await vault.resolve(
             org_id=body.org_id,
@@ -201,7 +202,7 @@ def create_router(settings: BaseServiceSettings) -> APIRouter:
             execution_id=body.execution_id,
             public_key=_public_key(body.public_key),
             skip_key_ids=body.skip_key_ids,
-            service=caller,
+            service=RUNNER,
         )
         return ResolveResponse(
             key_id=resolved.key_id, sealed=base64.b64encode(resolved.sealed).decode()
