@@ -1,0 +1,238 @@
+"""The runner end to end: real Kafka, FerretDB, keyvault and the provider simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from shared.contracts import ErrorCode
+from tests.agent_runner.integration.conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+CANARY = "sk-ant-env-canary-must-never-be-used-0000"
+PROVIDER_KEYS = {
+    "anthropic": ("claude-sonnet-4-6", "sk-ant-api03-simkeyAnthropicAAAAAAAA1111"),
+    "openai": ("gpt-5", "sk-proj-simkeyOpenAIBBBBBBBBBBBBBBBB2222"),
+    "google": ("gemini-2.5-flash", "AIzaSySimkeyGoogleCCCCCCCCCCCCCC3333"),
+}
+
+
+def sha(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def ids(n: int = 1) -> list[str]:
+    return [f"exec-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+
+
+async def test_each_provider_end_to_end(stack: Stack, capfd: pytest.CaptureFixture[str]) -> None:
+    org, ws = f"org-{stack.unique}", f"ws-{stack.unique}"
+    key_ids = {
+        p: await stack.create_key(org, p, secret) for p, (_, secret) in PROVIDER_KEYS.items()
+    }
+    await stack.assign(org, ws, list(key_ids.values()))
+    execs = {p: ids()[0] for p in PROVIDER_KEYS}
+    async with stack.runner() as url:
+        for provider, (model, _) in PROVIDER_KEYS.items():
+            await stack.request(execs[provider], org, ws, model)
+        results = await stack.wait_results(set(execs.values()))
+        async with httpx.AsyncClient(base_url=url) as http:
+            assert (await http.get("/healthz")).status_code == 200
+            assert (await http.get("/readyz")).status_code == 200
+            metrics = (await http.get("/metrics")).text
+    assert 'runner_executions_total{code="",provider="openai",status="succeeded"} 1.0' in metrics
+    assert "runner_provider_latency_seconds_bucket" in metrics
+    assert "runner_consumer_lag" in metrics
+    received = {r["provider"]: r for r in stack.sim.records}
+    for provider, (model, secret) in PROVIDER_KEYS.items():
+        result = results[execs[provider]]
+        assert result.status == "succeeded", result.error
+        assert result.provider == provider
+        assert result.key_id == key_ids[provider]
+        assert result.output is not None
+        assert result.output.text.startswith(f"[{model}]")
+        assert result.usage is not None
+        assert result.usage.output_tokens > 0
+        assert result.usage.cost_usd is not None
+        assert result.attempts == 1
+        assert received[provider]["key_sha256"] == sha(secret)
+        assert secret not in result.model_dump_json()
+    out, err = capfd.readouterr()
+    for _, secret in PROVIDER_KEYS.values():
+        assert secret not in out + err
+
+
+async def test_no_key_is_provider_not_configured_and_env_keys_are_ignored(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.setenv(name, CANARY)
+    org, ws = f"org-{stack.unique}", f"ws-{stack.unique}"
+    (exec_a, exec_g) = ids(2)
+    async with stack.runner():
+        await stack.request(exec_a, org, ws, "claude-haiku-4-5")
+        await stack.request(exec_g, org, ws, "gemini-2.0-flash")
+        results = await stack.wait_results({exec_a, exec_g})
+    for execution, provider in ((exec_a, "anthropic"), (exec_g, "google")):
+        error = results[execution].error
+        assert error is not None
+        assert error.code == ErrorCode.PROVIDER_NOT_CONFIGURED
+        assert ws in error.message
+        assert provider in error.message
+        assert results[execution].attempts == 0
+    assert list(stack.sim.records) == []  # nothing reached any provider
+    assert all(r["key_sha256"] != sha(CANARY) for r in stack.sim.records)
+    out, err = capfd.readouterr()
+    assert CANARY not in out + err
+
+
+async def test_unknown_model(stack: Stack) -> None:
+    (execution,) = ids()
+    async with stack.runner():
+        await stack.request(execution, "org-x", "ws-x", "gpt-99-turbo")
+        result = (await stack.wait_results({execution}))[execution]
+    assert result.error is not None
+    assert result.error.code == ErrorCode.MODEL_UNKNOWN
+    assert result.provider is None
+
+
+async def test_failover_to_second_key_on_401(stack: Stack) -> None:
+    org, ws = f"org-{stack.unique}", f"ws-{stack.unique}"
+    bad, good = "sk-ant-api03-fail401-bad-key-XXXXXXXX9999", "sk-ant-api03-good-key-YYYYYYYYYY8888"
+    first = await stack.create_key(org, "anthropic", bad)
+    second = await stack.create_key(org, "anthropic", good)
+    await stack.assign(org, ws, [first, second])
+    (execution,) = ids()
+    async with stack.runner():
+        await stack.request(execution, org, ws, "claude-sonnet-4-6")
+        result = (await stack.wait_results({execution}))[execution]
+    assert result.status == "succeeded", result.error
+    assert result.key_id == second
+    assert result.attempts == 2
+    assert [r["key_sha256"] for r in stack.sim.records] == [sha(bad), sha(good)]
+    assert [r["status"] for r in stack.sim.records] == [401, 200]
+
+
+async def test_every_key_refused_is_provider_auth_failed(stack: Stack) -> None:
+    org, ws = f"org-{stack.unique}", f"ws-{stack.unique}"
+    key = await stack.create_key(org, "openai", "sk-proj-fail401-only-key-ZZZZZZZZ7777")
+    await stack.assign(org, ws, [key])
+    (execution,) = ids()
+    async with stack.runner():
+        await stack.request(execution, org, ws, "gpt-5-mini")
+        result = (await stack.wait_results({execution}))[execution]
+    assert result.error is not None
+    assert result.error.code == ErrorCode.PROVIDER_AUTH_FAILED
+    assert result.key_id == key
+
+
+async def test_rate_limited_then_success(stack: Stack) -> None:
+    org, ws = f"org-{stack.unique}", f"ws-{stack.unique}"
+    key = await stack.create_key(org, "google", "AIzaSy-rate429-key-WWWWWWWWWWWWWW6666")
+    await stack.assign(org, ws, [key])
+    (execution,) = ids()
+    async with stack.runner():
+        await stack.request(execution, org, ws, "gemini-2.5-pro")
+        result = (await stack.wait_results({execution}))[execution]
+    assert result.status == "succeeded", result.error
+    assert result.attempts == 2
+    assert result.duration_ms >= 900  # Retry-After: 1 honoured
+    assert [r["status"] for r in stack.sim.records] == [429, 200]
+
+
+async def test_always_rate_limited_gives_provider_rate_limited(stack: Stack) -> None:
+    org, ws = f"org-{stack.unique}", f"ws-{stack.unique}"
+    key = await stack.create_key(org, "anthropic", "sk-ant-api03-always429-VVVVVVVVVV5555")
+    await stack.assign(org, ws, [key])
+    (execution,) = ids()
+    async with stack.runner(runner_rate_limit_max_wait_s=2.0):
+        await stack.request(execution, org, ws, "claude-sonnet-4-6")
+        result = (await stack.wait_results({execution}))[execution]
+    assert result.error is not None
+    assert result.error.code == ErrorCode.PROVIDER_RATE_LIMITED
+    assert result.error.retryable
+    assert result.attempts == 3
+
+
+async def test_provider_5xx_gives_provider_unavailable(stack: Stack) -> None:
+    org, ws = f"org-{stack.unique}", f"ws-{stack.unique}"
+    key = await stack.create_key(org, "openai", "sk-proj-fail500-key-UUUUUUUUUUUUUU4444")
+    await stack.assign(org, ws, [key])
+    (execution,) = ids()
+    async with stack.runner(runner_backoff_base_s=0.01, runner_backoff_max_s=0.05):
+        await stack.request(execution, org, ws, "gpt-5")
+        result = (await stack.wait_results({execution}))[execution]
+    assert result.error is not None
+    assert result.error.code == ErrorCode.PROVIDER_UNAVAILABLE
+    assert result.attempts == 3
+
+
+async def test_keyvault_unreachable_gives_key_unavailable(stack: Stack) -> None:
+    (execution,) = ids()
+    from tests.support.servers import free_port
+
+    async with stack.runner(
+        keyvault_url=f"http://127.0.0.1:{free_port()}",
+        runner_backoff_base_s=0.01,
+        runner_backoff_max_s=0.05,
+    ):
+        await stack.request(execution, "org-k", "ws-k", "gpt-5")
+        result = (await stack.wait_results({execution}))[execution]
+    assert result.error is not None
+    assert result.error.code == ErrorCode.KEY_UNAVAILABLE
+    assert list(stack.sim.records) == []
+
+
+async def test_dead_letter_then_processing_continues(stack: Stack) -> None:
+    bad_values = [b"{not json", b'{"execution_id": "x"}', "ünïcode but not json".encode()]
+    (execution,) = ids()
+    async with stack.runner():
+        for i, value in enumerate(bad_values):
+            await stack.send_raw(f"bad-{i}".encode(), value)
+        await stack.request(execution, "org-d", "ws-d", "unknown-model-x")
+        await stack.wait_results({execution})
+        consumer = AIOKafkaConsumer(
+            stack.topics.execution_requested_dlq,
+            bootstrap_servers=stack.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        seen: dict[bytes, tuple[bytes, dict[str, bytes]]] = {}
+        try:
+            async with asyncio.timeout(15):
+                while len(seen) < len(bad_values):
+                    for records in (await consumer.getmany(timeout_ms=200)).values():
+                        for r in records:
+                            seen[r.key] = (r.value, dict(r.headers))
+        finally:
+            await consumer.stop()
+    for i, value in enumerate(bad_values):
+        got_value, headers = seen[f"bad-{i}".encode()]
+        assert got_value == value
+        assert headers["x-error"].startswith(b"invalid ExecutionRequested")
+
+
+async def test_redelivered_request_is_not_executed_again(stack: Stack) -> None:
+    org, ws = f"org-{stack.unique}", f"ws-{stack.unique}"
+    key = await stack.create_key(org, "anthropic", "sk-ant-api03-once-key-TTTTTTTTTT3333")
+    await stack.assign(org, ws, [key])
+    (execution,) = ids()
+    async with stack.runner():
+        await stack.request(execution, org, ws, "claude-opus-4-6")
+        first = (await stack.wait_results({execution}))[execution]
+    # A redelivery (same request again, a new runner process reading the same store).
+    async with stack.runner():
+        await stack.request(execution, org, ws, "claude-opus-4-6")
+        async with asyncio.timeout(20):
+            while len(stack.results[execution]) < 2:
+                await asyncio.sleep(0.05)
+    again = stack.results[execution][1]
+    assert again == first  # the very same result, event id included
+    assert len(stack.sim.records) == 1
