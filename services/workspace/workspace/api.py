@@ -89,12 +89,13 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
 
     async def plan_read(svc: WorkspaceService, led: Ledger, org_id: str) -> PlanRead:
         org, limits = await svc.plan_of(org_id)
+        count = await svc.workspace_count(org_id)
         totals = await led.month_totals(org_id)
         return PlanRead(
             plan=org.plan,
             limits=limits,
             usage=PlanUsage(
-                workspaces=org.workspace_count,
+                workspaces=count,
                 executions_this_month=totals.executions,
                 cost_usd_this_month=totals.cost_usd,
             ),

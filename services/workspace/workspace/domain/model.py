@@ -14,7 +14,6 @@ ExecutionStatus = Literal["queued", "succeeded", "failed"]
 class Org:
     org_id: str
     plan: str
-    workspace_count: int
     created_at: datetime
 
 

@@ -129,13 +129,16 @@ class WorkspaceService:
         """A new empty workspace, within the plan's workspace limit (exact under races)."""
         cleaned = clean_name(name)
         org, limits = await self.plan_of(org_id)
-        if not await self.store.reserve_workspace_slot(org_id=org_id, limit=limits.workspaces):
+        workspace_id = new_workspace_id()
+        if not await self.store.reserve_workspace_slot(
+            org_id=org_id, workspace_id=workspace_id, limit=limits.workspaces
+        ):
             raise PlanLimitReachedError(
                 f"the {org.plan} plan allows {limits.workspaces} workspaces; "
                 "delete one or change the plan"
             )
         workspace = Workspace(
-            id=new_workspace_id(),
+            id=workspace_id,
             org_id=org_id,
             name=cleaned,
             key_ids=(),
@@ -144,10 +147,14 @@ class WorkspaceService:
         try:
             created = await self.store.insert_workspace(workspace=workspace)
         except BaseException:
-            await self.store.release_workspace_slot(org_id=org_id)
+            await self.store.release_workspace_slot(org_id=org_id, workspace_id=workspace_id)
             raise
         await self._publish_workspace(created.id)
         return created
+
+    async def workspace_count(self, org_id: str) -> int:
+        """How many workspaces the org has now."""
+        return await self.store.count_workspaces(org_id=org_id)
 
     async def list_workspaces(self, org_id: str) -> list[Workspace]:
         """The org's workspaces, oldest first."""
@@ -210,7 +217,7 @@ class WorkspaceService:
         deleted = await self.store.delete_workspace(org_id=org_id, workspace_id=workspace_id)
         if deleted is None:
             raise NotFoundError(f"workspace {workspace_id!r} not found")
-        await self.store.release_workspace_slot(org_id=org_id)
+        await self.store.release_workspace_slot(org_id=org_id, workspace_id=workspace_id)
         await self._publish_workspace(workspace_id)
 
     async def models(self, org_id: str, workspace_id: str) -> Sequence[CatalogEntry]:

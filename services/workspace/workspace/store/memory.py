@@ -13,6 +13,7 @@ class InMemoryWorkspaceStore:
     def __init__(self) -> None:
         self.orgs: dict[str, Org] = {}
         self.plan_pending: set[str] = set()
+        self.slots: dict[str, set[str]] = {}
         self.workspaces: dict[str, Workspace] = {}
         self.publish_pending: set[str] = set()
 
@@ -22,7 +23,7 @@ class InMemoryWorkspaceStore:
     async def create_org_if_missing(self, *, org_id: str, plan: str, now: datetime) -> bool:
         if org_id in self.orgs:
             return False
-        self.orgs[org_id] = Org(org_id=org_id, plan=plan, workspace_count=0, created_at=now)
+        self.orgs[org_id] = Org(org_id=org_id, plan=plan, created_at=now)
         self.plan_pending.add(org_id)
         return True
 
@@ -34,17 +35,22 @@ class InMemoryWorkspaceStore:
         self.plan_pending.add(org_id)
         return True
 
-    async def reserve_workspace_slot(self, *, org_id: str, limit: int | None) -> bool:
-        org = self.orgs.get(org_id)
-        if org is None or (limit is not None and org.workspace_count >= limit):
+    async def reserve_workspace_slot(
+        self, *, org_id: str, workspace_id: str, limit: int | None
+    ) -> bool:
+        held = self.slots.setdefault(org_id, set())
+        if limit is not None and (
+            len(held) >= limit or await self.count_workspaces(org_id=org_id) >= limit
+        ):
             return False
-        self.orgs[org_id] = replace(org, workspace_count=org.workspace_count + 1)
+        held.add(workspace_id)
         return True
 
-    async def release_workspace_slot(self, *, org_id: str) -> None:
-        org = self.orgs.get(org_id)
-        if org is not None and org.workspace_count > 0:
-            self.orgs[org_id] = replace(org, workspace_count=org.workspace_count - 1)
+    async def release_workspace_slot(self, *, org_id: str, workspace_id: str) -> None:
+        self.slots.get(org_id, set()).discard(workspace_id)
+
+    async def count_workspaces(self, *, org_id: str) -> int:
+        return len(await self.list_workspaces(org_id=org_id))
 
     async def mark_org_published(self, *, org_id: str, plan: str) -> None:
         org = self.orgs.get(org_id)

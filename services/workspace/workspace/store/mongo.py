@@ -25,7 +25,6 @@ def _org(doc: Doc) -> Org:
     return Org(
         org_id=doc["_id"],
         plan=doc["plan"],
-        workspace_count=int(doc.get("workspace_count", 0)),
         created_at=doc["created_at"],
     )
 
@@ -57,6 +56,7 @@ class MongoWorkspaceStore:
         db = client[db_name]
         self.orgs: AsyncCollection[Doc] = db["orgs"]
         self.workspaces: AsyncCollection[Doc] = db["workspaces"]
+        self.slots: AsyncCollection[Doc] = db["workspace_slots"]
 
     async def open(self) -> None:
         await self.orgs.create_index([("plan_pending", ASCENDING)])
@@ -66,13 +66,14 @@ class MongoWorkspaceStore:
         await self.workspaces.create_index([("org_id", ASCENDING), ("created_at", ASCENDING)])
         await self.workspaces.create_index([("org_id", ASCENDING), ("key_ids", ASCENDING)])
         await self.workspaces.create_index([("publish_pending", ASCENDING)])
+        await self.slots.create_index([("org_id", ASCENDING), ("workspace_id", ASCENDING)])
 
     async def get_org(self, *, org_id: str) -> Org | None:
         doc = await self.orgs.find_one({"_id": org_id})
         return _org(doc) if doc else None
 
     async def create_org_if_missing(self, *, org_id: str, plan: str, now: datetime) -> bool:
-        new = {"plan": plan, "workspace_count": 0, "created_at": now, "plan_pending": True}
+        new = {"plan": plan, "created_at": now, "plan_pending": True}
         try:
             result = await self.orgs.update_one({"_id": org_id}, {"$setOnInsert": new}, upsert=True)
         except DuplicateKeyError:
@@ -86,17 +87,30 @@ class MongoWorkspaceStore:
         )
         return result.modified_count == 1
 
-    async def reserve_workspace_slot(self, *, org_id: str, limit: int | None) -> bool:
-        query: Doc = {"_id": org_id}
-        if limit is not None:
-            query["workspace_count"] = {"$lt": limit}
-        result = await self.orgs.update_one(query, {"$inc": {"workspace_count": 1}})
-        return result.modified_count == 1
+    async def reserve_workspace_slot(
+        self, *, org_id: str, workspace_id: str, limit: int | None
+    ) -> bool:
+        # FerretDB's updates are not atomic under concurrency (a conditional $inc can
+        # overshoot), but a unique _id is: a workspace holds one of `limit` numbered slots.
+        if limit is None:
+            return True
+        if await self.count_workspaces(org_id=org_id) >= limit:
+            return False  # e.g. after a downgrade, more workspaces than slots
+        for number in range(limit):
+            try:
+                await self.slots.insert_one(
+                    {"_id": f"{org_id}#{number}", "org_id": org_id, "workspace_id": workspace_id}
+                )
+            except DuplicateKeyError:
+                continue
+            return True
+        return False
 
-    async def release_workspace_slot(self, *, org_id: str) -> None:
-        await self.orgs.update_one(
-            {"_id": org_id, "workspace_count": {"$gt": 0}}, {"$inc": {"workspace_count": -1}}
-        )
+    async def release_workspace_slot(self, *, org_id: str, workspace_id: str) -> None:
+        await self.slots.delete_many({"org_id": org_id, "workspace_id": workspace_id})
+
+    async def count_workspaces(self, *, org_id: str) -> int:
+        return await self.workspaces.count_documents({"org_id": org_id, "deleted": False})
 
     async def mark_org_published(self, *, org_id: str, plan: str) -> None:
         await self.orgs.update_one({"_id": org_id, "plan": plan}, {"$set": {"plan_pending": False}})
@@ -232,17 +246,26 @@ class MongoLedgerStore:
             for k, v in asdict(record).items()
             if k != "execution_id" and not (k == "requested_at" and v is None)
         }
-        try:
-            # Matches a missing or queued record only; a finished one makes the upsert
-            # collide on _id, so the first result wins and duplicates count once.
-            result = await self.executions.update_one(
-                {"_id": record.execution_id, "status": {"$nin": ["succeeded", "failed"]}},
-                {"$set": doc},
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            return False
-        return result.upserted_id is not None or result.modified_count == 1
+        for _ in range(3):
+            try:
+                # Matches a missing or queued record only; a finished one makes the upsert
+                # collide on _id, so the first result wins and duplicates count once.
+                result = await self.executions.update_one(
+                    {"_id": record.execution_id, "status": {"$nin": ["succeeded", "failed"]}},
+                    {"$set": doc},
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                # Either already finished (a duplicate), or a queued record was inserted
+                # between our read and our insert: then try again to overwrite it.
+                existing = await self.executions.find_one(
+                    {"_id": record.execution_id}, {"status": 1}
+                )
+                if existing is None or existing.get("status") in ("succeeded", "failed"):
+                    return False
+                continue
+            return result.upserted_id is not None or result.modified_count == 1
+        return False
 
     async def get_execution(self, *, org_id: str, execution_id: str) -> ExecutionRecord | None:
         doc = await self.executions.find_one({"_id": execution_id, "org_id": org_id})
