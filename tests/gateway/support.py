@@ -122,3 +122,158 @@ async def asgi_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
             yield client
+
+
+# --- a real stack on loopback ports (integration, fuzz, bench, e2e) -----------------------
+
+
+def dev_keyring() -> str:
+    """A fresh keyring for KEYVAULT_MASTER_KEYS (`id:base64key`)."""
+    import base64
+    import secrets
+
+    return "t1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@dataclass
+class Stack:
+    """The real keyvault and workspace apps plus gateway replicas, on loopback ports."""
+
+    gateways: list[str]
+    keyvault: str
+    workspace: str
+    bootstrap: str
+    suffix: str
+    settings: GatewaySettings
+
+    @property
+    def gateway(self) -> str:
+        return self.gateways[0]
+
+
+@contextlib.asynccontextmanager
+async def stack(
+    *,
+    bootstrap: str,
+    mongo_url: str,
+    suffix: str,
+    db_prefix: str,
+    replicas: int = 1,
+    gateway_overrides: dict[str, Any] | None = None,
+    wait_ready: bool = True,
+) -> AsyncIterator[Stack]:
+    """keyvault + workspace (real apps, real FerretDB and Kafka) and `replicas` gateways."""
+    import asyncio
+
+    from gateway.app import create_app as create_gateway
+    from keyvault.app import create_app as create_keyvault
+    from keyvault.settings import KeyvaultSettings
+    from tests.support.servers import free_port, serve
+    from workspace.app import create_app as create_workspace
+    from workspace.settings import WorkspaceSettings
+
+    kv_port, ws_port = free_port(), free_port()
+    common: dict[str, Any] = {
+        "kafka_bootstrap_servers": bootstrap,
+        "mongodb_url": mongo_url,
+        "kafka_topic_suffix": suffix,
+        "keyvault_url": f"http://127.0.0.1:{kv_port}",
+        "workspace_url": f"http://127.0.0.1:{ws_port}",
+        "log_format": "text",
+    }
+    kv_settings = KeyvaultSettings(
+        **common, keyvault_db=f"{db_prefix}_kv", keyvault_master_keys=dev_keyring()
+    )
+    ws_settings = WorkspaceSettings(**common, workspace_db=f"{db_prefix}_ws")
+    gw_settings = gateway_settings(**{**common, **(gateway_overrides or {})})
+    async with contextlib.AsyncExitStack() as exits:
+        kv_url = await exits.enter_async_context(serve(create_keyvault(kv_settings), kv_port))
+        ws_url = await exits.enter_async_context(serve(create_workspace(ws_settings), ws_port))
+        gateways = [
+            await exits.enter_async_context(serve(create_gateway(gw_settings)))
+            for _ in range(replicas)
+        ]
+        if wait_ready:
+            async with httpx.AsyncClient() as client:
+                for _ in range(300):
+                    codes = [(await client.get(f"{g}/readyz")).status_code for g in gateways]
+                    if all(c == 200 for c in codes):
+                        break
+                    await asyncio.sleep(0.1)
+                else:
+                    raise RuntimeError(f"gateway stack not ready: {codes}")
+        yield Stack(gateways, kv_url, ws_url, bootstrap, suffix, gw_settings)
+
+
+class FakeRunner:
+    """Plays agent-runner for gateway tests: answers every request on the topic with a result."""
+
+    def __init__(self, bootstrap: str, suffix: str, *, text: str = "Hi.") -> None:
+        from shared.contracts import Topics
+
+        self.bootstrap = bootstrap
+        self.topics = Topics(suffix)
+        self.text = text
+        self.seen: list[Any] = []
+        self._task: Any = None
+
+    async def __aenter__(self) -> FakeRunner:
+        import asyncio
+
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        self._consumer = AIOKafkaConsumer(
+            self.topics.execution_requested,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=50,
+        )
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0)
+        await self._consumer.start()
+        await self._producer.start()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        from shared.contracts import (
+            ExecutionOutput,
+            ExecutionRequested,
+            ExecutionResult,
+            ExecutionUsage,
+        )
+
+        async for record in self._consumer:
+            request = ExecutionRequested.model_validate_json(record.value)
+            self.seen.append(request)
+            result = ExecutionResult(
+                execution_id=request.execution_id,
+                org_id=request.org_id,
+                workspace_id=request.workspace_id,
+                workflow_id=request.workflow_id,
+                node_id=request.node_id,
+                status="succeeded",
+                model=request.model,
+                provider="anthropic",
+                key_id="key-test",
+                output=ExecutionOutput(
+                    text=f"{self.text} {request.execution_id}", finish_reason="end_turn"
+                ),
+                usage=ExecutionUsage(input_tokens=3, output_tokens=2, cost_usd=0.00001),
+                attempts=1,
+                duration_ms=5,
+            )
+            await self._producer.send_and_wait(
+                self.topics.execution_result,
+                result.model_dump_json().encode(),
+                key=request.execution_id.encode(),
+            )
+
+    async def __aexit__(self, *exc: object) -> None:
+        import asyncio
+
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+        await self._consumer.stop()
+        await self._producer.stop()
