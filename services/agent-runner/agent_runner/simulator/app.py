@@ -256,6 +256,12 @@ class Simulator:
         if "anthropic-version" not in headers:
             return 400, _error_body("anthropic", 400, "anthropic-version header is required"), []
         messages = req.get("messages")
+        if headers["anthropic-version"] != "2023-06-01":
+            # Newer API versions removed the sampling parameters (400 even at defaults).
+            for name in ("temperature", "top_p", "top_k"):
+                if name in req:
+                    message = f"{name}: Extra inputs are not permitted"
+                    return 400, _error_body("anthropic", 400, message), []
         if not isinstance(req.get("model"), str) or not isinstance(req.get("max_tokens"), int):
             return 400, _error_body("anthropic", 400, "model and max_tokens are required"), []
         if not isinstance(messages, list) or not messages:
