@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 
 import uvicorn
 
 from keyvault.app import create_app
+from keyvault.envelope import KeyringError
 from keyvault.rewrap import format_report, rewrap_all
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoKeyStore
 from shared.logging import configure_logging
+from shared.settings import ProductionSettingsError
+
+log = logging.getLogger("keyvault")
 
 
 async def _rewrap(settings: KeyvaultSettings) -> int:
@@ -34,9 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = KeyvaultSettings()
     configure_logging("keyvault", level=settings.log_level, fmt=settings.log_format)
-    if args.command == "rewrap":
-        return asyncio.run(_rewrap(settings))
-    settings.check_production()
+    try:
+        if args.command == "rewrap":
+            return asyncio.run(_rewrap(settings))
+        settings.check_production()
+        settings.keyring()
+    except (ProductionSettingsError, KeyringError) as exc:
+        log.error("keyvault refuses to start: %s", exc)
+        return 2
     uvicorn.run(
         create_app(settings),
         host="127.0.0.1",

@@ -73,22 +73,27 @@ async def test_crud_and_problem_answers(kv: Running, unique: str) -> None:
         "created_by",
         "last_used_at",
     }
-    assert key["preview"].startswith("sk-ant-…") and len(key["preview"]) == len("sk-ant-…") + 4
-    assert key["created_by"] == "user-1" and key["status"] == "active"
+    assert key["preview"].startswith("sk-ant-…")
+    assert len(key["preview"]) == len("sk-ant-…") + 4
+    assert key["created_by"] == "user-1"
+    assert key["status"] == "active"
     dup = await kv.create(org, "openai", "prod", a_key("sk-"))
-    assert dup.status_code == 409 and dup.json()["code"] == "name_taken"
+    assert dup.status_code == 409
+    assert dup.json()["code"] == "name_taken"
     assert dup.headers["content-type"].startswith("application/problem+json")
     renamed = await kv.gateway.patch(
         f"/internal/v1/orgs/{org}/keys/{key['id']}", json={"name": "Staging", "actor": "u2"}
     )
-    assert renamed.status_code == 200 and renamed.json()["name"] == "Staging"
+    assert renamed.status_code == 200
+    assert renamed.json()["name"] == "Staging"
     assert (
         await kv.gateway.get(f"/internal/v1/orgs/other-{unique}/keys/{key['id']}")
     ).status_code == 404
     assert (await kv.gateway.delete(f"/internal/v1/orgs/{org}/keys/{key['id']}")).status_code == 204
     assert (await kv.gateway.delete(f"/internal/v1/orgs/{org}/keys/{key['id']}")).status_code == 404
     got = (await kv.gateway.get(f"/internal/v1/orgs/{org}/keys/{key['id']}")).json()
-    assert got["status"] == "deleted" and got["name"] == "Staging"
+    assert got["status"] == "deleted"
+    assert got["name"] == "Staging"
     assert (await kv.gateway.get(f"/internal/v1/orgs/{org}/keys")).json()["items"] == []
     with_deleted = await kv.gateway.get(
         f"/internal/v1/orgs/{org}/keys", params={"include_deleted": "true"}

@@ -221,7 +221,8 @@ async def test_resolution_is_scoped(parts) -> None:  # type: ignore[no-untyped-d
         await resolve("org-a", "ws-a", skip=[a2.id, a1.id])
     with pytest.raises(ProviderNotConfiguredError) as err:
         await resolve("org-a", "ws-a", provider="openai")
-    assert "ws-a" in err.value.detail and "openai" in err.value.detail
+    assert "ws-a" in err.value.detail
+    assert "openai" in err.value.detail
     with pytest.raises(ProviderNotConfiguredError):
         await resolve("org-b", "ws-a")  # another org's workspace
     with pytest.raises(ProviderNotConfiguredError):
