@@ -1,0 +1,74 @@
+"""The whole stack running as `make dev` runs it (deploy/local/stack.py), on its own ports,
+topics and databases, with the provider simulator standing in for the providers.
+Every response body the e2e client receives is kept for the canary scan that runs last.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator, Iterator
+from types import ModuleType
+
+import httpx
+import pytest
+
+from tests.support.e2e import E2E, ENV_CANARIES, JWT_SECRET, PORTS, ROOT
+
+
+def _load_stack_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("flowtrux_stack", ROOT / "deploy/local/stack.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["flowtrux_stack"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def e2e(kafka_bootstrap: str, mongo_url: str) -> Iterator[E2E]:
+    stack_module = _load_stack_module()
+    run = secrets.token_hex(3)
+    suffix = f".e2e{run}"
+    databases = [f"e2e_{run}_keyvault", f"e2e_{run}_workspace", f"e2e_{run}_runner"]
+    env = {
+        **os.environ,
+        **ENV_CANARIES,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "MONGODB_URL": mongo_url,
+        "KAFKA_TOPIC_SUFFIX": suffix,
+        "KEYVAULT_DB": databases[0],
+        "WORKSPACE_DB": databases[1],
+        "RUNNER_DB": databases[2],
+        "GATEWAY_JWT_SECRET": JWT_SECRET,
+        "KEYVAULT_KEYRING_FILE": str(ROOT / ".local" / "keyvault" / f"e2e-{run}-keyring"),
+        "LOG_LEVEL": "DEBUG",
+    }
+    stack = stack_module.Stack(env=env, prefix="e2e-", with_simulator=True, ports=dict(PORTS))
+    try:
+        stack.start(timeout=120)
+    except Exception:
+        stack.stop()
+        raise
+    try:
+        yield E2E(
+            gateway=f"http://127.0.0.1:{PORTS['gateway']}",
+            simulator=f"http://127.0.0.1:{PORTS['provider-sim']}",
+            bootstrap=kafka_bootstrap,
+            mongo_url=mongo_url,
+            suffix=suffix,
+            databases=databases,
+            log_prefix="e2e-",
+        )
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+async def owner(e2e: E2E, unique: str) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+    org = f"org-{unique}"
+    async with e2e.client(org, "OWNER") as client:
+        yield org, client

@@ -1,0 +1,89 @@
+"""Runs last: no canary key created during the e2e suite appears in any log under
+.local/logs, any message on any of the run's topics, any stored document or any response."""
+
+from __future__ import annotations
+
+import bson
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pymongo import AsyncMongoClient
+
+from tests.support.e2e import E2E, ENV_CANARIES, ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def _hits(blob: bytes, canaries: set[str]) -> set[str]:
+    return {c for c in canaries if c.encode() in blob}
+
+
+async def test_no_canary_anywhere(e2e: E2E) -> None:
+    canaries = set(e2e.canaries)
+    assert len(canaries) >= 10, "the e2e journeys should have created canary keys first"
+    env_canaries = set(ENV_CANARIES.values())
+    found: dict[str, set[str]] = {}
+
+    logs = sorted((ROOT / ".local" / "logs").glob("*.log"))
+    assert any(p.name.startswith(e2e.log_prefix) for p in logs)
+    for path in logs:
+        hits = _hits(path.read_bytes(), canaries | env_canaries)
+        if hits:
+            found[f"log {path.name}"] = hits
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=e2e.bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        for topic in e2e.topics.values():
+            partitions = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in partitions]
+            if not tps:
+                continue
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            end = await consumer.end_offsets(tps)
+            remaining = {tp for tp in tps if end[tp] > 0}
+            messages = 0
+            while remaining:
+                batch = await consumer.getmany(*remaining, timeout_ms=1000)
+                if not batch:
+                    break
+                for tp, records in batch.items():
+                    for record in records:
+                        messages += 1
+                        blob = (
+                            (record.key or b"")
+                            + (record.value or b"")
+                            + b"".join(v for _, v in record.headers)
+                        )
+                        hits = _hits(blob, canaries | env_canaries)
+                        if hits:
+                            found[f"topic {topic}@{record.offset}"] = hits
+                        if record.offset + 1 >= end[tp]:
+                            remaining.discard(tp)
+            assert not remaining, f"could not read all of {topic}"
+    finally:
+        await consumer.stop()
+
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(e2e.mongo_url)
+    try:
+        documents = 0
+        for name in e2e.databases:
+            db = client[name]
+            for collection in await db.list_collection_names():
+                async for document in db[collection].find({}):
+                    documents += 1
+                    hits = _hits(bson.encode(document), canaries)
+                    if hits:
+                        found[f"document {name}.{collection}"] = hits
+        assert documents > 0
+    finally:
+        await client.close()
+
+    for index, body in enumerate(e2e.seen_bodies):
+        hits = _hits(body, canaries | env_canaries)
+        if hits:
+            found[f"response #{index}"] = hits
+    assert len(e2e.seen_bodies) > 50
+    assert found == {}, f"canary keys leaked: {sorted(found)}"

@@ -1,0 +1,138 @@
+"""Handles on the e2e stack (see tests/e2e/conftest.py) and small polling helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import jwt
+from aiokafka import AIOKafkaProducer
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[2]
+PORTS = {
+    "gateway": 18080,
+    "keyvault": 18081,
+    "workspace": 18082,
+    "agent-runner": 18083,
+    "provider-sim": 18090,
+}
+JWT_SECRET = "e2e-gateway-jwt-secret-0123456789abcdef"
+ENV_CANARIES = {
+    "ANTHROPIC_API_KEY": "sk-ant-env-canary-must-never-be-used-0000",
+    "OPENAI_API_KEY": "sk-env-canary-must-never-be-used-00000000",
+    "GOOGLE_API_KEY": "AIzaEnvCanaryMustNeverBeUsed000000000",
+    "GEMINI_API_KEY": "AIzaEnvCanaryMustNeverBeUsed000000001",
+}
+
+
+@dataclass
+class E2E:
+    """Handles on the running stack and what the suite saw."""
+
+    gateway: str
+    simulator: str
+    bootstrap: str
+    mongo_url: str
+    suffix: str
+    databases: list[str]
+    log_prefix: str
+    seen_bodies: list[bytes] = field(default_factory=list)
+    canaries: set[str] = field(default_factory=set)
+
+    def token(self, org: str, role: str = "OWNER", **extra: Any) -> str:
+        claims = {
+            "sub": f"user-{role.lower()}-{org}",
+            "org_id": org,
+            "role": role,
+            "exp": int(time.time()) + 3600,
+            **extra,
+        }
+        return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+    def client(self, org: str, role: str = "OWNER", **extra: Any) -> httpx.AsyncClient:
+        async def keep(response: httpx.Response) -> None:
+            await response.aread()
+            self.seen_bodies.append(response.content)
+
+        return httpx.AsyncClient(
+            base_url=f"{self.gateway}/api/v1",
+            headers={"Authorization": f"Bearer {self.token(org, role, **extra)}"},
+            timeout=httpx.Timeout(90.0),
+            event_hooks={"response": [keep]},
+        )
+
+    def canary(self, provider: str, marker: str = "") -> str:
+        """A fresh, recognisable provider key whose every appearance the final scan hunts."""
+        body = f"CANARY{marker}{secrets.token_hex(12)}"
+        key = {
+            "anthropic": f"sk-ant-api03-{body}",
+            "openai": f"sk-proj-{body}",
+            "google": f"AIza{body}",
+        }[provider]
+        self.canaries.add(key)
+        return key
+
+    @property
+    def topics(self) -> dict[str, str]:
+        base = {
+            "requested": "agent.execution.requested.v1",
+            "result": "agent.execution.result.v1",
+            "keys": "keyvault.keys.v1",
+            "assignments": "workspace.assignments.v1",
+            "plans": "workspace.plans.v1",
+        }
+        topics = {k: v + self.suffix for k, v in base.items()}
+        topics["dlq"] = topics["requested"] + ".dlq"
+        return topics
+
+    async def publish_raw(self, value: bytes, key: bytes | None = None) -> None:
+        """Publish to the requests topic as another service (any language) would."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(self.topics["requested"], value, key=key)
+        finally:
+            await producer.stop()
+
+    async def publish_request(self, **fields: Any) -> None:
+        event = {
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": "2026-11-28T12:00:00Z",
+            "schema_version": 1,
+            **fields,
+        }
+        await self.publish_raw(json.dumps(event).encode(), fields["execution_id"].encode())
+
+    async def sim_requests(self) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=self.simulator) as client:
+            items: list[dict[str, Any]] = (await client.get("/_sim/requests")).json()["items"]
+            return items
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def wait_for(
+    predicate: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, interval: float = 0.1
+) -> T:
+    """Poll an async predicate until it returns a truthy value; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
