@@ -212,6 +212,8 @@ class Simulator:
         if delay > 0:
             await asyncio.sleep(delay / 1000)
         status, payload, extra = self._answer(provider, path, headers, body, behaviour, listing)
+        if "_prompt" in payload:  # sha256 of the last prompt text, so callers can correlate
+            record["prompt_sha256"] = hashlib.sha256(payload.pop("_prompt").encode()).hexdigest()
         record["status"] = status
         record["responded_at"] = time.time()
         if isinstance(payload, dict) and status == 200 and not listing:
@@ -288,6 +290,7 @@ class Simulator:
                 "stop_reason": "end_turn",
                 "stop_sequence": None,
                 "usage": {"input_tokens": in_tokens, "output_tokens": count_tokens(text)},
+                "_prompt": prompt,
             },
             [(b"request-id", f"req_sim{uuid.uuid4().hex[:16]}".encode())],
         )
@@ -335,6 +338,7 @@ class Simulator:
                     "total_tokens": in_tokens + count_tokens(text),
                 },
                 "system_fingerprint": "fp_sim",
+                "_prompt": _text_of(last.get("content")),
             },
             [],
         )
@@ -384,6 +388,7 @@ class Simulator:
                 },
                 "modelVersion": model,
                 "responseId": uuid.uuid4().hex[:22],
+                "_prompt": prompt,
             },
             [],
         )

@@ -1,0 +1,342 @@
+"""agent-runner benchmark: executions/s and added latency of ONE runner process.
+
+Everything real except the providers: Kafka, FerretDB, keyvault (`python -m keyvault`, every
+execution resolves its key over HTTP) and the provider simulator
+(`python -m agent_runner.simulator`), each its own process. Added latency = time the
+result reached a Kafka consumer minus the time the simulator sent its reply.
+
+    uv run --frozen --no-sync python bench/runner_bench.py --out bench/results/runner_bench.md
+"""
+
+from __future__ import annotations
+
+# ruff: noqa: S603, ASYNC109, ASYNC110, E501
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.contracts import Topics, WorkspaceAssignmentsChanged
+from shared.kafka import ensure_topics
+from shared.settings import DEV_SERVICE_TOKENS
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOT = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+MONGO = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spawn(
+    module: str, env: dict[str, str], log: Path, *, profile: Path | None = None
+) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable]
+    if profile is not None:
+        cmd += ["-m", "cProfile", "-o", str(profile)]
+    cmd += ["-m", module]
+    return subprocess.Popen(
+        cmd, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT
+    )
+
+
+async def wait_http(url: str, timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout), httpx.AsyncClient() as http:
+        while True:
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+class Bench:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.unique = uuid.uuid4().hex[:8]
+        self.suffix = f".bench{self.unique}"
+        self.topics = Topics(self.suffix)
+        self.sim_port, self.kv_port = free_port(), free_port()
+        self.sim_url = f"http://127.0.0.1:{self.sim_port}"
+        self.kv_url = f"http://127.0.0.1:{self.kv_port}"
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.org, self.ws = f"org-{self.unique}", f"ws-{self.unique}"
+        self.keys: dict[str, str] = {}
+
+    async def start(self) -> None:
+        await ensure_topics(BOOT, self.topics, partitions=6)
+        common = {
+            "KAFKA_BOOTSTRAP_SERVERS": BOOT,
+            "MONGODB_URL": MONGO,
+            "KAFKA_TOPIC_SUFFIX": self.suffix,
+            "LOG_LEVEL": "WARNING",
+        }
+        self.procs.append(
+            spawn(
+                "agent_runner.simulator",
+                {**common, "SIM_PORT": str(self.sim_port)},
+                self.workdir / "sim.log",
+            )
+        )
+        kv_env = {
+            **common,
+            "KEYVAULT_PORT": str(self.kv_port),
+            "KEYVAULT_DB": f"bench_kv_{self.unique}",
+            "KEYVAULT_MASTER_KEYS": f"v1:{base64.b64encode(os.urandom(32)).decode()}",
+            "WORKSPACE_URL": f"http://127.0.0.1:{free_port()}",
+        }
+        self.procs.append(spawn("keyvault", kv_env, self.workdir / "keyvault.log"))
+        await wait_http(f"{self.sim_url}/_sim/health")
+        await wait_http(f"{self.kv_url}/healthz")
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=BOOT, acks="all", linger_ms=5, max_batch_size=1 << 20
+        )
+        await self.producer.start()
+        async with httpx.AsyncClient(
+            base_url=self.kv_url,
+            headers={"Authorization": f"Bearer {DEV_SERVICE_TOKENS['gateway']}"},
+        ) as gw:
+            for name, secret in (
+                ("fast", "sk-ant-api03-bench-fast-key-0000"),
+                ("slow", "sk-ant-api03-bench-slow500ms-key-1111"),
+            ):
+                r = await gw.post(
+                    f"/internal/v1/orgs/{self.org}/keys",
+                    json={
+                        "provider": "anthropic",
+                        "name": name,
+                        "api_key": secret,
+                        "actor": "bench",
+                    },
+                )
+                r.raise_for_status()
+                self.keys[name] = r.json()["id"]
+
+    async def assign(self, key: str) -> None:
+        event = WorkspaceAssignmentsChanged(
+            workspace_id=self.ws, org_id=self.org, key_ids=[self.keys[key]]
+        )
+        await self.producer.send_and_wait(
+            self.topics.assignments, event.model_dump_json().encode(), key=self.ws.encode()
+        )
+        await asyncio.sleep(1.0)
+
+    async def skip_to_end(self, group: str) -> None:
+        """Commit the end of the requests topic for a fresh group, so a run sees only its own."""
+        c = AIOKafkaConsumer(bootstrap_servers=BOOT, group_id=group, enable_auto_commit=False)
+        await c.start()
+        try:
+            tps = [TopicPartition(self.topics.execution_requested, p) for p in range(6)]
+            c.assign(tps)
+            end = await c.end_offsets(tps)
+            await c.commit(dict(end.items()))
+        finally:
+            await c.stop()
+
+    def request(self, execution_id: str, prompt: str) -> bytes:
+        return json.dumps(
+            {
+                "execution_id": execution_id,
+                "org_id": self.org,
+                "workspace_id": self.ws,
+                "model": "claude-haiku-4-5",
+                "input": {"messages": [{"role": "user", "content": prompt}], "max_tokens": 64},
+            }
+        ).encode()
+
+    async def run(
+        self,
+        *,
+        in_flight: int,
+        count: int,
+        rate: float | None,
+        key: str,
+        profile: Path | None = None,
+    ) -> dict[str, Any]:
+        await self.assign(key)
+        group = f"bench-{uuid.uuid4().hex[:8]}"
+        await self.skip_to_end(group)
+        async with httpx.AsyncClient() as http:
+            await http.delete(f"{self.sim_url}/_sim/requests")
+        results: dict[str, float] = {}
+        reader = AIOKafkaConsumer(bootstrap_servers=BOOT, group_id=None, fetch_max_wait_ms=5)
+        await reader.start()
+        rtps = [TopicPartition(self.topics.execution_result, p) for p in range(6)]
+        reader.assign(rtps)
+        await reader.seek_to_end(*rtps)
+        for tp in rtps:
+            await reader.position(tp)
+        statuses: dict[str, int] = {}
+
+        async def read() -> None:
+            while True:
+                for records in (await reader.getmany(timeout_ms=50, max_records=10000)).values():
+                    now = time.time()
+                    for r in records:
+                        body = json.loads(r.value)
+                        results.setdefault(body["execution_id"], now)
+                        statuses[body["status"]] = statuses.get(body["status"], 0) + 1
+
+        reading = asyncio.create_task(read())
+        ids = [f"b-{uuid.uuid4().hex[:16]}" for _ in range(count)]
+        prompts = {i: f"bench prompt {i}" for i in ids}
+        health = free_port()
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": BOOT,
+            "MONGODB_URL": MONGO,
+            "KAFKA_TOPIC_SUFFIX": self.suffix,
+            "RUNNER_GROUP_ID": group,
+            "RUNNER_DB": f"bench_runner_{self.unique}",
+            "RUNNER_CONCURRENCY": str(in_flight),
+            "KEYVAULT_URL": self.kv_url,
+            "RUNNER_ANTHROPIC_BASE_URL": self.sim_url,
+            "RUNNER_HEALTH_PORT": str(health),
+            "LOG_LEVEL": "WARNING",
+        }
+        if rate is None:  # preload, then start the runner: measures pure throughput
+            for i in ids:
+                await self.producer.send(
+                    self.topics.execution_requested, self.request(i, prompts[i]), key=i.encode()
+                )
+            await self.producer.flush()
+        runner = spawn(
+            "agent_runner", env, self.workdir / f"runner-{in_flight}-{key}.log", profile=profile
+        )
+        await wait_http(f"http://127.0.0.1:{health}/readyz")
+        if rate is not None:
+            for i in ids:
+                await self.producer.send(
+                    self.topics.execution_requested, self.request(i, prompts[i]), key=i.encode()
+                )
+                await asyncio.sleep(1 / rate)
+        async with asyncio.timeout(600):
+            while len(results) < count:
+                await asyncio.sleep(0.05)
+        rss, peak = rss_mb(runner.pid)
+        runner.send_signal(signal.SIGTERM)
+        runner.wait(40)
+        reading.cancel()
+        await reader.stop()
+        async with httpx.AsyncClient() as http:
+            records = (await http.get(f"{self.sim_url}/_sim/requests")).json()["items"]
+        by_prompt = {r["prompt_sha256"]: r["responded_at"] for r in records if "prompt_sha256" in r}
+        added = []
+        for i in ids:
+            sent = by_prompt.get(hashlib.sha256(prompts[i].encode()).hexdigest())
+            if sent is not None:
+                added.append((results[i] - sent) * 1000)
+        times = sorted(results.values())
+        span = times[-1] - times[0]
+        return {
+            "in_flight": in_flight,
+            "count": count,
+            "key": key,
+            "rate": rate,
+            "per_s": (count - 1) / span if span > 0 else float("nan"),
+            "p50": pct(added, 50),
+            "p99": pct(added, 99),
+            "rss": rss,
+            "peak": peak,
+            "statuses": statuses,
+        }
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/runner_bench.md")
+    parser.add_argument("--quick", action="store_true", help="fewer configurations")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="cProfile the 0 ms / 256 run here"
+    )
+    args = parser.parse_args()
+    workdir = ROOT / ".local/bench/runner"
+    workdir.mkdir(parents=True, exist_ok=True)
+    bench = Bench(workdir)
+    await bench.start()
+    rows = []
+    try:
+        fast = [1, 16, 64, 256, 512] if not args.quick else [1, 64, 256]
+        for n in fast:
+            count = 300 if n == 1 else 3000
+            rows.append(
+                await bench.run(
+                    in_flight=n,
+                    count=count,
+                    rate=None,
+                    key="fast",
+                    profile=args.profile if n == 256 else None,
+                )
+            )
+            print(rows[-1], flush=True)
+        for n in [64, 256, 512] if not args.quick else [256]:
+            rows.append(await bench.run(in_flight=n, count=max(1500, n * 8), rate=None, key="slow"))
+            print(rows[-1], flush=True)
+        rows.append(await bench.run(in_flight=256, count=500, rate=50.0, key="fast"))
+        print(rows[-1], flush=True)
+    finally:
+        await bench.stop()
+    lines = [
+        "# agent-runner benchmark (one runner process)",
+        "",
+        "Real Kafka, FerretDB and keyvault (a key resolution over HTTP per execution); providers are "
+        "the simulator. Added latency = result seen on Kafka minus simulator reply time.",
+        "",
+        "| provider latency | in flight | offered | executions | executions/s | added p50 ms | added p99 ms | RSS MB (peak) | statuses |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        offered = "backlog" if r["rate"] is None else f"{r['rate']:.0f}/s"
+        latency = "500 ms" if r["key"] == "slow" else "0 ms"
+        lines.append(
+            f"| {latency} | {r['in_flight']} | {offered} | {r['count']} | {r['per_s']:.0f} | {r['p50']:.1f} | "
+            f"{r['p99']:.1f} | {r['rss']:.0f} ({r['peak']:.0f}) | {r['statuses']} |"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
