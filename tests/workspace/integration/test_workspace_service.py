@@ -345,7 +345,8 @@ async def test_plan_change_publishes_to_the_plans_topic(stack: Stack, unique: st
         lambda rows: any(k == org and v["plan"] == "team" for k, v in rows),
     )
     mine = [v["plan"] for k, v in plans if k == org]
-    assert mine[0] == "starter" and mine[-1] == "team"
+    assert mine[0] == "starter"
+    assert mine[-1] == "team"
     assert [v for k, v in plans if k == org][-1]["limits"] == {
         "provider_keys": 10,
         "workspaces": 25,
