@@ -17,7 +17,6 @@ from shared.crypto import SecretValue
 from shared.settings import BaseServiceSettings
 from shared.web import service_caller
 
-
 RUNNER = "agent-runner"  # the only service that may resolve keys
 
 

@@ -108,6 +108,7 @@ def create_app(
             outbox.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await outbox
+            await vault.drain()
             for reader in readers:
                 await reader.stop()
             await events.stop()

@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from keyvault.domain import (
@@ -82,6 +83,18 @@ class Vault:
         self.verifier = verifier
         self._new_id = id_factory
         self._publish_locks: dict[str, asyncio.Lock] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def _touch(self, key_id: str, at: datetime) -> None:
+        try:
+            await self.store.touch_last_used(key_id=key_id, at=at)
+        except Exception as exc:
+            log.warning("last_used_at not updated: %s", type(exc).__name__)
+
+    async def drain(self) -> None:
+        """Wait for background updates (on shutdown)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     # --- key changes -------------------------------------------------------------------
 
@@ -250,7 +263,10 @@ class Vault:
                 service=service,
             )
         )
-        await self.store.touch_last_used(key_id=key.id, at=now)
+        # last_used_at is informational: update it off the critical path.
+        task = asyncio.create_task(self._touch(key.id, now))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         sealed = seal(
             public_key,
             secret.reveal().encode(),

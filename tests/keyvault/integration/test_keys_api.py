@@ -109,35 +109,35 @@ async def test_crud_and_problem_answers(kv: Running, unique: str) -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"provider": "mistral", "name": "n", "api_key": "sk-" + "a" * 30}, "provider"),
-        ({"provider": "openai", "name": "", "api_key": "sk-" + "a" * 30}, "name"),
-        ({"provider": "openai", "name": "n" * 65, "api_key": "sk-" + "a" * 30}, "name"),
-        ({"provider": "openai", "name": "n", "api_key": ""}, "api_key"),
-        ({"provider": "openai", "name": "n", "api_key": "sk-short"}, "api_key"),
-        ({"provider": "openai", "name": "n", "api_key": "sk-" + "a" * 600}, "api_key"),
-        ({"provider": "openai", "name": "n", "api_key": "sk-aaaaaaaaaa bbbbbbbbbbbb"}, "api_key"),
-        (
-            {"provider": "openai", "name": "n", "api_key": "sk-aaaaaaaaaa\x01bbbbbbbbbbbb"},
-            "api_key",
-        ),
-        ({"provider": "openai", "name": "n"}, "api_key"),
-        ({"provider": "openai", "name": "n", "api_key": 12345}, "api_key"),
-    ],
-)
-async def test_bad_input_is_a_422_naming_the_field(
-    kv: Running, unique: str, body: dict[str, object], field: str
-) -> None:
-    response = await kv.gateway.post(f"/internal/v1/orgs/org-v-{unique}/keys", json=body)
-    assert response.status_code == 422, response.text
-    problem = response.json()
-    assert problem["code"] == "validation_error"
-    assert field in problem["detail"]
-    secret = body.get("api_key")
-    if isinstance(secret, str) and secret:
-        assert secret not in response.text
+BAD_INPUT: list[tuple[dict[str, object], str]] = [
+    ({"provider": "mistral", "name": "n", "api_key": "sk-" + "a" * 30}, "provider"),
+    ({"provider": "openai", "name": "", "api_key": "sk-" + "a" * 30}, "name"),
+    ({"provider": "openai", "name": "n" * 65, "api_key": "sk-" + "a" * 30}, "name"),
+    ({"provider": "openai", "name": "n", "api_key": ""}, "api_key"),
+    ({"provider": "openai", "name": "n", "api_key": "sk-short"}, "api_key"),
+    ({"provider": "openai", "name": "n", "api_key": "sk-" + "a" * 600}, "api_key"),
+    ({"provider": "openai", "name": "n", "api_key": "sk-aaaaaaaaaa bbbbbbbbbbbb"}, "api_key"),
+    (
+        {"provider": "openai", "name": "n", "api_key": "sk-aaaaaaaaaa\x01bbbbbbbbbbbb"},
+        "api_key",
+    ),
+    ({"provider": "openai", "name": "n"}, "api_key"),
+    ({"provider": "openai", "name": "n", "api_key": 12345}, "api_key"),
+]
+
+
+async def test_bad_input_is_a_422_naming_the_field(kv: Running, unique: str) -> None:
+    for body, field in BAD_INPUT:
+        response = await kv.gateway.post(f"/internal/v1/orgs/org-v-{unique}/keys", json=body)
+        assert response.status_code == 422, response.text
+        problem = response.json()
+        assert problem["code"] == "validation_error"
+        assert field in problem["detail"]
+        secret = body.get("api_key")
+        if isinstance(secret, str) and secret:
+            assert secret not in response.text
+    listed = await kv.gateway.get(f"/internal/v1/orgs/org-v-{unique}/keys")
+    assert listed.json()["items"] == []
 
 
 async def test_service_credentials_are_required(kv: Running) -> None:

@@ -99,8 +99,12 @@ async def test_resolution_is_scoped_and_sealed(kv: Running, unique: str) -> None
     assert audit["items"][-1]["action"] == "created"
     org_audit = (await kv.gateway.get(f"/internal/v1/orgs/{org}/audit")).json()["items"]
     assert {e["key_id"] for e in org_audit} == {a1, a2, oa}
-    key = (await kv.gateway.get(f"/internal/v1/orgs/{org}/keys/{a2}")).json()
-    assert key["last_used_at"] is not None
+
+    async def used() -> bool:
+        key = (await kv.gateway.get(f"/internal/v1/orgs/{org}/keys/{a2}")).json()
+        return key["last_used_at"] is not None
+
+    await until(used)
 
 
 async def test_unassign_and_delete_are_refused_within_one_second(kv: Running, unique: str) -> None:

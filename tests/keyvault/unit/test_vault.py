@@ -176,6 +176,7 @@ async def test_resolve_seals_to_the_recipient_only(parts) -> None:  # type: igno
         "ex-1",
         "agent-runner",
     )
+    await vault.drain()
     assert (await vault.get(org_id="org-a", key_id=key.id)).last_used_at is not None
 
 
