@@ -160,6 +160,7 @@ async def stack(
     db_prefix: str,
     replicas: int = 1,
     gateway_overrides: dict[str, Any] | None = None,
+    keyvault_overrides: dict[str, Any] | None = None,
     wait_ready: bool = True,
 ) -> AsyncIterator[Stack]:
     """keyvault + workspace (real apps, real FerretDB and Kafka) and `replicas` gateways."""
@@ -182,7 +183,12 @@ async def stack(
         "log_format": "text",
     }
     kv_settings = KeyvaultSettings(
-        **common, keyvault_db=f"{db_prefix}_kv", keyvault_master_keys=dev_keyring()
+        **{
+            **common,
+            "keyvault_db": f"{db_prefix}_kv",
+            "keyvault_master_keys": dev_keyring(),
+            **(keyvault_overrides or {}),
+        }
     )
     ws_settings = WorkspaceSettings(**common, workspace_db=f"{db_prefix}_ws")
     gw_settings = gateway_settings(**{**common, **(gateway_overrides or {})})
@@ -277,3 +283,89 @@ class FakeRunner:
             await self._task
         await self._consumer.stop()
         await self._producer.stop()
+
+
+def provider_stub(status: int) -> Callable[[Any, Any, Any], Any]:
+    """A provider endpoint (ASGI) answering every request with `status` (200 accepts keys,
+    401 refuses them), so key verification never leaves the machine."""
+    body = b'{"data": []}' if status == 200 else b'{"error": {"message": "invalid key"}}'
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await _stub(status, body, scope, receive, send)
+
+    return app
+
+
+async def _stub(status: int, body: bytes, scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ThreadedStack:
+    """`stack(...)` plus a FakeRunner on their own event loop in a thread, for sync clients
+    (schemathesis, benchmarks). Use as a context manager; `.stack` holds the running URLs."""
+
+    def __init__(self, **stack_kwargs: Any) -> None:
+        import threading
+
+        self._kwargs = stack_kwargs
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="gateway-stack", daemon=True)
+        self.stack: Stack | None = None
+
+    def _main(self) -> None:
+        import asyncio
+
+        async def run() -> None:
+            from tests.support.servers import serve
+
+            self._stop = asyncio.Event()
+            try:
+                # Key verification goes to a local provider that accepts every key.
+                async with serve(provider_stub(200)) as provider:
+                    endpoints = {
+                        f"runner_{p}_base_url": provider for p in ("anthropic", "openai", "google")
+                    }
+                    kwargs = {**self._kwargs, "keyvault_overrides": endpoints}
+                    async with (
+                        stack(**kwargs) as running,
+                        FakeRunner(running.bootstrap, running.suffix),
+                    ):
+                        self.stack = running
+                        self._ready.set()
+                        await self._stop.wait()
+            except BaseException as exc:
+                self._error = exc
+                self._ready.set()
+
+        self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(run())
+        self._loop.close()
+
+    def __enter__(self) -> Stack:
+        self._thread.start()
+        self._ready.wait(120)
+        if self._error is not None:
+            raise RuntimeError("stack failed to start") from self._error
+        if self.stack is None:
+            raise RuntimeError("stack did not start in time")
+        return self.stack
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)

@@ -107,7 +107,7 @@ def create_app(
         """The AsyncAPI document of the project's Kafka topics."""
         return asyncapi_doc
 
-    install_openapi(app)
+    install_openapi(app, plans=settings.plan_names())
     app.add_middleware(BodySizeLimit, max_bytes=settings.gateway_max_body_bytes)
     origins = settings.cors_origins()
     if origins:

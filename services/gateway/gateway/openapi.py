@@ -49,8 +49,10 @@ def _problem_example(status: int) -> dict[str, Any]:
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Declared error answers of a route; every route may also answer 401 and 503."""
-    wanted = sorted({401, 503, *statuses})
-    return {s: {"model": Problem, "description": _DESCRIPTIONS[s]} for s in wanted}
+    wanted = {401, 503, *statuses}
+    if 413 in wanted:  # a route with a body may also get one that is not UTF-8 JSON at all
+        wanted.add(400)
+    return {s: {"model": Problem, "description": _DESCRIPTIONS[s]} for s in sorted(wanted)}
 
 
 def ok(status: int, example: Any, description: str = "Success.") -> dict[int | str, Any]:
@@ -95,7 +97,7 @@ PLAN = {
 }
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, *, plans: list[str]) -> None:
     """Generate the document once; error answers carry the problem+json media type."""
 
     def build() -> dict[str, Any]:
@@ -120,6 +122,8 @@ def install_openapi(app: FastAPI) -> None:
                                 "example": _problem_example(int(status)),
                             }
                         }
+        # The plan table is configuration: the document names exactly the configured plans.
+        schemas["PlanChange"]["properties"]["plan"]["enum"] = plans
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
         app.openapi_schema = doc

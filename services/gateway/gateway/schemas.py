@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from gateway.domain import ID_PATTERN
 from shared.contracts import (
     ExecutionError,
     ExecutionInput,
@@ -16,7 +17,16 @@ from shared.contracts import (
     ProviderId,
 )
 
-NAME = Field(min_length=1, max_length=100, description="Display name.")
+# What keyvault and workspace accept, so a schema-valid request is never refused upstream.
+NAME_PATTERN = "^[^\x00-\x1f\x7f-\x9f]*[^\\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+# Provider keys are printable ASCII (they travel in HTTP headers).
+SECRET_PATTERN = "^[!-~]+$"  # noqa: S105
+NAME = Field(
+    min_length=1,
+    max_length=64,
+    pattern=NAME_PATTERN,
+    description="Display name: 1–64 characters, not blank, no control characters.",
+)
 
 
 class Request(BaseModel):
@@ -50,7 +60,10 @@ class ProviderKeyCreate(Request):
     provider: ProviderId = Field(description="anthropic, openai or google.")
     name: str = NAME
     api_key: str = Field(
-        min_length=8, max_length=512, description="The secret key; stored encrypted."
+        min_length=20,
+        max_length=512,
+        pattern=SECRET_PATTERN,
+        description="The secret key (20–512 printable ASCII characters); stored encrypted.",
     )
     verify: bool = Field(False, description="Ask the provider whether it accepts the key.")
 
@@ -125,8 +138,12 @@ class WorkspaceCreate(Request):
 class WorkspaceUpdate(Request):
     """A new name and/or the ordered provider keys assigned to the workspace."""
 
-    name: str | None = Field(None, min_length=1, max_length=100, description="Display name.")
-    ai_provider_ids: list[str] | None = Field(
+    name: str | None = Field(
+        None, min_length=1, max_length=64, pattern=NAME_PATTERN, description="Display name."
+    )
+    ai_provider_ids: (
+        list[Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=128)]] | None
+    ) = Field(
         None,
         max_length=100,
         description="Provider key ids, in the order the runner tries keys of one provider.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from shared.plans import parse_plans
 from shared.settings import BaseServiceSettings
 
 DEV_JWT_SECRET = "dev-only-gateway-jwt-secret-change-me"  # noqa: S105
@@ -21,9 +22,15 @@ class GatewaySettings(BaseServiceSettings):
         "", description="Comma-separated UI origins allowed by CORS; none by default."
     )
     gateway_max_body_bytes: int = Field(65536, ge=1024, description="Largest request body.")
+    flowtrux_plans: str | None = Field(
+        None, description="Plan table JSON (as workspace reads it); names the plans in OpenAPI."
+    )
     gateway_kafka_timeout_s: float = Field(
         5.0, gt=0, description="How long a publish to Kafka may take before 503."
     )
+
+    def plan_names(self) -> list[str]:
+        return list(parse_plans(self.flowtrux_plans))
 
     def cors_origins(self) -> list[str]:
         return [o.strip() for o in self.gateway_cors_origins.split(",") if o.strip()]

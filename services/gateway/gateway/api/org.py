@@ -6,10 +6,10 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from gateway.api.deps import Gateway, GatewayDep, MemberDep, OwnerDep, PlatformAdminDep
-from gateway.domain import is_identifier
+from gateway.domain import ID_PATTERN, is_identifier
 from gateway.openapi import PLAN, TS, errors, ok
 from gateway.schemas import (
     AuditList,
@@ -157,7 +157,10 @@ async def get_audit(
     responses={**ok(200, {**PLAN, "plan": "team"}), **errors(403, 413, 422)},
 )
 async def set_org_plan(
-    org_id: str, body: PlanChange, gw: GatewayDep, who: PlatformAdminDep
+    org_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=128, description="The org.")],
+    body: PlanChange,
+    gw: GatewayDep,
+    who: PlatformAdminDep,
 ) -> Plan:
     """Put an organization on a plan (platform administrators only)."""
     if not is_identifier(org_id):
