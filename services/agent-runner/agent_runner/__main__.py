@@ -7,6 +7,7 @@ abandons the rest without committing it and exits within 30 s.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 
 import uvicorn
@@ -45,6 +46,10 @@ def main() -> None:
         )
     else:
         log.info("serving health and metrics on %s:%d", host, port)
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; with these handlers
+    # restored that re-raise is a no-op and a clean stop exits 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
     uvicorn.run(
         create_app(settings),
         host=host,

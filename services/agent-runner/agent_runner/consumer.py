@@ -73,6 +73,7 @@ class RequestConsumer:
         self._topics = settings.topics
         self._tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._by_partition: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._slot = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -145,6 +146,7 @@ class RequestConsumer:
                 if self._tracker.started(tp, record.offset):
                     task = asyncio.create_task(self._work(tp, record))
                     self._tasks.add(task)
+                    self._by_partition.setdefault(tp, set()).add(task)
         self._metrics.in_flight.set(len(self._tasks))
 
     async def _work(self, tp: TopicPartition, record: Record) -> None:
@@ -155,6 +157,7 @@ class RequestConsumer:
         finally:
             if task is not None:
                 self._tasks.discard(task)
+                self._by_partition.get(tp, set()).discard(task)
             self._slot.set()
 
     async def _handle(self, record: Record) -> None:
@@ -256,9 +259,18 @@ class RequestConsumer:
         self._metrics.consumer_lag.set(lag)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Commit finished work of revoked partitions, then forget them."""
+        """Let revoked partitions' in-flight work finish (bounded), commit it, forget them.
+
+        Waiting here keeps the next owner from re-executing what this process is about to
+        finish; what does not finish in time is left uncommitted and redelivered.
+        """
+        running = set().union(*(self._by_partition.get(tp, set()) for tp in revoked))
+        if running and not self._stopping:
+            await asyncio.wait(running, timeout=self._s.runner_revoke_wait_s)
         await self._commit([tp for tp in revoked if tp in set(self._tracker.partitions())])
         self._tracker.forget(revoked)
+        for tp in revoked:
+            self._by_partition.pop(tp, None)
         log.info("revoked %d partitions", len(revoked))
 
     # ---------------------------------------------------------------- shutdown

@@ -38,3 +38,6 @@ class RunnerSettings(ProviderEndpointSettings):
     # Shutdown and commits.
     runner_shutdown_grace_s: float = Field(20.0, ge=0, le=28)
     runner_commit_interval_s: float = Field(0.2, gt=0)
+    runner_revoke_wait_s: float = Field(
+        10.0, ge=0, description="How long a rebalance waits for revoked partitions' work."
+    )

@@ -109,12 +109,19 @@ async def test_sigkill_mid_stream_loses_nothing(stack: Stack, tmp_path: Path) ->
             finally:
                 p.stop_now()
     results = {i: stack.results[i] for i in ids}
-    statuses = collections.Counter(rs[0].status for rs in results.values())
+    outcomes = collections.Counter(
+        rs[0].error.code.value if rs[0].error else rs[0].status for rs in results.values()
+    )
     duplicates = sum(len(rs) - 1 for rs in results.values())
-    calls = collections.Counter(r["path"] for r in stack.sim.records)
-    print(f"no-loss: 2000 executions {dict(statuses)}, {duplicates} duplicates, {calls} calls")
-    # Duplicates only come from the killed process's unfinished, uncommitted work.
-    assert duplicates <= 64 * 2 + 200
+    calls = len(stack.sim.records)
+    print(
+        f"no-loss: 2000 executions {dict(outcomes)}, {duplicates} duplicate results, {calls} calls"
+    )
+    # Every execution got a result. Failures may only be keyvault hiccups under load.
+    assert set(outcomes) <= {"succeeded", "key_unavailable"}
+    # Redeliveries after the kill and the rebalances are mostly answered from the dedupe
+    # record; re-executions are bounded by what was in flight when partitions moved.
+    assert calls <= 2000 + 64 * 4
 
 
 async def test_sigterm_finishes_in_flight_work_and_loses_nothing(
