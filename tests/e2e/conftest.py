@@ -72,3 +72,9 @@ async def owner(e2e: E2E, unique: str) -> AsyncIterator[tuple[str, httpx.AsyncCl
     org = f"org-{unique}"
     async with e2e.client(org, "OWNER") as client:
         yield org, client
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _close_e2e_producer(e2e: E2E) -> AsyncIterator[None]:
+    yield
+    await e2e.close()

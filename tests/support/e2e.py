@@ -49,6 +49,7 @@ class E2E:
     log_prefix: str
     seen_bodies: list[bytes] = field(default_factory=list)
     canaries: set[str] = field(default_factory=set)
+    _producer: AIOKafkaProducer | None = None
 
     def token(self, org: str, role: str = "OWNER", **extra: Any) -> str:
         claims = {
@@ -98,12 +99,15 @@ class E2E:
 
     async def publish_raw(self, value: bytes, key: bytes | None = None) -> None:
         """Publish to the requests topic as another service (any language) would."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
-        await producer.start()
-        try:
-            await producer.send_and_wait(self.topics["requested"], value, key=key)
-        finally:
-            await producer.stop()
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
+            await self._producer.start()
+        await self._producer.send_and_wait(self.topics["requested"], value, key=key)
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     async def publish_request(self, **fields: Any) -> None:
         event = {
