@@ -35,6 +35,17 @@ AsyncAPI document at `/asyncapi`.
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
 
 
+def _pooled_transport() -> httpx.AsyncHTTPTransport:
+    # Idle connections expire before the services' own keep-alive timeout (uvicorn: 5 s),
+    # so a request never goes out on a connection the other side is closing.
+    return httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(
+            max_connections=200, max_keepalive_connections=100, keepalive_expiry=2.0
+        ),
+        retries=1,
+    )
+
+
 def create_app(
     settings: GatewaySettings | None = None,
     *,
@@ -44,7 +55,7 @@ def create_app(
     """The gateway app; `bus` and `transport` replace Kafka and the network in unit tests."""
     settings = settings or GatewaySettings()
     settings.check_production()
-    extra: dict[str, Any] = {"transport": transport} if transport is not None else {}
+    extra: dict[str, Any] = {"transport": transport or _pooled_transport()}
     real_bus = bus is None
     the_bus: ExecutionBus = bus or KafkaExecutionBus(
         settings.kafka_bootstrap_servers,

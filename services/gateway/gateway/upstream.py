@@ -49,7 +49,13 @@ class Upstream:
     ) -> Any:
         """The JSON answer of the upstream; its error as a ProblemError; a 503 if it is down."""
         try:
-            response = await self.client.request(method, path, json=json, params=params)
+            try:
+                response = await self.client.request(method, path, json=json, params=params)
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                if method != "GET":
+                    raise
+                # A pooled connection closed under us; a read is safe to send once more.
+                response = await self.client.request(method, path, json=json, params=params)
         except httpx.TimeoutException as exc:
             log.warning("%s timed out: %s", self.name, type(exc).__name__)
             raise unavailable(self.name, "did not answer in time") from None

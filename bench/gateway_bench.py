@@ -1,0 +1,162 @@
+"""Gateway latency under 100 concurrent clients (httpx, loopback, real services).
+
+Runs keyvault, workspace and the gateway (real apps, real FerretDB and Kafka) in a child
+process, then measures p50/p99 of `GET /api/v1/ai-providers` and
+`GET /api/v1/workspaces/{id}/models` from 100 concurrent clients in this process.
+
+    uv run --frozen --no-sync python bench/gateway_bench.py --out bench/results/gateway_bench.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import secrets
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _serve_stack(conn: Any, bootstrap: str, mongo: str) -> None:
+    from tests.gateway.support import ThreadedStack
+
+    tag = secrets.token_hex(4)
+    with ThreadedStack(
+        bootstrap=bootstrap, mongo_url=mongo, suffix=f".bench{tag}", db_prefix=f"bench_gw_{tag}"
+    ) as running:
+        conn.send(running.gateway)
+        conn.recv()  # until told to stop
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def _measure(
+    url: str, headers: dict[str, str], clients: int, per_client: int
+) -> dict[str, float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        for _ in range(20):  # warm up
+            await client.get(url, headers=headers)
+
+        async def one_client() -> None:
+            nonlocal errors
+            for _ in range(per_client):
+                started = time.perf_counter()
+                try:
+                    response = await client.get(url, headers=headers)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append((time.perf_counter() - started) * 1000)
+                errors += 0 if ok else 1
+
+        wall = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        wall = time.perf_counter() - wall
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "p50": statistics.median(latencies),
+        "p99": _percentile(latencies, 0.99),
+        "rps": len(latencies) / wall,
+    }
+
+
+async def _bench(gateway: str, clients: int, per_client: int) -> list[tuple[str, dict[str, float]]]:
+    import httpx
+
+    from tests.gateway.support import auth
+
+    org = f"org-bench{secrets.token_hex(3)}"
+    owner = auth(org)
+    async with httpx.AsyncClient(base_url=f"{gateway}/api/v1", timeout=30) as c:
+        keys = []
+        for provider, secret in (("anthropic", "sk-ant-"), ("openai", "sk-proj-")):
+            r = await c.post(
+                "/ai-providers",
+                headers=owner,
+                json={
+                    "provider": provider,
+                    "name": provider,
+                    "api_key": secret + secrets.token_hex(16),
+                },
+            )
+            r.raise_for_status()
+            keys.append(r.json()["id"])
+        ws = (await c.post("/workspaces", headers=owner, json={"name": "bench"})).json()
+        (
+            await c.patch(f"/workspaces/{ws['id']}", headers=owner, json={"ai_provider_ids": keys})
+        ).raise_for_status()
+    results = []
+    for label, path, headers in (
+        ("GET /api/v1/ai-providers", "/api/v1/ai-providers", owner),
+        (
+            "GET /api/v1/workspaces/{id}/models",
+            f"/api/v1/workspaces/{ws['id']}/models",
+            auth(org, "MEMBER"),
+        ),
+    ):
+        results.append((label, await _measure(gateway + path, headers, clients, per_client)))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="bench/results/gateway_bench.md")
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--per-client", type=int, default=20)
+    args = parser.parse_args()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    mongo = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_serve_stack, args=(child, bootstrap, mongo), daemon=True)
+    proc.start()
+    try:
+        if not parent.poll(180):
+            raise SystemExit("stack did not start")
+        gateway = parent.recv()
+        results = asyncio.run(_bench(gateway, args.clients, args.per_client))
+    finally:
+        parent.send("stop")
+        proc.join(40)
+        if proc.is_alive():
+            proc.terminate()
+    lines = [
+        "## gateway latency",
+        "",
+        f"{args.clients} concurrent httpx clients on loopback, {args.per_client} requests each; "
+        "gateway → keyvault/workspace over HTTP (real apps, FerretDB, Kafka) in one child "
+        f"process, load generator in another; {os.cpu_count()} cores shared.",
+        "",
+        "| route | requests | errors | p50 ms | p99 ms | req/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, r in results:
+        lines.append(
+            f"| `{label}` | {int(r['requests'])} | {int(r['errors'])} | {r['p50']:.1f} | "
+            f"{r['p99']:.1f} | {r['rps']:.0f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
