@@ -430,3 +430,31 @@ async def test_unparseable_request_goes_to_the_dead_letter_topic_and_work_contin
     assert record.key == b"broken"
     headers = dict(record.headers)
     assert headers.get("x-error")
+
+
+async def test_names_are_unique_within_an_org_on_create_and_rename(
+    e2e: E2E, owner: tuple[str, httpx.AsyncClient]
+) -> None:
+    _org, client = owner
+    first = await add_key(client, "openai", "Primary", e2e.canary("openai"))
+    second = await add_key(client, "openai", "Secondary", e2e.canary("openai"))
+    clash = await client.patch(f"/ai-providers/{second['id']}", json={"name": "Primary"})
+    assert clash.status_code == 409
+    assert clash.json()["code"] == "name_taken"
+    renamed = await client.patch(f"/ai-providers/{first['id']}", json={"name": "Renamed"})
+    assert renamed.status_code == 200
+    assert renamed.json()["name"] == "Renamed"
+    assert renamed.json()["preview"] == first["preview"]
+    duplicate = await client.post(
+        "/ai-providers",
+        json={"provider": "openai", "name": "Secondary", "api_key": e2e.canary("openai")},
+    )
+    assert duplicate.status_code == 409
+    assert duplicate.json()["code"] == "name_taken"
+
+    ws_a = await add_workspace(client, "Alpha")
+    ws_b = await add_workspace(client, "Beta")
+    ws_clash = await client.patch(f"/workspaces/{ws_b['id']}", json={"name": "Alpha"})
+    assert ws_clash.status_code == 409
+    assert ws_clash.json()["code"] == "name_taken"
+    assert (await client.get(f"/workspaces/{ws_a['id']}")).json()["name"] == "Alpha"

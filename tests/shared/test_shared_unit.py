@@ -134,3 +134,17 @@ def test_provider_keys_are_not_settings(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
     dumped = BaseServiceSettings().model_dump_json()
     assert CANARY not in dumped
+
+
+def test_unique_violation_is_recognised_from_mongodb_and_ferretdb() -> None:
+    from pymongo.errors import DuplicateKeyError, OperationFailure
+
+    from shared.mongo import is_unique_violation
+
+    assert is_unique_violation(DuplicateKeyError("E11000 duplicate key", 11000))
+    ferret = OperationFailure(
+        "constraint failed: UNIQUE constraint failed: index 'x_o_1_n_1' (2067)", 1
+    )
+    assert is_unique_violation(ferret)
+    assert not is_unique_violation(OperationFailure("some other internal error", 1))
+    assert not is_unique_violation(ValueError("UNIQUE constraint failed"))

@@ -9,7 +9,7 @@ from typing import Any
 from bson.binary import Binary
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from keyvault.domain import (
     AuditEntry,
@@ -20,6 +20,7 @@ from keyvault.domain import (
     name_slot,
 )
 from shared.contracts import utcnow
+from shared.mongo import is_unique_violation
 
 Doc = dict[str, Any]
 # A slot whose key never appeared (crash between slot and key insert) is reclaimed after this.
@@ -206,7 +207,9 @@ class MongoKeyStore:
                 },
                 return_document=ReturnDocument.AFTER,
             )
-        except DuplicateKeyError:
+        except OperationFailure as exc:
+            if not is_unique_violation(exc):
+                raise
             raise NameTakenError(f"a provider key named {name!r} already exists") from None
         return _key(doc) if doc else None
 

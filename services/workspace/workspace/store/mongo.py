@@ -9,8 +9,9 @@ from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from shared.mongo import is_unique_violation
 from workspace.domain import ExecutionRecord, NameTakenError, Org, UsageFact, Workspace
 
 Doc = dict[str, Any]
@@ -173,7 +174,9 @@ class MongoWorkspaceStore:
                 {"$set": changes, "$inc": {"version": 1}},
                 return_document=ReturnDocument.AFTER,
             )
-        except DuplicateKeyError as exc:
+        except OperationFailure as exc:
+            if not is_unique_violation(exc):
+                raise
             raise NameTakenError(f"a workspace named {name!r} already exists") from exc
         return _workspace(doc) if doc else None
 
