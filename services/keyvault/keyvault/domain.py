@@ -189,6 +189,9 @@ def validate_secret(value: str) -> str:
         raise InvalidInputError("api_key", "must not be empty")
     if _BAD_CHARS.search(value):
         raise InvalidInputError("api_key", "must not contain whitespace or control characters")
+    if not value.isascii():
+        # Provider keys are ASCII; anything else cannot travel in an HTTP header either.
+        raise InvalidInputError("api_key", "must contain only ASCII characters")
     if len(value) < SECRET_MIN:
         raise InvalidInputError("api_key", f"must be at least {SECRET_MIN} characters")
     if len(value) > SECRET_MAX:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import PlanLimits
+from shared.contracts import Identifier, PlanLimits
 from workspace.domain import CatalogEntry, ExecutionRecord, UsageRow, Workspace
 
 
@@ -23,7 +23,7 @@ class WorkspaceCreate(Body):
 
 class WorkspacePatch(Body):
     name: str | None = Field(None, max_length=1000)
-    ai_provider_ids: list[str] | None = Field(None, max_length=1000)
+    ai_provider_ids: list[Identifier] | None = Field(None, max_length=1000)
     actor: str | None = Field(None, max_length=256)
 
 

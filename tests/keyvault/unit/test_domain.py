@@ -72,6 +72,7 @@ def test_names_are_trimmed_and_may_be_64_chars() -> None:
         "sk-ant-" + "a" * 20 + "\t" + "b",
         "sk-ant-" + "a" * 20 + "\x00",
         "sk-ant-" + "a" * 20 + "\u00a0b",
+        "sk-ant-" + "a" * 20 + "é" * 3,
         "x" * 513,
     ],
 )

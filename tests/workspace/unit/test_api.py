@@ -83,6 +83,11 @@ async def test_workspace_crud_over_http(client: httpx.AsyncClient) -> None:
     )
     assert (r.status_code, r.json()["code"]) == (422, "unknown_ai_provider")
     assert "k-x" in r.json()["detail"]
+    for malformed in ("", "a/b", "x" * 129):
+        r = await client.patch(
+            f"{base}/{ws['id']}", json={"ai_provider_ids": [malformed]}, headers=GATEWAY
+        )
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error")
     r = await client.get(f"{base}/{ws['id']}/models", headers=GATEWAY)
     assert {m["provider"] for m in r.json()["items"]} == {"anthropic"}
     r = await client.get(f"/internal/v1/orgs/org-b/workspaces/{ws['id']}", headers=KEYVAULT)
