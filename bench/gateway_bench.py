@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing as mp
+import importlib.util
 import os
 import secrets
 import statistics
@@ -24,15 +24,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _serve_stack(conn: Any, bootstrap: str, mongo: str) -> None:
-    from tests.gateway.support import ThreadedStack
+JWT_SECRET = "bench-gateway-jwt-secret-0123456789abcdef"
+PORTS = {"gateway": 28080, "keyvault": 28081, "workspace": 28082, "agent-runner": 28083}
 
-    tag = secrets.token_hex(4)
-    with ThreadedStack(
-        bootstrap=bootstrap, mongo_url=mongo, suffix=f".bench{tag}", db_prefix=f"bench_gw_{tag}"
-    ) as running:
-        conn.send(running.gateway)
-        conn.recv()  # until told to stop
+
+def _load_stack() -> Any:
+    spec = importlib.util.spec_from_file_location("flowtrux_stack", ROOT / "deploy/local/stack.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["flowtrux_stack"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def auth(org: str, role: str = "OWNER") -> dict[str, str]:
+    import jwt
+
+    claims = {"sub": f"bench-{role}", "org_id": org, "role": role, "exp": int(time.time()) + 3600}
+    return {"Authorization": "Bearer " + jwt.encode(claims, JWT_SECRET, algorithm="HS256")}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -79,8 +89,6 @@ async def _measure(
 async def _bench(gateway: str, clients: int, per_client: int) -> list[tuple[str, dict[str, float]]]:
     import httpx
 
-    from tests.gateway.support import auth
-
     org = f"org-bench{secrets.token_hex(3)}"
     owner = auth(org)
     async with httpx.AsyncClient(base_url=f"{gateway}/api/v1", timeout=30) as c:
@@ -122,26 +130,33 @@ def main() -> int:
     args = parser.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     mongo = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_serve_stack, args=(child, bootstrap, mongo), daemon=True)
-    proc.start()
+    tag = secrets.token_hex(4)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "MONGODB_URL": mongo,
+        "KAFKA_TOPIC_SUFFIX": f".bench{tag}",
+        "KEYVAULT_DB": f"bench_{tag}_keyvault",
+        "WORKSPACE_DB": f"bench_{tag}_workspace",
+        "RUNNER_DB": f"bench_{tag}_runner",
+        "GATEWAY_JWT_SECRET": JWT_SECRET,
+        "KEYVAULT_KEYRING_FILE": str(ROOT / ".local" / "keyvault" / f"bench-{tag}-keyring"),
+        "LOG_LEVEL": "WARNING",
+    }
+    stack = _load_stack().Stack(env=env, prefix="bench-", ports=dict(PORTS))
+    stack.start(timeout=180)
     try:
-        if not parent.poll(180):
-            raise SystemExit("stack did not start")
-        gateway = parent.recv()
-        results = asyncio.run(_bench(gateway, args.clients, args.per_client))
+        results = asyncio.run(
+            _bench(f"http://127.0.0.1:{PORTS['gateway']}", args.clients, args.per_client)
+        )
     finally:
-        parent.send("stop")
-        proc.join(40)
-        if proc.is_alive():
-            proc.terminate()
+        stack.stop()
     lines = [
         "## gateway latency",
         "",
         f"{args.clients} concurrent httpx clients on loopback, {args.per_client} requests each; "
-        "gateway → keyvault/workspace over HTTP (real apps, FerretDB, Kafka) in one child "
-        f"process, load generator in another; {os.cpu_count()} cores shared.",
+        "the stack as `make dev` runs it (each service its own process; FerretDB, Kafka), "
+        f"load generator in this process; {os.cpu_count()} cores shared by all of them.",
         "",
         "| route | requests | errors | p50 ms | p99 ms | req/s |",
         "|---|---|---|---|---|---|",
