@@ -13,8 +13,12 @@ from pydantic_settings import BaseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-SERVICES = {"keyvault": "keyvault", "workspace": "workspace", "agent-runner": "agent_runner",
-            "gateway": "gateway"}
+SERVICES = {
+    "keyvault": "keyvault",
+    "workspace": "workspace",
+    "agent-runner": "agent_runner",
+    "gateway": "gateway",
+}
 
 
 def _settings_env_names(package: str) -> set[str]:

@@ -48,7 +48,7 @@ def _serve() -> int:
     app = create_app(settings)
     uvicorn.run(
         app,
-        host="127.0.0.1",
+        host=settings.gateway_host,
         port=settings.gateway_port,
         log_config=None,
         timeout_graceful_shutdown=8,

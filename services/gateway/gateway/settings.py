@@ -15,6 +15,7 @@ class GatewaySettings(BaseServiceSettings):
     """Settings of the public gateway."""
 
     gateway_port: int = Field(8080, description="Port the gateway listens on (loopback).")
+    gateway_host: str = "127.0.0.1"  # 0.0.0.0 in containers
     gateway_jwt_secret: SecretStr = Field(
         SecretStr(DEV_JWT_SECRET), description="HS256 secret of user tokens."
     )

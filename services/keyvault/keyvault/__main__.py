@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     uvicorn.run(
         create_app(settings),
-        host="127.0.0.1",
+        host=settings.keyvault_host,
         port=settings.keyvault_port,
         log_config=None,
         timeout_graceful_shutdown=8,

@@ -21,6 +21,7 @@ class KeyvaultSettings(ProviderEndpointSettings):
     """Port, database, keyring and timing of the keyvault service."""
 
     keyvault_port: int = 8081
+    keyvault_host: str = "127.0.0.1"  # 0.0.0.0 in containers
     keyvault_db: str = "flowtrux_keyvault"
     keyvault_master_keys: SecretStr | None = None
     keyvault_keyring_file: Path = Path(".local/keyvault/dev-keyring")

@@ -16,7 +16,7 @@ def main() -> None:
     app = create_app(settings)
     uvicorn.run(
         app,
-        host="127.0.0.1",
+        host=settings.workspace_host,
         port=settings.workspace_port,
         log_config=None,
         timeout_graceful_shutdown=8,

@@ -15,6 +15,7 @@ class WorkspaceSettings(BaseServiceSettings):
     """Port, database, plan table, price table and ledger retention of the workspace service."""
 
     workspace_port: int = Field(8082, ge=1, le=65535)
+    workspace_host: str = "127.0.0.1"  # 0.0.0.0 in containers
     workspace_db: str = "flowtrux_workspace"
     flowtrux_plans: str | None = Field(
         None, description="Plan table as JSON ({name: {provider_keys, workspaces}})."
