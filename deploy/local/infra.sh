@@ -22,7 +22,7 @@ KAFKA_PORT="${LOCAL_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${LOCAL_KAFKA_CONTROLLER_PORT:-9093}"
 MONGO_PORT="${LOCAL_MONGO_PORT:-27017}"
 KAFKA_HEAP="${LOCAL_KAFKA_HEAP:-512m}"
-READY_TIMEOUT="${LOCAL_READY_TIMEOUT:-120}"
+READY_TIMEOUT="${LOCAL_READY_TIMEOUT:-300}"
 # A second, private instance (own pid file, data and log) for tests that restart a broker.
 INSTANCE="${LOCAL_INSTANCE:+-$LOCAL_INSTANCE}"
 KAFKA="kafka$INSTANCE"
@@ -174,9 +174,15 @@ case "$cmd" in
       *) die "unknown component '$what' (kafka, ferretdb)";;
     esac ;;
   status) status ;;
-  purge) # remove a stopped instance's data (tests' private instances)
+  purge) # remove a stopped instance's data (private instances of tests only)
     [[ -n "$INSTANCE" ]] || die "purge is only for LOCAL_INSTANCE instances"
-    alive "$KAFKA" && die "$KAFKA is running"
-    rm -rf "$DATA/$KAFKA" "$DATA/$KAFKA-server.properties" "$LOGS/$KAFKA.log" ;;
+    case "$what" in
+      kafka|all)
+        alive "$KAFKA" && die "$KAFKA is running"
+        rm -rf "$DATA/$KAFKA" "$DATA/$KAFKA-server.properties" ;;&
+      ferretdb|all)
+        alive "$FERRETDB" && die "$FERRETDB is running"
+        rm -rf "$DATA/$FERRETDB" ;;
+    esac ;;
   *) echo "usage: $0 {up|down|status|install} [kafka|ferretdb]" >&2; exit 2 ;;
 esac

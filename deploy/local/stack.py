@@ -239,16 +239,21 @@ def dev() -> int:
 
 def down() -> int:
     run = LOCAL / "run"
-    infra_names = {"kafka", "ferretdb"}
+    instances: set[str] = set()
     for pidfile in sorted(run.glob("*.pid")) if run.exists() else []:
         name = pidfile.stem
-        if name in infra_names or name.startswith(("kafka-", "ferretdb-")):
+        component, _, instance = name.partition("-")
+        if component in ("kafka", "ferretdb"):
+            instances.add(instance)
             continue
         try:
             stop_pid(name, int(pidfile.read_text().strip()))
         except ValueError:
             pidfile.unlink(missing_ok=True)
-    infra("down")
+    for instance in sorted(instances):  # "" is make dev's; "test" is a make test left behind
+        subprocess.run(
+            [str(INFRA), "down"], check=True, env={**os.environ, "LOCAL_INSTANCE": instance}
+        )
     return 0
 
 

@@ -9,9 +9,14 @@ RUNPY=("$UV" run --frozen --no-sync)
 INFRA="$ROOT/deploy/local/infra.sh"
 started=()
 
+# Infrastructure this script starts is a throwaway instance ("test": own pid files and
+# data, wiped before and after), so test topics and databases never pile up anywhere.
 cleanup() {
   local rc=$?
-  for component in "${started[@]}"; do "$INFRA" down "$component" || true; done
+  for component in "${started[@]}"; do
+    LOCAL_INSTANCE=test "$INFRA" down "$component" || true
+    LOCAL_INSTANCE=test "$INFRA" purge "$component" || true
+  done
   exit $rc
 }
 trap cleanup EXIT INT TERM
@@ -28,10 +33,12 @@ echo "== infrastructure"
 export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}"
 export MONGODB_URL="${MONGODB_URL:-mongodb://127.0.0.1:27017}"
 if ! port_open 27017 && [[ "$MONGODB_URL" == "mongodb://127.0.0.1:27017" ]]; then
-  "$INFRA" up ferretdb; started+=(ferretdb)
+  LOCAL_INSTANCE=test "$INFRA" purge ferretdb
+  LOCAL_INSTANCE=test "$INFRA" up ferretdb; started+=(ferretdb)
 fi
 if ! port_open 9092 && [[ "$KAFKA_BOOTSTRAP_SERVERS" == "127.0.0.1:9092" ]]; then
-  "$INFRA" up kafka; started+=(kafka)
+  LOCAL_INSTANCE=test "$INFRA" purge kafka
+  LOCAL_INSTANCE=test "$INFRA" up kafka; started+=(kafka)
 fi
 
 echo "== tests"
