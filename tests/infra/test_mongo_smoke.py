@@ -43,7 +43,11 @@ async def test_unique_index_violation_is_refused(db: AsyncDatabase[dict[str, obj
     assert await coll.count_documents({"org_id": "org-a"}) == 1
 
 
-async def test_conditional_increment_is_atomic(db: AsyncDatabase[dict[str, object]]) -> None:
+async def test_conditional_increment_stops_at_the_limit(
+    db: AsyncDatabase[dict[str, object]],
+) -> None:
+    # Sequential only: FerretDB 1.x does not make concurrent conditional updates atomic,
+    # which is why the services enforce limits with unique-index slot inserts instead.
     coll = db["quota"]
     await coll.insert_one({"_id": "org-a", "used": 2})
     first = await coll.find_one_and_update(
