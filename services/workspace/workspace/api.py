@@ -41,6 +41,7 @@ STATUS_OF_CODE = {
     "unknown_ai_provider": 422,
     "validation_error": 422,
     "keyvault_unavailable": 503,
+    "store_unavailable": 503,
 }
 
 
@@ -49,7 +50,11 @@ def install_domain_errors(app: FastAPI) -> None:
 
     @app.exception_handler(WorkspaceError)
     async def _domain(request: Request, exc: WorkspaceError) -> JSONResponse:
-        return problem_response(STATUS_OF_CODE.get(exc.code, 400), exc.code, exc.detail)
+        status = STATUS_OF_CODE.get(exc.code, 400)
+        response = problem_response(status, exc.code, exc.detail)
+        if status == 503:
+            response.headers["Retry-After"] = "1"
+        return response
 
 
 def service(request: Request) -> WorkspaceService:

@@ -9,14 +9,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from shared.catalog import cost_usd, load_prices
 from shared.kafka import StateTopicReader, ensure_topics
 from shared.plans import DEFAULT_PLAN, parse_plans
-from shared.web import BodySizeLimit, install_problem_handlers, internal_client
+from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
 from workspace.adapters import HttpKeyConfirmer, SharedCatalog
 from workspace.api import build_router, health_router, install_domain_errors
 from workspace.domain import (
@@ -31,6 +33,7 @@ from workspace.domain import (
 from workspace.events import KafkaStatePublisher, keys_reader, ledger_broker
 from workspace.settings import WorkspaceSettings
 from workspace.store import MongoLedgerStore, MongoWorkspaceStore
+from workspace.store.retry import UNAVAILABLE, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +170,18 @@ def create_app(
 
     install_problem_handlers(app)
     install_domain_errors(app)
+
+    @app.exception_handler(PyMongoError)
+    async def _store_error(_: Request, exc: PyMongoError) -> JSONResponse:
+        # A busy or reconnecting store is worth a retry by the caller; never a 500 for that.
+        if is_transient(exc):
+            log.warning("store unavailable: %s", type(exc).__name__)
+            response = problem_response(503, "store_unavailable", UNAVAILABLE)
+            response.headers["Retry-After"] = "1"
+            return response
+        log.error("unhandled store error: %s", type(exc).__name__)
+        return problem_response(500, "internal_error", "An internal error occurred.")
+
     app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
     app.include_router(health_router(ready))
     app.include_router(build_router(settings))

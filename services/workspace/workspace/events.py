@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from faststream import AckPolicy
@@ -78,51 +80,81 @@ def keys_reader(settings: WorkspaceSettings, service: WorkspaceService) -> State
     return StateTopicReader(settings.kafka_bootstrap_servers, settings.topics.keys, on_key_record)
 
 
+BATCH_MAX_RECORDS = 1000
+BATCH_WAIT_MS = 50
+
+EventT = TypeVar("EventT", ExecutionResult, ExecutionRequested)
+
+
+def valid_events(
+    records: Sequence[ConsumerRecord[bytes, bytes]], model: type[EventT]
+) -> list[EventT]:
+    """The valid events of a batch; an invalid record is logged and skipped, not the batch."""
+    events: list[EventT] = []
+    for record in records:
+        if record.value is None:
+            continue
+        try:
+            events.append(model.model_validate_json(record.value))
+        except ValidationError:
+            log.warning(
+                "invalid %s skipped at %s[%s]@%s",
+                model.__name__,
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+    return events
+
+
+def _batch(msg: KafkaMessage) -> Sequence[ConsumerRecord[bytes, bytes]]:
+    raw = msg.raw_message
+    return raw if isinstance(raw, tuple) else (raw,)
+
+
 def ledger_broker(settings: WorkspaceSettings, ledger: Ledger) -> KafkaBroker:
-    """Two subscribers in group workspace-ledger; each commits only after its write."""
+    """Two batch subscribers in group workspace-ledger; each commits only after its write.
+
+    A batch is written with one unordered insert, then the consumer's offsets are committed
+    (at-least-once). A store failure (after the store's own bounded retries) rewinds every
+    partition of the batch to its first record and the batch is read again; re-writing it
+    is harmless because inserts of records already there are ignored.
+    """
     broker = KafkaBroker(settings.kafka_bootstrap_servers, logger=log)
     topics = settings.topics
 
-    # Acknowledge (commit) after the write; a store failure rewinds and retries.
     @broker.subscriber(
         topics.execution_result,
         group_id=settings.ledger_group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        batch=True,
+        max_records=BATCH_MAX_RECORDS,
+        batch_timeout_ms=BATCH_WAIT_MS,
     )
-    async def on_execution_result(msg: KafkaMessage) -> None:
+    async def on_execution_results(msg: KafkaMessage) -> None:
+        events = valid_events(_batch(msg), ExecutionResult)
         try:
-            event = ExecutionResult.model_validate_json(msg.body)
-        except ValidationError:
-            log.warning("invalid ExecutionResult skipped (not counted)")
-            return
-        try:
-            recorded = await ledger.record_result(event)
+            counted = await ledger.record_results(events)
         except Exception:
             await asyncio.sleep(STORE_RETRY_PAUSE_S)
             raise
-        log.debug(
-            "result %s",
-            "recorded" if recorded else "duplicate",
-            extra={"execution_id": event.execution_id},
-        )
+        log.debug("results: %d received, %d newly counted", len(events), counted)
 
-    # Acknowledge (commit) after the write; a store failure rewinds and retries.
     @broker.subscriber(
         topics.execution_requested,
         group_id=settings.ledger_group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        batch=True,
+        max_records=BATCH_MAX_RECORDS,
+        batch_timeout_ms=BATCH_WAIT_MS,
     )
-    async def on_execution_requested(msg: KafkaMessage) -> None:
+    async def on_execution_requests(msg: KafkaMessage) -> None:
+        # The runner owns the DLQ for requests; the ledger just skips invalid ones.
+        events = valid_events(_batch(msg), ExecutionRequested)
         try:
-            event = ExecutionRequested.model_validate_json(msg.body)
-        except ValidationError:
-            # The runner owns the DLQ for requests; the ledger just moves on.
-            log.warning("invalid ExecutionRequested skipped")
-            return
-        try:
-            await ledger.record_requested(event)
+            await ledger.record_requests(events)
         except Exception:
             await asyncio.sleep(STORE_RETRY_PAUSE_S)
             raise

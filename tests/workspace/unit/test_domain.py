@@ -258,8 +258,8 @@ async def test_outputs_are_pruned_after_retention() -> None:
     ledger, store = make_ledger(datetime.now(UTC) + timedelta(days=8))
     await ledger.record_result(result("old"))
     assert await ledger.prune_outputs() == 1
-    assert store.records["old"].output_text is None
-    assert store.records["old"].input_tokens == 10
+    assert store.finished["old"].output_text is None
+    assert store.finished["old"].input_tokens == 10
 
 
 async def test_missing_cost_is_priced_from_the_table_only_when_configured() -> None:
@@ -272,5 +272,5 @@ async def test_missing_cost_is_priced_from_the_table_only_when_configured() -> N
     )
     await ledger.record_result(result("a", model="gpt-5", cost=None))
     await ledger.record_result(result("b", model="o4-mini", cost=None))
-    assert store.records["a"].cost_usd == 1.0
-    assert store.records["b"].cost_usd is None
+    assert store.finished["a"].cost_usd == 1.0
+    assert store.finished["b"].cost_usd is None

@@ -45,3 +45,9 @@ class KeyLookupUnavailableError(WorkspaceError):
     """keyvault could not be asked to confirm a key the read model does not know yet."""
 
     code = "keyvault_unavailable"
+
+
+class StoreUnavailableError(WorkspaceError):
+    """The store kept failing transiently (e.g. locked or reconnecting); retry shortly."""
+
+    code = "store_unavailable"

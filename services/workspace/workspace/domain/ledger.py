@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -75,8 +75,8 @@ class Ledger:
         self.price_of = price_of
         self.clock = clock
 
-    async def record_result(self, event: ExecutionResult) -> bool:
-        """Record a finished execution; False when it was already recorded (duplicate)."""
+    def finished_record(self, event: ExecutionResult) -> ExecutionRecord:
+        """The ledger record of a finished execution (pure; nothing is written)."""
         finished_at = as_utc(event.occurred_at) or self.clock()
         usage = event.usage
         error = event.error
@@ -84,7 +84,7 @@ class Ledger:
         if usage is not None and cost is None and self.price_of is not None:
             # The runner had no price; use ours when configured, never an invented one.
             cost = self.price_of(event.model, usage.input_tokens, usage.output_tokens)
-        record = ExecutionRecord(
+        return ExecutionRecord(
             execution_id=event.execution_id,
             org_id=event.org_id,
             workspace_id=event.workspace_id,
@@ -105,11 +105,10 @@ class Ledger:
             finished_at=finished_at,
             output_expires_at=(finished_at + self.output_retention) if event.output else None,
         )
-        return await self.store.record_finished(record=record)
 
-    async def record_requested(self, event: ExecutionRequested) -> bool:
-        """Record a queued execution unless any record of it exists already."""
-        record = ExecutionRecord(
+    def queued_record(self, event: ExecutionRequested) -> ExecutionRecord:
+        """The ledger record of a queued execution (pure; nothing is written)."""
+        return ExecutionRecord(
             execution_id=event.execution_id,
             org_id=event.org_id,
             workspace_id=event.workspace_id,
@@ -118,7 +117,44 @@ class Ledger:
             provider=self.catalog.provider_of(event.model),
             requested_at=as_utc(event.occurred_at),
         )
-        return await self.store.record_queued(record=record)
+
+    async def record_results(self, events: Sequence[ExecutionResult]) -> int:
+        """Record finished executions in one write; returns how many were new.
+
+        An execution already recorded (in this batch or before) is not counted again:
+        the first result wins.
+        """
+        records: dict[str, ExecutionRecord] = {}
+        for event in events:
+            records.setdefault(event.execution_id, self.finished_record(event))
+        if not records:
+            return 0
+        return await self.store.insert_finished(records=list(records.values()))
+
+    async def record_requests(self, events: Sequence[ExecutionRequested]) -> int:
+        """Record queued executions in one write; returns how many queued records were new.
+
+        A queued record never hides a finished one: reads prefer the finished record.
+        """
+        records: dict[str, ExecutionRecord] = {}
+        for event in events:
+            records.setdefault(event.execution_id, self.queued_record(event))
+        if not records:
+            return 0
+        return await self.store.insert_queued(records=list(records.values()))
+
+    async def record_result(self, event: ExecutionResult) -> bool:
+        """Record a finished execution; False when it was already recorded (duplicate)."""
+        return await self.record_results([event]) == 1
+
+    async def record_requested(self, event: ExecutionRequested) -> bool:
+        """Record a queued execution; False when any record of it exists already."""
+        existing = await self.store.get_execution(
+            org_id=event.org_id, execution_id=event.execution_id
+        )
+        if existing is not None:
+            return False
+        return await self.record_requests([event]) == 1
 
     async def execution(self, org_id: str, execution_id: str) -> ExecutionRecord:
         """One execution of the org, or NotFoundError."""

@@ -50,10 +50,14 @@ class WorkspaceStore(Protocol):
 
 
 class LedgerStore(Protocol):
-    """Execution records, one per execution id."""
+    """Execution records: finished ones and queued ones, each inserted at most once per id.
 
-    async def record_queued(self, *, record: ExecutionRecord) -> bool: ...
-    async def record_finished(self, *, record: ExecutionRecord) -> bool: ...
+    Inserts of an id already present are ignored (never an update), so a duplicate counts
+    once and the first result wins; reads prefer the finished record over the queued one.
+    """
+
+    async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int: ...
+    async def insert_queued(self, *, records: Sequence[ExecutionRecord]) -> int: ...
     async def get_execution(self, *, org_id: str, execution_id: str) -> ExecutionRecord | None: ...
     def finished_between(
         self, *, org_id: str, since: datetime | None, until: datetime | None

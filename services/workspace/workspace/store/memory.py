@@ -145,32 +145,26 @@ class InMemoryWorkspaceStore:
 
 
 class InMemoryLedgerStore:
+    """Finished and queued records kept apart, as in Mongo; inserts only, first one wins."""
+
     def __init__(self) -> None:
-        self.records: dict[str, ExecutionRecord] = {}
+        self.finished: dict[str, ExecutionRecord] = {}
+        self.queued: dict[str, ExecutionRecord] = {}
 
-    async def record_queued(self, *, record: ExecutionRecord) -> bool:
-        if record.execution_id in self.records:
-            return False
-        self.records[record.execution_id] = record
-        return True
+    async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int:
+        return _insert_new(self.finished, records)
 
-    async def record_finished(self, *, record: ExecutionRecord) -> bool:
-        existing = self.records.get(record.execution_id)
-        if existing is not None and existing.finished:
-            return False
-        if existing is not None and record.requested_at is None:
-            record = replace(record, requested_at=existing.requested_at)
-        self.records[record.execution_id] = record
-        return True
+    async def insert_queued(self, *, records: Sequence[ExecutionRecord]) -> int:
+        return _insert_new(self.queued, records)
 
     async def get_execution(self, *, org_id: str, execution_id: str) -> ExecutionRecord | None:
-        r = self.records.get(execution_id)
+        r = self.finished.get(execution_id) or self.queued.get(execution_id)
         return r if r is not None and r.org_id == org_id else None
 
     async def finished_between(
         self, *, org_id: str, since: datetime | None, until: datetime | None
     ) -> AsyncIterator[UsageFact]:
-        for r in list(self.records.values()):
+        for r in list(self.finished.values()):
             if r.org_id != org_id or r.finished_at is None:
                 continue
             if since is not None and r.finished_at < since:
@@ -188,8 +182,17 @@ class InMemoryLedgerStore:
 
     async def prune_outputs(self, *, now: datetime) -> int:
         pruned = 0
-        for key, r in list(self.records.items()):
+        for key, r in list(self.finished.items()):
             if r.output_expires_at is not None and r.output_expires_at <= now:
-                self.records[key] = replace(r, output_text=None, output_expires_at=None)
+                self.finished[key] = replace(r, output_text=None, output_expires_at=None)
                 pruned += 1
         return pruned
+
+
+def _insert_new(into: dict[str, ExecutionRecord], records: Sequence[ExecutionRecord]) -> int:
+    new = 0
+    for record in records:
+        if record.execution_id not in into:
+            into[record.execution_id] = record
+            new += 1
+    return new

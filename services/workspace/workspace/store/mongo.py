@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
@@ -12,10 +11,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.mongo import is_unique_violation
-from workspace.domain import ExecutionRecord, NameTakenError, Org, UsageFact, Workspace
+from workspace.domain import NameTakenError, Org, Workspace
 
 Doc = dict[str, Any]
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _name_key(name: str) -> str:
@@ -40,14 +38,6 @@ def _workspace(doc: Doc) -> Workspace:
         version=int(doc.get("version", 0)),
         deleted=bool(doc.get("deleted", False)),
     )
-
-
-_RECORD_FIELDS = tuple(ExecutionRecord.__dataclass_fields__)
-
-
-def _record(doc: Doc) -> ExecutionRecord:
-    values = {name: doc.get(name) for name in _RECORD_FIELDS if name != "execution_id"}
-    return ExecutionRecord(execution_id=doc["_id"], **values)  # type: ignore[arg-type]
 
 
 class MongoWorkspaceStore:
@@ -221,89 +211,3 @@ class MongoWorkspaceStore:
     async def workspaces_pending_publish(self) -> list[Workspace]:
         cursor = self.workspaces.find({"publish_pending": True}).limit(1000)
         return [_workspace(d) async for d in cursor]
-
-
-class MongoLedgerStore:
-    """One document per execution, keyed by execution_id (idempotent by construction)."""
-
-    def __init__(self, client: AsyncMongoClient[Doc], db_name: str) -> None:
-        self.executions: AsyncCollection[Doc] = client[db_name]["executions"]
-
-    async def open(self) -> None:
-        await self.executions.create_index([("org_id", ASCENDING), ("finished_at", ASCENDING)])
-        await self.executions.create_index([("output_expires_at", ASCENDING)])
-
-    async def record_queued(self, *, record: ExecutionRecord) -> bool:
-        doc = {k: v for k, v in asdict(record).items() if k != "execution_id"}
-        try:
-            result = await self.executions.update_one(
-                {"_id": record.execution_id}, {"$setOnInsert": doc}, upsert=True
-            )
-        except DuplicateKeyError:
-            return False
-        return result.upserted_id is not None
-
-    async def record_finished(self, *, record: ExecutionRecord) -> bool:
-        doc = {
-            k: v
-            for k, v in asdict(record).items()
-            if k != "execution_id" and not (k == "requested_at" and v is None)
-        }
-        for _ in range(3):
-            try:
-                # Matches a missing or queued record only; a finished one makes the upsert
-                # collide on _id, so the first result wins and duplicates count once.
-                result = await self.executions.update_one(
-                    {"_id": record.execution_id, "status": {"$nin": ["succeeded", "failed"]}},
-                    {"$set": doc},
-                    upsert=True,
-                )
-            except DuplicateKeyError:
-                # Either already finished (a duplicate), or a queued record was inserted
-                # between our read and our insert: then try again to overwrite it.
-                existing = await self.executions.find_one(
-                    {"_id": record.execution_id}, {"status": 1}
-                )
-                if existing is None or existing.get("status") in ("succeeded", "failed"):
-                    return False
-                continue
-            return result.upserted_id is not None or result.modified_count == 1
-        return False
-
-    async def get_execution(self, *, org_id: str, execution_id: str) -> ExecutionRecord | None:
-        doc = await self.executions.find_one({"_id": execution_id, "org_id": org_id})
-        return _record(doc) if doc else None
-
-    async def finished_between(
-        self, *, org_id: str, since: datetime | None, until: datetime | None
-    ) -> AsyncIterator[UsageFact]:
-        window: Doc = {"$gte": since or EPOCH}
-        if until is not None:
-            window["$lt"] = until
-        projection = {
-            "key_id": 1,
-            "workspace_id": 1,
-            "model": 1,
-            "input_tokens": 1,
-            "output_tokens": 1,
-            "cost_usd": 1,
-        }
-        cursor = self.executions.find(
-            {"org_id": org_id, "finished_at": window}, projection, batch_size=2000
-        )
-        async for doc in cursor:
-            yield UsageFact(
-                key_id=doc.get("key_id"),
-                workspace_id=doc["workspace_id"],
-                model=doc["model"],
-                input_tokens=int(doc.get("input_tokens") or 0),
-                output_tokens=int(doc.get("output_tokens") or 0),
-                cost_usd=doc.get("cost_usd"),
-            )
-
-    async def prune_outputs(self, *, now: datetime) -> int:
-        result = await self.executions.update_many(
-            {"output_expires_at": {"$lte": now}},
-            {"$set": {"output_text": None}, "$unset": {"output_expires_at": ""}},
-        )
-        return result.modified_count
