@@ -10,7 +10,7 @@ result reached a Kafka consumer minus the time the simulator sent its reply.
 
 from __future__ import annotations
 
-# ruff: noqa: S603, ASYNC109, ASYNC110, E501
+# ruff: noqa: S603, ASYNC109, ASYNC110, ASYNC220, E501
 import argparse
 import asyncio
 import base64
@@ -94,6 +94,8 @@ class Bench:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.org, self.ws = f"org-{self.unique}", f"ws-{self.unique}"
         self.keys: dict[str, str] = {}
+        self.stub = False
+        self.current = "fast"
 
     async def start(self) -> None:
         await ensure_topics(BOOT, self.topics, partitions=6)
@@ -144,7 +146,23 @@ class Bench:
                 r.raise_for_status()
                 self.keys[name] = r.json()["id"]
 
+    async def use_stub_keyvault(self) -> None:
+        """Serve the store-less stand-in and point the next runs at it."""
+        port = free_port()
+        self.procs.append(
+            subprocess.Popen(
+                [sys.executable, __file__, "--serve-stub", str(port)],
+                stdout=(self.workdir / "stub.log").open("wb"),
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+        )
+        self.kv_url = f"http://127.0.0.1:{port}"
+        self.stub = True
+        await wait_http(f"{self.kv_url}/healthz")
+
     async def assign(self, key: str) -> None:
+        self.current = key
         event = WorkspaceAssignmentsChanged(
             workspace_id=self.ws, org_id=self.org, key_ids=[self.keys[key]]
         )
@@ -170,7 +188,7 @@ class Bench:
             {
                 "execution_id": execution_id,
                 "org_id": self.org,
-                "workspace_id": self.ws,
+                "workspace_id": self.ws + ("-slow" if self.stub and self.current == "slow" else ""),
                 "model": "claude-haiku-4-5",
                 "input": {"messages": [{"role": "user", "content": prompt}], "max_tokens": 64},
             }
@@ -283,54 +301,145 @@ class Bench:
                 p.kill()
 
 
+STUB_KEY = {
+    "fast": "sk-ant-api03-bench-fast-key-0000",
+    "slow": "sk-ant-api03-bench-slow500ms-key-1111",
+}
+
+
+def stub_keyvault_app() -> Any:
+    """A keyvault stand-in with no store: seals the key per call (same crypto, no audit).
+
+    Used only for the rows marked "stub": it separates the runner's own cost from
+    keyvault's store writes on this machine. Never a substitute for the real rows.
+    """
+    from shared.crypto import seal, seal_context
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if scope["path"] != "/internal/v1/resolve":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+            return
+        req = json.loads(body)
+        which = "slow" if req["workspace_id"].endswith("-slow") else "fast"
+        key_id = f"key_stub_{which}"
+        secret = STUB_KEY[which]
+        sealed = seal(
+            base64.b64decode(req["public_key"]),
+            secret.encode(),
+            seal_context(execution_id=req["execution_id"], key_id=key_id),
+        )
+        out = json.dumps({"key_id": key_id, "sealed": base64.b64encode(sealed).decode()}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": out})
+
+    return app
+
+
+# (provider latency key, in flight, executions, offered rate or None for a backlog)
+FULL: list[tuple[str, int, int, float | None]] = [
+    ("fast", 1, 300, None),
+    ("fast", 16, 1500, None),
+    ("fast", 64, 2000, None),
+    ("fast", 256, 2000, None),
+    ("fast", 512, 2000, None),
+    ("slow", 64, 1000, None),
+    ("slow", 256, 2048, None),
+    ("slow", 512, 2048, None),
+    ("fast", 256, 500, 50.0),
+]
+QUICK = [
+    ("fast", 1, 200, None),
+    ("fast", 256, 1500, None),
+    ("slow", 256, 1536, None),
+    ("fast", 256, 300, 50.0),
+]
+
+
+def parse_configs(text: str) -> list[tuple[str, int, int, float | None]]:
+    out: list[tuple[str, int, int, float | None]] = []
+    for part in text.split(","):
+        key, n, count, *rate = part.split(":")
+        out.append((key, int(n), int(count), float(rate[0]) if rate else None))
+    return out
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/runner_bench.md")
     parser.add_argument("--quick", action="store_true", help="fewer configurations")
+    parser.add_argument(
+        "--configs", default=None, help="key:in_flight:count[:rate],... (key fast|slow)"
+    )
+    parser.add_argument(
+        "--stub-keyvault",
+        action="store_true",
+        help="also run the 0 ms rows against a store-less keyvault stand-in (runner's own ceiling)",
+    )
     parser.add_argument(
         "--profile", type=Path, default=None, help="cProfile the 0 ms / 256 run here"
     )
     args = parser.parse_args()
     workdir = ROOT / ".local/bench/runner"
     workdir.mkdir(parents=True, exist_ok=True)
+    configs = parse_configs(args.configs) if args.configs else (QUICK if args.quick else FULL)
     bench = Bench(workdir)
     await bench.start()
     rows = []
+    began = time.monotonic()
     try:
-        fast = [1, 16, 64, 256, 512] if not args.quick else [1, 64, 256]
-        for n in fast:
-            count = 300 if n == 1 else 3000
+        for key, n, count, rate in configs:
             rows.append(
                 await bench.run(
                     in_flight=n,
                     count=count,
-                    rate=None,
-                    key="fast",
-                    profile=args.profile if n == 256 else None,
+                    rate=rate,
+                    key=key,
+                    profile=args.profile if (key, n, rate) == ("fast", 256, None) else None,
                 )
             )
             print(rows[-1], flush=True)
-        for n in [64, 256, 512] if not args.quick else [256]:
-            rows.append(await bench.run(in_flight=n, count=max(1500, n * 8), rate=None, key="slow"))
-            print(rows[-1], flush=True)
-        rows.append(await bench.run(in_flight=256, count=500, rate=50.0, key="fast"))
-        print(rows[-1], flush=True)
+        if args.stub_keyvault:
+            await bench.use_stub_keyvault()
+            for key, n, count in (("fast", 256, 3000), ("slow", 256, 2048)):
+                rows.append(await bench.run(in_flight=n, count=count, rate=None, key=key))
+                rows[-1]["stub"] = True
+                print(rows[-1], flush=True)
     finally:
         await bench.stop()
+    took = time.monotonic() - began
     lines = [
         "# agent-runner benchmark (one runner process)",
         "",
-        "Real Kafka, FerretDB and keyvault (a key resolution over HTTP per execution); providers are "
-        "the simulator. Added latency = result seen on Kafka minus simulator reply time.",
+        f"{os.cpu_count()} cores shared by Kafka, FerretDB, keyvault, the simulator, the runner and "
+        f"the load generator; {took:.0f} s in all. Real Kafka, FerretDB and keyvault (a key "
+        "resolution over HTTP per execution, audited) unless the keyvault column says `stub` "
+        "(a store-less stand-in that only seals the key: the runner's own ceiling). Providers "
+        "are the simulator. Added latency = result seen on Kafka minus simulator reply time.",
         "",
-        "| provider latency | in flight | offered | executions | executions/s | added p50 ms | added p99 ms | RSS MB (peak) | statuses |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| provider latency | keyvault | in flight | offered | executions | executions/s | added p50 ms | added p99 ms | RSS MB (peak) | statuses |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         offered = "backlog" if r["rate"] is None else f"{r['rate']:.0f}/s"
         latency = "500 ms" if r["key"] == "slow" else "0 ms"
+        kv = "stub" if r.get("stub") else "real"
         lines.append(
-            f"| {latency} | {r['in_flight']} | {offered} | {r['count']} | {r['per_s']:.0f} | {r['p50']:.1f} | "
+            f"| {latency} | {kv} | {r['in_flight']} | {offered} | {r['count']} | {r['per_s']:.0f} | {r['p50']:.1f} | "
             f"{r['p99']:.1f} | {r['rss']:.0f} ({r['peak']:.0f}) | {r['statuses']} |"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -339,4 +448,15 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve-stub":
+        import uvicorn
+
+        uvicorn.run(
+            stub_keyvault_app(),
+            host="127.0.0.1",
+            port=int(sys.argv[2]),
+            log_level="warning",
+            lifespan="off",
+        )
+    else:
+        asyncio.run(main())

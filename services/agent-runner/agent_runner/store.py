@@ -2,6 +2,15 @@
 
 Stored before the result is published, so a request redelivered after a crash anywhere
 past that point republishes the same result instead of calling the provider again.
+
+The hot path only inserts, never looks up. `get` first *claims* the execution id (an insert
+into `claims`, unique `_id`): a fresh claim proves no result can exist yet (results are stored
+only after a claim), so only a clashing claim (a redelivery) reads `results`. Why: FerretDB on
+SQLite answers `_id` lookups by scanning the collection (a miss costs ~6 µs per stored
+document, ~30 ms at 5,000), while inserts stay cheap through the unique index; on MongoDB both
+are indexed. Claims and results are group-committed (`shared.batching.GroupCommit`): the
+requests of one fetched batch claim with one `insert_many`, results finishing together are
+stored with one `insert_many`, and each caller returns only after its own document is stored.
 """
 
 from __future__ import annotations
@@ -9,17 +18,28 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
+from shared.batching import GroupCommit
 from shared.contracts import ExecutionResult
+from shared.mongo import DUPLICATE_KEY_CODES
 
 
 class MongoDedupeStore:
     """`results` collection of the runner's own database; `_id` is the execution id."""
 
-    def __init__(self, client: AsyncMongoClient[dict[str, Any]], db: str) -> None:
+    def __init__(
+        self, client: AsyncMongoClient[dict[str, Any]], db: str, *, max_batch: int = 256
+    ) -> None:
         self._client = client
         self._results = client[db]["results"]
+        self._claims = client[db]["claims"]
+        self.claims: GroupCommit[str, ExecutionResult | None] = GroupCommit(
+            self._claim_many, max_batch=max_batch
+        )
+        self.inserts: GroupCommit[ExecutionResult, ExecutionResult] = GroupCommit(
+            self._put_many, max_batch=max_batch
+        )
 
     async def open(self) -> None:
         """Nothing to index beyond `_id`; checks the server answers."""
@@ -33,23 +53,54 @@ class MongoDedupeStore:
         return True
 
     async def get(self, *, execution_id: str) -> ExecutionResult | None:
-        doc = await self._results.find_one({"_id": execution_id})
-        return None if doc is None else ExecutionResult.model_validate(doc["result"])
+        """The stored result of a redelivered execution; None (and claimed) for a new one."""
+        return await self.claims.submit(execution_id)
 
     async def put(self, *, result: ExecutionResult) -> ExecutionResult:
-        doc = {
-            "_id": result.execution_id,
-            "result": result.model_dump(mode="json"),
-            "at": result.occurred_at,
-        }
+        return await self.inserts.submit(result)
+
+    async def _claim_many(self, ids: list[str]) -> list[ExecutionResult | None]:
+        docs = [{"_id": i} for i in dict.fromkeys(ids)]
+        seen: set[str] = set()
         try:
-            await self._results.insert_one(doc)
-        except DuplicateKeyError:  # another instance finished it first: publish its result
-            existing = await self.get(execution_id=result.execution_id)
-            return existing or result
-        return result
+            await self._claims.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not errors or any(e.get("code") not in DUPLICATE_KEY_CODES for e in errors):
+                raise
+            seen = {docs[e["index"]]["_id"] for e in errors}
+        # Claimed before: a redelivery (or a retry of ours). Its result, if it was stored.
+        stored: dict[str, ExecutionResult] = {}
+        for execution_id in seen:
+            doc = await self._results.find_one({"_id": execution_id})
+            if doc is not None:
+                stored[execution_id] = ExecutionResult.model_validate(doc["result"])
+        return [stored.get(i) for i in ids]
+
+    async def _put_many(self, results: list[ExecutionResult]) -> list[ExecutionResult]:
+        docs = [
+            {"_id": r.execution_id, "result": r.model_dump(mode="json"), "at": r.occurred_at}
+            for r in results
+        ]
+        try:
+            await self._results.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not errors or any(e.get("code") not in DUPLICATE_KEY_CODES for e in errors):
+                raise
+            # Some were finished already (another instance, or twice in this batch): what is
+            # stored wins, so every copy publishes the same result.
+            stored: dict[str, ExecutionResult] = {}
+            for execution_id in {results[e["index"]].execution_id for e in errors}:
+                doc = await self._results.find_one({"_id": execution_id})
+                if doc is not None:
+                    stored[execution_id] = ExecutionResult.model_validate(doc["result"])
+            return [stored.get(r.execution_id, r) for r in results]
+        return results
 
     async def close(self) -> None:
+        await self.claims.close()
+        await self.inserts.close()
         await self._client.close()
 
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pymongo.errors import PyMongoError
 
 from keyvault.api import create_router, health
 from keyvault.directory import HttpWorkspaceDirectory
@@ -19,6 +20,7 @@ from keyvault.readmodels import AssignmentsView, PlansView
 from keyvault.service import KeyVerifier, Vault
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoKeyStore
+from keyvault.store.mongo import is_transient
 from keyvault.verify import HttpKeyVerifier
 from shared.kafka import ensure_topics
 from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
@@ -49,7 +51,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.check_production()
         keyring = settings.keyring()
-        key_store: KeyStore = store or MongoKeyStore(settings.mongodb_url, settings.keyvault_db)
+        key_store: KeyStore = store or MongoKeyStore(
+            settings.mongodb_url, settings.keyvault_db, retries=settings.keyvault_store_retries
+        )
         await key_store.open()
         topics = settings.topics
         await ensure_topics(settings.kafka_bootstrap_servers, topics)
@@ -79,6 +83,7 @@ def create_app(
             plans=plans,
             directory=directory or owned_directory,
             verifier=verifier or owned_verifier,
+            last_used_interval_s=settings.keyvault_last_used_interval_s,
         )
         app.state.vault = vault
 
@@ -125,6 +130,16 @@ def create_app(
     @app.exception_handler(KeyvaultError)
     async def _domain_error(_: Request, exc: KeyvaultError) -> JSONResponse:
         return problem_response(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(PyMongoError)
+    async def _store_error(_: Request, exc: PyMongoError) -> JSONResponse:
+        if is_transient(exc):  # busy/failover past the store's own retries: retryable
+            log.warning("store unavailable: %s", type(exc).__name__)
+            return problem_response(
+                503, "store_unavailable", "keyvault's store is temporarily unavailable"
+            )
+        log.error("store error: %s", type(exc).__name__)
+        return problem_response(500, "internal_error", "An internal error occurred.")
 
     app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
     app.include_router(health)

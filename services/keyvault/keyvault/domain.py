@@ -89,6 +89,16 @@ class KeyUnavailableError(KeyvaultError):
     code = "key_unavailable"
 
 
+class StoreUnavailableError(KeyvaultError):
+    """The store kept failing transiently (busy, failover, network) past the bounded retries.
+
+    Retryable: the caller may ask again shortly; never a 500.
+    """
+
+    status = 503
+    code = "store_unavailable"
+
+
 class DecryptionFailedError(Exception):
     """Raised by the envelope when a ciphertext or wrapped data key does not authenticate."""
 
@@ -281,6 +291,12 @@ class KeyStore(Protocol):
 
     async def keys_by_ids(self, *, org_id: str, key_ids: list[str]) -> list[ProviderKey]: ...
 
+    async def key_material(
+        self, *, org_id: str, key_ids: list[str]
+    ) -> list[tuple[ProviderKey, EncryptedSecret | None]]:
+        """`keys_by_ids` plus each live key's encrypted secret, in one read."""
+        ...
+
     async def count_active(self, *, org_id: str) -> int: ...
 
     async def rename_key(self, *, org_id: str, key_id: str, name: str) -> ProviderKey | None: ...
@@ -294,6 +310,10 @@ class KeyStore(Protocol):
     async def touch_last_used(self, *, key_id: str, at: datetime) -> None: ...
 
     async def add_audit(self, *, entry: AuditEntry) -> None: ...
+
+    async def add_audits(self, *, entries: list[AuditEntry]) -> None:
+        """Record several entries in one write; returns only once all are stored."""
+        ...
 
     async def list_audit(
         self, *, org_id: str, key_id: str | None, limit: int

@@ -7,13 +7,13 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from keyvault.domain import (
     AuditAction,
     AuditEntry,
     DecryptionFailedError,
+    EncryptedSecret,
     KeyEvents,
     Keyring,
     KeyStore,
@@ -33,6 +33,7 @@ from keyvault.domain import (
 )
 from keyvault.envelope import decrypt_secret, encrypt_secret
 from keyvault.readmodels import AssignmentsView, PlansView
+from keyvault.recording import AuditLog, LastUsed
 from shared.contracts import ProviderId, utcnow
 from shared.crypto import SecretValue, seal, seal_context
 from shared.logging import registered_secret
@@ -73,6 +74,7 @@ class Vault:
         directory: WorkspaceDirectory | None = None,
         verifier: KeyVerifier | None = None,
         id_factory: Callable[[], str] = new_key_id,
+        last_used_interval_s: float = 1.0,
     ) -> None:
         self.store = store
         self.keyring = keyring
@@ -83,18 +85,13 @@ class Vault:
         self.verifier = verifier
         self._new_id = id_factory
         self._publish_locks: dict[str, asyncio.Lock] = {}
-        self._background: set[asyncio.Task[None]] = set()
-
-    async def _touch(self, key_id: str, at: datetime) -> None:
-        try:
-            await self.store.touch_last_used(key_id=key_id, at=at)
-        except Exception as exc:
-            log.warning("last_used_at not updated: %s", type(exc).__name__)
+        self.audit_log = AuditLog(store)
+        self.last_used = LastUsed(store, interval_s=last_used_interval_s)
 
     async def drain(self) -> None:
-        """Wait for background updates (on shutdown)."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        """Finish pending audit writes and write the last uses (on shutdown)."""
+        await self.audit_log.close()
+        await self.last_used.stop()
 
     # --- key changes -------------------------------------------------------------------
 
@@ -196,21 +193,22 @@ class Vault:
 
     # --- resolution ----------------------------------------------------------------------
 
-    async def _assigned_keys(
-        self, *, org_id: str, workspace_id: str, provider: str, confirm: bool
-    ) -> list[ProviderKey]:
+    async def _assigned_material(
+        self, *, org_id: str, workspace_id: str, provider: str
+    ) -> list[tuple[ProviderKey, EncryptedSecret | None]]:
+        """The workspace's assigned keys with their encrypted secrets, in one store read."""
         assignment = self.assignments.get(workspace_id)
-        keys: list[ProviderKey] = []
+        found: list[tuple[ProviderKey, EncryptedSecret | None]] = []
         if assignment is not None and assignment.org_id == org_id:
-            keys = await self.store.keys_by_ids(org_id=org_id, key_ids=list(assignment.key_ids))
-        if any(k.provider == provider and k.status == "active" for k in keys):
-            return keys
-        if confirm and self.directory is not None:
+            found = await self.store.key_material(org_id=org_id, key_ids=list(assignment.key_ids))
+        if any(k.provider == provider and k.status == "active" for k, _ in found):
+            return found
+        if self.directory is not None:
             # The read model may lag a just-made assignment: ask the owner before saying no.
             fresh = await self.directory.fetch(org_id=org_id, workspace_id=workspace_id)
             if fresh is not None and fresh.org_id == org_id:
-                return await self.store.keys_by_ids(org_id=org_id, key_ids=list(fresh.key_ids))
-        return keys
+                return await self.store.key_material(org_id=org_id, key_ids=list(fresh.key_ids))
+        return found
 
     async def resolve(
         self,
@@ -228,10 +226,11 @@ class Vault:
         validate_identifier("workspace_id", workspace_id)
         validate_identifier("execution_id", execution_id)
         checked = validate_provider(provider)
-        keys = await self._assigned_keys(
-            org_id=org_id, workspace_id=workspace_id, provider=checked, confirm=True
+        found = await self._assigned_material(
+            org_id=org_id, workspace_id=workspace_id, provider=checked
         )
-        live = [k for k in keys if k.provider == checked and k.status == "active"]
+        secrets = {k.id: secret for k, secret in found}
+        live = [k for k, _ in found if k.provider == checked and k.status == "active"]
         if not live:
             raise ProviderNotConfiguredError(not_configured_message(workspace_id, checked))
         key = choose_key(candidates=live, provider=checked, skip=set(skip_key_ids))
@@ -239,8 +238,8 @@ class Vault:
             raise NoMoreKeysError(
                 f"every {checked} key assigned to workspace {workspace_id!r} was skipped"
             )
-        stored = await self.store.get_secret(org_id=org_id, key_id=key.id)
-        if stored is None:  # deleted between the lookup and now
+        stored = secrets.get(key.id)
+        if stored is None:  # shredded (deleted) though the metadata said active
             raise NoMoreKeysError(f"provider key {key.id!r} is no longer available")
         try:
             secret = decrypt_secret(
@@ -250,9 +249,10 @@ class Vault:
             log.error("stored key could not be decrypted", extra={"key_id": key.id})
             raise KeyUnavailableError(f"provider key {key.id!r} could not be decrypted") from None
         now = utcnow()
-        # The audit entry is written before the key leaves keyvault.
-        await self.store.add_audit(
-            entry=AuditEntry(
+        # The audit entry is stored before the key leaves keyvault (group-committed with the
+        # entries of concurrent resolutions; this call returns only once ours is written).
+        await self.audit_log.record(
+            AuditEntry(
                 at=now,
                 org_id=org_id,
                 key_id=key.id,
@@ -263,10 +263,9 @@ class Vault:
                 service=service,
             )
         )
-        # last_used_at is informational: update it off the critical path.
-        task = asyncio.create_task(self._touch(key.id, now))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        # last_used_at is informational: coalesced in memory, written about once a second.
+        self.last_used.note(key.id, now)
+        self.last_used.start()
         sealed = seal(
             public_key,
             secret.reveal().encode(),

@@ -29,6 +29,10 @@ class KeyvaultSettings(ProviderEndpointSettings):
     keyvault_verify_timeout_s: float = 10.0
     keyvault_outbox_interval_s: float = 5.0
     keyvault_ready_timeout_s: float = 30.0
+    # How often the coalesced last_used_at of each used key is written.
+    keyvault_last_used_interval_s: float = 1.0
+    # Retries of a transient store error (busy, failover) before answering 503.
+    keyvault_store_retries: int = 5
 
     def dev_defaults_in_use(self) -> list[str]:
         found = super().dev_defaults_in_use()

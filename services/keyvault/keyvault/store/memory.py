@@ -80,6 +80,12 @@ class InMemoryKeyStore:
     async def keys_by_ids(self, *, org_id: str, key_ids: list[str]) -> list[ProviderKey]:
         return [k for i in key_ids if (k := self.keys.get(i)) and k.org_id == org_id]
 
+    async def key_material(
+        self, *, org_id: str, key_ids: list[str]
+    ) -> list[tuple[ProviderKey, EncryptedSecret | None]]:
+        keys = await self.keys_by_ids(org_id=org_id, key_ids=key_ids)
+        return [(k, self.secrets.get(k.id) if k.status == "active" else None) for k in keys]
+
     async def count_active(self, *, org_id: str) -> int:
         return len(await self.list_keys(org_id=org_id, include_deleted=False))
 
@@ -119,6 +125,9 @@ class InMemoryKeyStore:
 
     async def add_audit(self, *, entry: AuditEntry) -> None:
         self.audit.append(entry)
+
+    async def add_audits(self, *, entries: list[AuditEntry]) -> None:
+        self.audit.extend(entries)
 
     async def list_audit(self, *, org_id: str, key_id: str | None, limit: int) -> list[AuditEntry]:
         items = [

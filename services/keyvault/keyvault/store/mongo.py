@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from bson.binary import Binary
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+    WTimeoutError,
+)
 
 from keyvault.domain import (
     AuditEntry,
@@ -17,12 +29,37 @@ from keyvault.domain import (
     NameTakenError,
     PlanLimitReachedError,
     ProviderKey,
+    StoreUnavailableError,
     name_slot,
 )
 from shared.contracts import utcnow
-from shared.mongo import is_unique_violation
+from shared.mongo import DUPLICATE_KEY_CODES, is_unique_violation
 
+log = logging.getLogger(__name__)
 Doc = dict[str, Any]
+X = TypeVar("X")
+# Server codes that mean "not now" (failover, shutdown, network, write conflict, time limit).
+_TRANSIENT_CODES = frozenset({6, 7, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
+_TRANSIENT_TEXT = ("database is locked", "database table is locked", "SQLITE_BUSY")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A store error worth retrying shortly: busy SQLite under FerretDB, failover, network."""
+    if isinstance(exc, ConnectionFailure | ExecutionTimeout | WTimeoutError):
+        return True  # AutoReconnect, NotPrimaryError, NetworkTimeout, server selection
+    if isinstance(exc, PyMongoError) and (
+        exc.has_error_label("RetryableWriteError")
+        or exc.has_error_label("TransientTransactionError")
+    ):
+        return True
+    if isinstance(exc, OperationFailure):
+        if exc.code in _TRANSIENT_CODES:
+            return True
+        text = str(exc)
+        return any(marker in text for marker in _TRANSIENT_TEXT)
+    return False
+
+
 # A slot whose key never appeared (crash between slot and key insert) is reclaimed after this.
 STALE_SLOT_AFTER = timedelta(seconds=60)
 _SECRET_FIELDS = {"kek_version": "", "wrapped_dek": "", "ciphertext": ""}
@@ -67,10 +104,21 @@ def _audit(doc: Doc) -> AuditEntry:
 class MongoKeyStore:
     """Keys, quota slots and audit entries in keyvault's own database."""
 
-    def __init__(self, url: str, db_name: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        db_name: str,
+        *,
+        retries: int = 5,
+        backoff_base_s: float = 0.02,
+        backoff_max_s: float = 0.3,
+    ) -> None:
         self._client: AsyncMongoClient[Doc] = AsyncMongoClient(
             url, tz_aware=True, serverSelectionTimeoutMS=5000
         )
+        self._retries = retries
+        self._backoff_base = backoff_base_s
+        self._backoff_max = backoff_max_s
         self._db: AsyncDatabase[Doc] = self._client[db_name]
         self._keys = self._db["keys"]
         self._slots = self._db["slots"]
@@ -95,6 +143,30 @@ class MongoKeyStore:
 
     async def close(self) -> None:
         await self._client.close()
+
+    async def _retrying(self, op: Callable[[], Awaitable[X]], what: str) -> X:
+        """Run `op`, retrying transient store errors with short jittered backoff.
+
+        Only for operations that are safe to repeat (reads, idempotent writes). A transient
+        failure that outlasts the retries becomes StoreUnavailableError (503, retryable).
+        """
+        attempt = 0
+        while True:
+            try:
+                return await op()
+            except PyMongoError as exc:
+                if not is_transient(exc):
+                    raise
+                attempt += 1
+                if attempt > self._retries:
+                    log.warning(
+                        "store busy: %s failed %d times (%s)", what, attempt, type(exc).__name__
+                    )
+                    raise StoreUnavailableError(
+                        "keyvault's store is temporarily unavailable; retry shortly"
+                    ) from None
+                delay = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
+                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311
 
     async def ping(self) -> bool:
         await self._db.command("ping")
@@ -175,7 +247,9 @@ class MongoKeyStore:
             raise NameTakenError(f"a provider key named {key.name!r} already exists") from None
 
     async def get_key(self, *, org_id: str, key_id: str) -> ProviderKey | None:
-        doc = await self._keys.find_one({"_id": key_id, "org_id": org_id})
+        doc = await self._retrying(
+            lambda: self._keys.find_one({"_id": key_id, "org_id": org_id}), "key read"
+        )
         return _key(doc) if doc else None
 
     async def list_keys(self, *, org_id: str, include_deleted: bool) -> list[ProviderKey]:
@@ -188,11 +262,27 @@ class MongoKeyStore:
     async def keys_by_ids(self, *, org_id: str, key_ids: list[str]) -> list[ProviderKey]:
         if not key_ids:
             return []
-        found = {
-            d["_id"]: _key(d)
-            async for d in self._keys.find({"_id": {"$in": key_ids}, "org_id": org_id})
-        }
-        return [found[k] for k in key_ids if k in found]
+        return [key for key, _ in await self.key_material(org_id=org_id, key_ids=key_ids)]
+
+    async def key_material(
+        self, *, org_id: str, key_ids: list[str]
+    ) -> list[tuple[ProviderKey, EncryptedSecret | None]]:
+        if not key_ids:
+            return []
+
+        async def read() -> dict[str, Doc]:
+            query = {"_id": {"$in": key_ids}, "org_id": org_id}
+            return {d["_id"]: d async for d in self._keys.find(query)}
+
+        found = await self._retrying(read, "key lookup")
+        out: list[tuple[ProviderKey, EncryptedSecret | None]] = []
+        for key_id in key_ids:
+            doc = found.get(key_id)
+            if doc is None:
+                continue
+            live = doc.get("status") == "active" and "ciphertext" in doc
+            out.append((_key(doc), _secret(doc) if live else None))
+        return out
 
     async def count_active(self, *, org_id: str) -> int:
         return await self._keys.count_documents({"org_id": org_id, "status": "active"})
@@ -233,33 +323,67 @@ class MongoKeyStore:
         return _key(doc) if doc else None
 
     async def get_secret(self, *, org_id: str, key_id: str) -> EncryptedSecret | None:
-        doc = await self._keys.find_one(
-            {"_id": key_id, "org_id": org_id, "status": "active"},
-            {"kek_version": 1, "wrapped_dek": 1, "ciphertext": 1},
+        doc = await self._retrying(
+            lambda: self._keys.find_one(
+                {"_id": key_id, "org_id": org_id, "status": "active"},
+                {"kek_version": 1, "wrapped_dek": 1, "ciphertext": 1},
+            ),
+            "secret read",
         )
         if not doc or "ciphertext" not in doc:
             return None
         return _secret(doc)
 
     async def touch_last_used(self, *, key_id: str, at: datetime) -> None:
-        await self._keys.update_one({"_id": key_id}, {"$max": {"last_used_at": at}})
+        # $max is idempotent, so a retry after an ambiguous failure is harmless.
+        await self._retrying(
+            lambda: self._keys.update_one({"_id": key_id}, {"$max": {"last_used_at": at}}),
+            "last_used_at update",
+        )
 
     # --- audit -----------------------------------------------------------------------
 
     async def add_audit(self, *, entry: AuditEntry) -> None:
-        await self._audit.insert_one(
+        await self.add_audits(entries=[entry])
+
+    async def add_audits(self, *, entries: list[AuditEntry]) -> None:
+        if not entries:
+            return
+        # Ids are fixed before the first try, so a retry after an ambiguous failure cannot
+        # record an entry twice: the copies already stored come back as duplicates.
+        docs = [
             {
                 "_id": uuid.uuid4().hex,
-                "at": entry.at,
-                "org_id": entry.org_id,
-                "key_id": entry.key_id,
-                "action": entry.action,
-                "actor": entry.actor,
-                "workspace_id": entry.workspace_id,
-                "execution_id": entry.execution_id,
-                "service": entry.service,
+                "at": e.at,
+                "org_id": e.org_id,
+                "key_id": e.key_id,
+                "action": e.action,
+                "actor": e.actor,
+                "workspace_id": e.workspace_id,
+                "execution_id": e.execution_id,
+                "service": e.service,
             }
-        )
+            for e in entries
+        ]
+
+        async def insert() -> None:
+            try:
+                await self._audit.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                duplicate = [e.get("code") in DUPLICATE_KEY_CODES for e in errors]
+                if errors and all(duplicate):
+                    return  # stored by an earlier try
+                busy = [
+                    is_transient(OperationFailure(str(e.get("errmsg", "")), e.get("code")))
+                    for e in errors
+                ]
+                if errors and all(d or b for d, b in zip(duplicate, busy, strict=True)):
+                    # Some entries did not make it for a transient reason: try them all again.
+                    raise OperationFailure("database is locked", 1) from None
+                raise
+
+        await self._retrying(insert, "audit insert")
 
     async def list_audit(self, *, org_id: str, key_id: str | None, limit: int) -> list[AuditEntry]:
         query: Doc = {"org_id": org_id}

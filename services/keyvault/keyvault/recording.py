@@ -1,0 +1,90 @@
+"""What a resolution records: its audit entry (group-committed) and the key's last use (coalesced).
+
+Per resolution the store used to take one audit insert and one `last_used_at` update. On
+FerretDB/SQLite updates run at ~90/s and contend ("database is locked"), so:
+
+- audit entries from concurrent resolutions go to the store together (one `insert_many`);
+  each resolution still waits until its own entry is stored before the key is released;
+- `last_used_at` is informational: the latest use per key is kept in memory and written at
+  most once per key per `interval_s` (and once more on shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from keyvault.domain import AuditEntry, KeyStore
+from shared.batching import GroupCommit
+
+log = logging.getLogger(__name__)
+
+
+class AuditLog:
+    """Group commit of audit entries: `record` returns once the entry is durably stored."""
+
+    def __init__(self, store: KeyStore, *, max_batch: int = 256) -> None:
+        self._store = store
+        self._commit: GroupCommit[AuditEntry, None] = GroupCommit(self._flush, max_batch=max_batch)
+
+    @property
+    def batches(self) -> int:
+        return self._commit.batches
+
+    async def _flush(self, entries: list[AuditEntry]) -> list[None]:
+        await self._store.add_audits(entries=entries)
+        return [None] * len(entries)
+
+    async def record(self, entry: AuditEntry) -> None:
+        await self._commit.submit(entry)
+
+    async def close(self) -> None:
+        await self._commit.close()
+
+
+class LastUsed:
+    """The latest use of each key, written to the store at most once per key per interval."""
+
+    def __init__(self, store: KeyStore, *, interval_s: float = 1.0) -> None:
+        self._store = store
+        self._interval = interval_s
+        self._latest: dict[str, datetime] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.writes = 0  # store updates made (for tests and metrics)
+
+    def note(self, key_id: str, at: datetime) -> None:
+        """Remember a use; nothing is written here."""
+        seen = self._latest.get(key_id)
+        if seen is None or seen < at:
+            self._latest[key_id] = at
+
+    async def flush(self) -> None:
+        """Write every remembered use (one update per key); failed ones are kept for later."""
+        batch, self._latest = self._latest, {}
+        for key_id, at in batch.items():
+            try:
+                await self._store.touch_last_used(key_id=key_id, at=at)
+                self.writes += 1
+            except Exception as exc:
+                log.warning("last_used_at not updated yet: %s", type(exc).__name__)
+                self.note(key_id, at)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.flush()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="keyvault-last-used")
+
+    async def stop(self) -> None:
+        """Stop the timer and write what is left."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
