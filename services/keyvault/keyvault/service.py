@@ -263,7 +263,7 @@ class Vault:
                 service=service,
             )
         )
-        # last_used_at is informational: coalesced in memory, written about once a second.
+        # last_used_at is informational: coalesced in memory, written at most once a second.
         self.last_used.note(key.id, now)
         self.last_used.start()
         sealed = seal(
