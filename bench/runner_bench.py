@@ -386,9 +386,10 @@ async def main() -> None:
         "--configs", default=None, help="key:in_flight:count[:rate],... (key fast|slow)"
     )
     parser.add_argument(
-        "--stub-keyvault",
-        action="store_true",
-        help="also run the 0 ms rows against a store-less keyvault stand-in (runner's own ceiling)",
+        "--no-stub-keyvault",
+        dest="stub_keyvault",
+        action="store_false",
+        help="skip the rows against a store-less keyvault stand-in (the runner's own ceiling)",
     )
     parser.add_argument(
         "--profile", type=Path, default=None, help="cProfile the 0 ms / 256 run here"
