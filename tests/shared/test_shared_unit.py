@@ -148,3 +148,23 @@ def test_unique_violation_is_recognised_from_mongodb_and_ferretdb() -> None:
     assert is_unique_violation(ferret)
     assert not is_unique_violation(OperationFailure("some other internal error", 1))
     assert not is_unique_violation(ValueError("UNIQUE constraint failed"))
+
+
+def test_transient_store_errors_are_told_apart_from_permanent_ones() -> None:
+    from pymongo.errors import AutoReconnect, BulkWriteError, OperationFailure
+
+    from shared.mongo import is_duplicate_write_error, is_transient, write_error_transient
+
+    assert is_transient(OperationFailure("database is locked (5) (SQLITE_BUSY)", 1))
+    assert is_transient(AutoReconnect("primary stepped down"))
+    assert is_transient(OperationFailure("not primary", 10107))
+    assert not is_transient(OperationFailure("UNIQUE constraint failed: index 'x'", 1))
+    assert not is_transient(OperationFailure("bad query", 2))
+    busy = {"code": 1, "errmsg": "database is locked"}
+    duplicate = {"code": 11000, "errmsg": "E11000 duplicate key"}
+    assert write_error_transient(busy)
+    assert not write_error_transient(duplicate)
+    assert is_duplicate_write_error(duplicate)
+    assert is_duplicate_write_error({"code": 1, "errmsg": "UNIQUE constraint failed: index"})
+    assert is_transient(BulkWriteError({"writeErrors": [busy, busy]}))
+    assert not is_transient(BulkWriteError({"writeErrors": [busy, duplicate]}))

@@ -20,9 +20,9 @@ from keyvault.readmodels import AssignmentsView, PlansView
 from keyvault.service import KeyVerifier, Vault
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoKeyStore
-from keyvault.store.mongo import is_transient
 from keyvault.verify import HttpKeyVerifier
 from shared.kafka import ensure_topics
+from shared.mongo import is_transient
 from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ from pymongo.errors import PyMongoError
 
 from shared.catalog import cost_usd, load_prices
 from shared.kafka import StateTopicReader, ensure_topics
+from shared.mongo import is_transient
 from shared.plans import DEFAULT_PLAN, parse_plans
 from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
 from workspace.adapters import HttpKeyConfirmer, SharedCatalog
@@ -33,7 +34,7 @@ from workspace.domain import (
 from workspace.events import KafkaStatePublisher, keys_reader, ledger_broker
 from workspace.settings import WorkspaceSettings
 from workspace.store import MongoLedgerStore, MongoWorkspaceStore
-from workspace.store.retry import UNAVAILABLE, is_transient
+from workspace.store.retry import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from keyvault.readmodels import AssignmentsView, PlansView
 from keyvault.recording import LastUsed
 from keyvault.service import Vault
 from keyvault.store import InMemoryKeyStore, MongoKeyStore
-from keyvault.store.mongo import is_transient
 from shared.batching import GroupCommit
 from shared.contracts import WorkspaceAssignmentsChanged
 from shared.crypto import SecretValue, new_recipient
+from shared.mongo import is_transient
 
 SECRET = "sk-ant-api03-recording-unit-0123456789"
 

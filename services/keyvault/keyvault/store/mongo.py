@@ -15,12 +15,9 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     BulkWriteError,
-    ConnectionFailure,
     DuplicateKeyError,
-    ExecutionTimeout,
     OperationFailure,
     PyMongoError,
-    WTimeoutError,
 )
 
 from keyvault.domain import (
@@ -33,33 +30,16 @@ from keyvault.domain import (
     name_slot,
 )
 from shared.contracts import utcnow
-from shared.mongo import DUPLICATE_KEY_CODES, is_unique_violation
+from shared.mongo import (
+    is_duplicate_write_error,
+    is_transient,
+    is_unique_violation,
+    write_error_transient,
+)
 
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 X = TypeVar("X")
-# Server codes that mean "not now" (failover, shutdown, network, write conflict, time limit).
-_TRANSIENT_CODES = frozenset({6, 7, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
-_TRANSIENT_TEXT = ("database is locked", "database table is locked", "SQLITE_BUSY")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A store error worth retrying shortly: busy SQLite under FerretDB, failover, network."""
-    if isinstance(exc, ConnectionFailure | ExecutionTimeout | WTimeoutError):
-        return True  # AutoReconnect, NotPrimaryError, NetworkTimeout, server selection
-    if isinstance(exc, PyMongoError) and (
-        exc.has_error_label("RetryableWriteError")
-        or exc.has_error_label("TransientTransactionError")
-    ):
-        return True
-    if isinstance(exc, OperationFailure):
-        if exc.code in _TRANSIENT_CODES:
-            return True
-        text = str(exc)
-        return any(marker in text for marker in _TRANSIENT_TEXT)
-    return False
-
-
 # A slot whose key never appeared (crash between slot and key insert) is reclaimed after this.
 STALE_SLOT_AFTER = timedelta(seconds=60)
 _SECRET_FIELDS = {"kek_version": "", "wrapped_dek": "", "ciphertext": ""}
@@ -371,14 +351,10 @@ class MongoKeyStore:
                 await self._audit.insert_many(docs, ordered=False)
             except BulkWriteError as exc:
                 errors = exc.details.get("writeErrors", [])
-                duplicate = [e.get("code") in DUPLICATE_KEY_CODES for e in errors]
-                if errors and all(duplicate):
+                failed = [e for e in errors if not is_duplicate_write_error(e)]
+                if errors and not failed:
                     return  # stored by an earlier try
-                busy = [
-                    is_transient(OperationFailure(str(e.get("errmsg", "")), e.get("code")))
-                    for e in errors
-                ]
-                if errors and all(d or b for d, b in zip(duplicate, busy, strict=True)):
+                if errors and all(write_error_transient(e) for e in failed):
                     # Some entries did not make it for a transient reason: try them all again.
                     raise OperationFailure("database is locked", 1) from None
                 raise

@@ -20,16 +20,9 @@ from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, PyMongoError, ServerSelectionTimeoutError
 
+from shared.mongo import is_duplicate_write_error, is_transient, write_error_transient
 from workspace.domain import ExecutionRecord, StoreUnavailableError, UsageFact
-from workspace.store.retry import (
-    ATTEMPTS,
-    UNAVAILABLE,
-    is_duplicate,
-    is_transient,
-    pause,
-    retrying,
-    write_error_transient,
-)
+from workspace.store.retry import ATTEMPTS, UNAVAILABLE, pause, retrying
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +80,7 @@ async def insert_new(collection: AsyncCollection[Doc], docs: Sequence[Doc], what
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors") or []
             inserted += int(exc.details.get("nInserted") or 0)
-            failed = [e for e in errors if not is_duplicate(e)]
+            failed = [e for e in errors if not is_duplicate_write_error(e)]
             if not failed and not exc.details.get("writeConcernErrors"):
                 return inserted
             if not failed or not all(write_error_transient(e) for e in failed):
