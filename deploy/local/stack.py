@@ -247,9 +247,13 @@ def down() -> int:
             instances.add(instance)
             continue
         try:
-            stop_pid(name, int(pidfile.read_text().strip()))
+            pid = int(pidfile.read_text().strip())
+        except FileNotFoundError:
+            continue  # stopped meanwhile (a `make dev` shutting itself down removes its own)
         except ValueError:
             pidfile.unlink(missing_ok=True)
+            continue
+        stop_pid(name, pid)
     for instance in sorted(instances):  # "" is make dev's; "test" is a make test left behind
         subprocess.run(
             [str(INFRA), "down"], check=True, env={**os.environ, "LOCAL_INSTANCE": instance}
