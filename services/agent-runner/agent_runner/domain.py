@@ -6,7 +6,7 @@ import email.utils
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from shared.contracts import (
     ErrorCode,
@@ -97,6 +97,19 @@ class DedupeStore(Protocol):
         ...
 
 
+def _result(request: ExecutionRequested, **outcome: Any) -> ExecutionResult:
+    """A result carrying the request's identity (ids, model) and the given outcome fields."""
+    return ExecutionResult(
+        execution_id=request.execution_id,
+        org_id=request.org_id,
+        workspace_id=request.workspace_id,
+        workflow_id=request.workflow_id,
+        node_id=request.node_id,
+        model=request.model,
+        **outcome,
+    )
+
+
 def succeeded(
     request: ExecutionRequested,
     *,
@@ -108,14 +121,9 @@ def succeeded(
     duration_ms: int,
 ) -> ExecutionResult:
     """The result of an execution the provider answered."""
-    return ExecutionResult(
-        execution_id=request.execution_id,
-        org_id=request.org_id,
-        workspace_id=request.workspace_id,
-        workflow_id=request.workflow_id,
-        node_id=request.node_id,
+    return _result(
+        request,
         status="succeeded",
-        model=request.model,
         provider=provider,
         key_id=key_id,
         output=ExecutionOutput(text=reply.text, finish_reason=reply.finish_reason),
@@ -138,14 +146,9 @@ def failed(
     duration_ms: int,
 ) -> ExecutionResult:
     """The result of an execution that failed; the message must already be scrubbed."""
-    return ExecutionResult(
-        execution_id=request.execution_id,
-        org_id=request.org_id,
-        workspace_id=request.workspace_id,
-        workflow_id=request.workflow_id,
-        node_id=request.node_id,
+    return _result(
+        request,
         status="failed",
-        model=request.model,
         provider=provider,
         key_id=key_id,
         error=ExecutionError(code=code, message=message, retryable=code in RETRYABLE),
