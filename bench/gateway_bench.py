@@ -11,31 +11,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import secrets
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from tests.support.e2e import load_stack_module  # noqa: E402
 
 JWT_SECRET = "bench-gateway-jwt-secret-0123456789abcdef"
 PORTS = {"gateway": 28080, "keyvault": 28081, "workspace": 28082, "agent-runner": 28083}
-
-
-def _load_stack() -> Any:
-    spec = importlib.util.spec_from_file_location("flowtrux_stack", ROOT / "deploy/local/stack.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["flowtrux_stack"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def auth(org: str, role: str = "OWNER") -> dict[str, str]:
@@ -150,7 +138,7 @@ def main() -> int:
         "KEYVAULT_KEYRING_FILE": str(ROOT / ".local" / "keyvault" / f"bench-{tag}-keyring"),
         "LOG_LEVEL": "WARNING",
     }
-    stack = _load_stack().Stack(env=env, prefix="bench-", ports=dict(PORTS))
+    stack = load_stack_module().Stack(env=env, prefix="bench-", ports=dict(PORTS))
     stack.start(timeout=180)
     try:
         results = asyncio.run(

@@ -5,32 +5,19 @@ Every response body the e2e client receives is kept for the canary scan that run
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
-import sys
 from collections.abc import AsyncIterator, Iterator
-from types import ModuleType
 
 import httpx
 import pytest
 
-from tests.support.e2e import E2E, ENV_CANARIES, JWT_SECRET, PORTS, ROOT
-
-
-def _load_stack_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("flowtrux_stack", ROOT / "deploy/local/stack.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["flowtrux_stack"] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.support.e2e import E2E, ENV_CANARIES, JWT_SECRET, PORTS, ROOT, load_stack_module
 
 
 @pytest.fixture(scope="session")
 def e2e(kafka_bootstrap: str, mongo_url: str) -> Iterator[E2E]:
-    stack_module = _load_stack_module()
+    stack_module = load_stack_module()
     run = secrets.token_hex(3)
     suffix = f".e2e{run}"
     databases = [f"e2e_{run}_keyvault", f"e2e_{run}_workspace", f"e2e_{run}_runner"]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import json
 import secrets
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import httpx
@@ -140,3 +143,14 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+def load_stack_module() -> ModuleType:
+    """deploy/local/stack.py, the launcher `make dev` uses (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("flowtrux_stack", ROOT / "deploy/local/stack.py")
+    if spec is None or spec.loader is None:
+        raise ImportError("deploy/local/stack.py not found")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["flowtrux_stack"] = module
+    spec.loader.exec_module(module)
+    return module
