@@ -75,6 +75,30 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def infra_pids() -> dict[str, int]:
+    """Kafka's and FerretDB's pids from deploy/local/infra.sh's pid files, when it runs them."""
+    found = {}
+    for name in ("kafka", "ferretdb"):
+        for run in sorted(ROOT.glob(f".local/**/run/{name}.pid")):
+            try:
+                pid = int(run.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+            if Path(f"/proc/{pid}").exists():
+                found[name] = pid
+                break
+    return found
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -91,7 +115,8 @@ class Bench:
         self.sim_port, self.kv_port = free_port(), free_port()
         self.sim_url = f"http://127.0.0.1:{self.sim_port}"
         self.kv_url = f"http://127.0.0.1:{self.kv_port}"
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.named: dict[str, subprocess.Popen[bytes]] = {}
+        self.retired: list[subprocess.Popen[bytes]] = []
         self.org, self.ws = f"org-{self.unique}", f"ws-{self.unique}"
         self.keys: dict[str, str] = {}
         self.stub = False
@@ -105,12 +130,10 @@ class Bench:
             "KAFKA_TOPIC_SUFFIX": self.suffix,
             "LOG_LEVEL": "WARNING",
         }
-        self.procs.append(
-            spawn(
-                "agent_runner.simulator",
-                {**common, "SIM_PORT": str(self.sim_port)},
-                self.workdir / "sim.log",
-            )
+        self.named["simulator"] = spawn(
+            "agent_runner.simulator",
+            {**common, "SIM_PORT": str(self.sim_port)},
+            self.workdir / "sim.log",
         )
         kv_env = {
             **common,
@@ -119,7 +142,7 @@ class Bench:
             "KEYVAULT_MASTER_KEYS": f"v1:{base64.b64encode(os.urandom(32)).decode()}",
             "WORKSPACE_URL": f"http://127.0.0.1:{free_port()}",
         }
-        self.procs.append(spawn("keyvault", kv_env, self.workdir / "keyvault.log"))
+        self.named["keyvault"] = spawn("keyvault", kv_env, self.workdir / "keyvault.log")
         await wait_http(f"{self.sim_url}/_sim/health")
         await wait_http(f"{self.kv_url}/healthz")
         self.producer = AIOKafkaProducer(
@@ -149,13 +172,12 @@ class Bench:
     async def use_stub_keyvault(self) -> None:
         """Serve the store-less stand-in and point the next runs at it."""
         port = free_port()
-        self.procs.append(
-            subprocess.Popen(
-                [sys.executable, __file__, "--serve-stub", str(port)],
-                stdout=(self.workdir / "stub.log").open("wb"),
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
+        self.retired.append(self.named.pop("keyvault"))
+        self.named["keyvault"] = subprocess.Popen(
+            [sys.executable, __file__, "--serve-stub", str(port)],
+            stdout=(self.workdir / "stub.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
         self.kv_url = f"http://127.0.0.1:{port}"
         self.stub = True
@@ -253,6 +275,8 @@ class Bench:
             "agent_runner", env, self.workdir / f"runner-{in_flight}-{key}.log", profile=profile
         )
         await wait_http(f"http://127.0.0.1:{health}/readyz")
+        pids = {"runner": runner.pid, **{n: p.pid for n, p in self.named.items()}, **infra_pids()}
+        cpu_before = {n: cpu_s(pid) for n, pid in pids.items()}
         if rate is not None:
             for i in ids:
                 await self.producer.send(
@@ -262,6 +286,7 @@ class Bench:
         async with asyncio.timeout(600):
             while len(results) < count:
                 await asyncio.sleep(0.05)
+        cpu_ms = {n: (cpu_s(pid) - cpu_before[n]) * 1000 / count for n, pid in pids.items()}
         rss, peak = rss_mb(runner.pid)
         runner.send_signal(signal.SIGTERM)
         runner.wait(40)
@@ -288,13 +313,15 @@ class Bench:
             "rss": rss,
             "peak": peak,
             "statuses": statuses,
+            "cpu_ms": cpu_ms,
         }
 
     async def stop(self) -> None:
         await self.producer.stop()
-        for p in self.procs:
+        procs = [*self.named.values(), *self.retired]
+        for p in procs:
             p.send_signal(signal.SIGTERM)
-        for p in self.procs:
+        for p in procs:
             try:
                 p.wait(20)
             except subprocess.TimeoutExpired:
@@ -442,6 +469,25 @@ async def main() -> None:
         lines.append(
             f"| {latency} | {kv} | {r['in_flight']} | {offered} | {r['count']} | {r['per_s']:.0f} | {r['p50']:.1f} | "
             f"{r['p99']:.1f} | {r['rss']:.0f} ({r['peak']:.0f}) | {r['statuses']} |"
+        )
+    names = ["runner", "keyvault", "simulator", "kafka", "ferretdb"]
+    lines += [
+        "",
+        "CPU milliseconds per execution, by process (user + system time over the run divided by "
+        "its executions; the load generator is not counted):",
+        "",
+        "| provider latency | keyvault | in flight | offered | " + " | ".join(names) + " | total |",
+        "|---|---|---|---|" + "---|" * (len(names) + 1),
+    ]
+    for r in rows:
+        offered = "backlog" if r["rate"] is None else f"{r['rate']:.0f}/s"
+        latency = "500 ms" if r["key"] == "slow" else "0 ms"
+        kv = "stub" if r.get("stub") else "real"
+        cells = [f"{r['cpu_ms'][n]:.2f}" if n in r["cpu_ms"] else "–" for n in names]
+        lines.append(
+            f"| {latency} | {kv} | {r['in_flight']} | {offered} | "
+            + " | ".join(cells)
+            + f" | {sum(r['cpu_ms'].values()):.2f} |"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")

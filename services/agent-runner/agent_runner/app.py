@@ -17,10 +17,10 @@ from agent_runner.domain import DedupeStore
 from agent_runner.executor import Executor
 from agent_runner.keys import KeyvaultClient
 from agent_runner.metrics import RunnerMetrics
-from agent_runner.pool import ClientShards
 from agent_runner.settings import RunnerSettings
 from agent_runner.store import InMemoryDedupeStore, MongoDedupeStore
 from shared.catalog import load_prices
+from shared.http import pooled_client
 from shared.kafka import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -40,30 +40,24 @@ class Runner:
             self._mongo = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
             store = MongoDedupeStore(self._mongo, settings.runner_db)
         self.store = store
-        timeout = httpx.Timeout(
-            settings.runner_provider_timeout_s, connect=settings.runner_provider_connect_timeout_s
-        )
-        # Small pools in turn rather than one big one (see pool.py for why); one TLS
-        # context for all of them (building one costs ~30 ms).
+        # httpx on aiohttp's pool (shared/http.py): httpx's own pool costs milliseconds of CPU
+        # per request with hundreds in flight. One TLS context for both (~30 ms to build).
         tls = httpx.create_ssl_context()
-        self.providers_http = ClientShards.build(
-            lambda limits: httpx.AsyncClient(
-                timeout=timeout, limits=limits, follow_redirects=False, verify=tls
-            ),
+        self.providers_http = pooled_client(
             max_connections=settings.runner_max_connections,
-            per_shard=settings.runner_connections_per_shard,
+            timeout=httpx.Timeout(
+                settings.runner_provider_timeout_s,
+                connect=settings.runner_provider_connect_timeout_s,
+            ),
+            verify=tls,
         )
         token = settings.service_token_agent_runner.get_secret_value()
-        self.keyvault_http = ClientShards.build(
-            lambda limits: httpx.AsyncClient(
-                base_url=settings.keyvault_url,
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=httpx.Timeout(settings.internal_http_timeout_s),
-                limits=limits,
-                verify=tls,
-            ),
+        self.keyvault_http = pooled_client(
             max_connections=settings.runner_concurrency,
-            per_shard=settings.runner_connections_per_shard,
+            timeout=httpx.Timeout(settings.internal_http_timeout_s),
+            verify=tls,
+            base_url=settings.keyvault_url,
+            headers={"Authorization": f"Bearer {token}"},
         )
         self.executor = Executor(
             settings,

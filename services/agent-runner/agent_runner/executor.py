@@ -20,7 +20,6 @@ from agent_runner.keys import (
     NotConfiguredError,
 )
 from agent_runner.metrics import RunnerMetrics
-from agent_runner.pool import ClientShards
 from agent_runner.providers import PROVIDERS, call
 from agent_runner.settings import RunnerSettings
 from shared.catalog import Price, cost_usd, find_model
@@ -35,13 +34,13 @@ class Executor:
         self,
         settings: RunnerSettings,
         *,
-        http: httpx.AsyncClient | ClientShards,
+        http: httpx.AsyncClient,
         keyvault: KeyvaultClient,
         prices: dict[str, Price],
         metrics: RunnerMetrics,
     ) -> None:
         self._settings = settings
-        self._http = ClientShards.of(http)
+        self._http = http
         self._keyvault = keyvault
         self._prices = prices
         self._metrics = metrics
@@ -104,7 +103,7 @@ class Executor:
                     t0 = time.monotonic()
                     try:
                         reply = await call(
-                            self._http.pick(),
+                            self._http,
                             provider,
                             base=base,
                             model=request.model,

@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 
 from agent_runner.domain import backoff_s
-from agent_runner.pool import ClientShards
 from shared.contracts import ExecutionRequested, ProviderId
 from shared.crypto import SealError, SecretValue, new_recipient, open_sealed, seal_context
 from shared.logging import redact
@@ -51,13 +50,13 @@ class KeyvaultClient:
 
     def __init__(
         self,
-        client: httpx.AsyncClient | ClientShards,
+        client: httpx.AsyncClient,
         *,
         retries: int,
         backoff_base: float,
         backoff_max: float,
     ) -> None:
-        self._clients = ClientShards.of(client)
+        self._client = client
         self._retries = retries
         self._base = backoff_base
         self._cap = backoff_max
@@ -79,7 +78,7 @@ class KeyvaultClient:
                 "skip_key_ids": list(skip),
             }
             try:
-                response = await self._clients.pick().post("/internal/v1/resolve", json=payload)
+                response = await self._client.post("/internal/v1/resolve", json=payload)
             except httpx.HTTPError as exc:
                 last = f"keyvault unreachable ({type(exc).__name__})"
                 continue

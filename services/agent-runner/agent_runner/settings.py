@@ -23,9 +23,6 @@ class RunnerSettings(ProviderEndpointSettings):
     runner_provider_timeout_s: float = Field(120.0, gt=0)
     runner_provider_connect_timeout_s: float = Field(5.0, gt=0)
     runner_max_connections: int = Field(1024, ge=1)
-    runner_connections_per_shard: int = Field(
-        32, ge=1, description="Connections per pooled HTTP client shard (see pool.py)."
-    )
     runner_unavailable_retries: int = Field(2, ge=0, description="Retries after a 5xx/timeout.")
     runner_backoff_base_s: float = Field(0.2, ge=0)
     runner_backoff_max_s: float = Field(2.0, ge=0)
