@@ -351,20 +351,21 @@ def stub_keyvault_app() -> Any:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        if scope["path"] != "/internal/v1/resolve":
+        if scope["path"] != "/internal/v1/resolve-batch":
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"{}"})
             return
-        req = json.loads(body)
-        which = "slow" if req["workspace_id"].endswith("-slow") else "fast"
-        key_id = f"key_stub_{which}"
-        secret = STUB_KEY[which]
-        sealed = seal(
-            base64.b64decode(req["public_key"]),
-            secret.encode(),
-            seal_context(execution_id=req["execution_id"], key_id=key_id),
-        )
-        out = json.dumps({"key_id": key_id, "sealed": base64.b64encode(sealed).decode()}).encode()
+        items = []
+        for req in json.loads(body)["items"]:
+            which = "slow" if req["workspace_id"].endswith("-slow") else "fast"
+            key_id = f"key_stub_{which}"
+            sealed = seal(
+                base64.b64decode(req["public_key"]),
+                STUB_KEY[which].encode(),
+                seal_context(execution_id=req["execution_id"], key_id=key_id),
+            )
+            items.append({"key_id": key_id, "sealed": base64.b64encode(sealed).decode()})
+        out = json.dumps({"items": items}).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -59,15 +59,16 @@ class Runner:
             base_url=settings.keyvault_url,
             headers={"Authorization": f"Bearer {token}"},
         )
+        self.keyvault = KeyvaultClient(
+            self.keyvault_http,
+            retries=settings.runner_keyvault_retries,
+            backoff_base=settings.runner_backoff_base_s,
+            backoff_max=settings.runner_backoff_max_s,
+        )
         self.executor = Executor(
             settings,
             http=self.providers_http,
-            keyvault=KeyvaultClient(
-                self.keyvault_http,
-                retries=settings.runner_keyvault_retries,
-                backoff_base=settings.runner_backoff_base_s,
-                backoff_max=settings.runner_backoff_max_s,
-            ),
+            keyvault=self.keyvault,
             prices=load_prices(settings.model_prices_file),
             metrics=self.metrics,
         )
@@ -96,6 +97,7 @@ class Runner:
         try:
             await self.consumer.stop()
         finally:
+            await self.keyvault.close()
             await self.providers_http.aclose()
             await self.keyvault_http.aclose()
             if self._mongo is not None:

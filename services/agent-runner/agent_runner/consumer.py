@@ -88,8 +88,10 @@ class RequestConsumer:
 
     async def start(self) -> None:
         s = self._s
+        # linger_ms=0: a result leaves at once (a 2 ms linger added ~2.3 ms to every result at
+        # low load); under load, results still travel together while a send is in flight.
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers, acks="all", linger_ms=2
+            bootstrap_servers=s.kafka_bootstrap_servers, acks="all", linger_ms=0
         )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(

@@ -1,4 +1,4 @@
-"""Scoped keys from keyvault: one `POST /internal/v1/resolve` per execution (and per failover).
+"""Scoped keys from keyvault: one resolution per execution (and per failover), sent in batches.
 
 A fresh X25519 key pair per request; keyvault seals the provider key to its public half and
 the runner opens it with `open_sealed` and the (execution, key id) context. The plaintext
@@ -20,11 +20,14 @@ from typing import Any
 import httpx
 
 from agent_runner.domain import backoff_s
+from shared.batching import GroupCommit
 from shared.contracts import ExecutionRequested, ProviderId
 from shared.crypto import SealError, SecretValue, new_recipient, open_sealed, seal_context
 from shared.logging import redact
 
 log = logging.getLogger(__name__)
+
+MAX_BATCH = 256  # keyvault's /resolve-batch limit
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,20 @@ class KeyUnavailableError(Exception):
     """keyvault could not give a key (unreachable, 5xx, refused the runner, bad reply)."""
 
 
+@dataclass(frozen=True)
+class _Ask:
+    payload: dict[str, Any]
+
+
 class KeyvaultClient:
-    """Asks keyvault for a key scoped to one execution; retries while keyvault is down."""
+    """Asks keyvault for keys scoped to executions; retries while keyvault is down.
+
+    Concurrent `resolve` calls travel together: one `POST /internal/v1/resolve-batch` carries
+    whatever asks arrived while the previous call was in flight (`shared.batching`), so at
+    hundreds of executions in flight the runner and keyvault pay one HTTP exchange, one store
+    read per workspace and one audit write per batch instead of per execution. Each ask still
+    has its own fresh X25519 key pair and gets its own answer or refusal.
+    """
 
     def __init__(
         self,
@@ -55,30 +70,66 @@ class KeyvaultClient:
         retries: int,
         backoff_base: float,
         backoff_max: float,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self._client = client
         self._retries = retries
         self._base = backoff_base
         self._cap = backoff_max
+        self._batches: GroupCommit[_Ask, dict[str, Any]] = GroupCommit(
+            self._send, max_batch=max_batch
+        )
+
+    @property
+    def batches(self) -> int:
+        """How many calls to keyvault carried the asks so far."""
+        return self._batches.batches
 
     async def resolve(
         self, request: ExecutionRequested, provider: ProviderId, skip: Sequence[str] = ()
     ) -> ResolvedKey:
+        private, public = new_recipient()
+        answer = await self._batches.submit(
+            _Ask(
+                {
+                    "org_id": request.org_id,
+                    "workspace_id": request.workspace_id,
+                    "provider": provider,
+                    "execution_id": request.execution_id,
+                    "public_key": base64.b64encode(public).decode(),
+                    "skip_key_ids": list(skip),
+                }
+            )
+        )
+        error = answer.get("error")
+        if error is not None:
+            code = error.get("code") if isinstance(error, dict) else None
+            detail = redact(str(error.get("detail") or "") if isinstance(error, dict) else "")
+            if code == "no_more_keys":
+                raise NoMoreKeysError(detail)
+            if code == "provider_not_configured":
+                raise NotConfiguredError(detail)
+            raise KeyUnavailableError(f"keyvault refused the key request: {detail or code}")
+        try:
+            key_id = str(answer["key_id"])
+            sealed = base64.b64decode(answer["sealed"], validate=True)
+            plain = open_sealed(
+                private, sealed, seal_context(execution_id=request.execution_id, key_id=key_id)
+            )
+            return ResolvedKey(key_id=key_id, secret=SecretValue(plain.decode("utf-8")))
+        except (KeyError, TypeError, binascii.Error, SealError, UnicodeDecodeError):
+            raise KeyUnavailableError("keyvault's sealed key could not be opened") from None
+
+    async def _send(self, asks: list[_Ask]) -> list[dict[str, Any]]:
+        """One batch call; every ask gets its item, or a `key_unavailable` refusal."""
         last = "no answer"
         for attempt in range(self._retries + 1):
             if attempt:
                 await asyncio.sleep(backoff_s(attempt, base=self._base, cap=self._cap))
-            private, public = new_recipient()
-            payload = {
-                "org_id": request.org_id,
-                "workspace_id": request.workspace_id,
-                "provider": provider,
-                "execution_id": request.execution_id,
-                "public_key": base64.b64encode(public).decode(),
-                "skip_key_ids": list(skip),
-            }
             try:
-                response = await self._client.post("/internal/v1/resolve", json=payload)
+                response = await self._client.post(
+                    "/internal/v1/resolve-batch", json={"items": [a.payload for a in asks]}
+                )
             except httpx.HTTPError as exc:
                 last = f"keyvault unreachable ({type(exc).__name__})"
                 continue
@@ -86,28 +137,19 @@ class KeyvaultClient:
                 last = f"keyvault answered {response.status_code}"
                 continue
             body = _json(response)
-            if response.status_code == 409:
-                code = body.get("code")
-                detail = redact(str(body.get("detail") or ""))
-                if code == "no_more_keys":
-                    raise NoMoreKeysError(detail)
-                if code == "provider_not_configured":
-                    raise NotConfiguredError(detail)
-            if response.status_code != 200:
-                detail = redact(str(body.get("detail") or f"HTTP {response.status_code}"))
-                raise KeyUnavailableError(f"keyvault refused the key request: {detail}")
-            try:
-                key_id = str(body["key_id"])
-                sealed = base64.b64decode(body["sealed"], validate=True)
-                plain = open_sealed(
-                    private,
-                    sealed,
-                    seal_context(execution_id=request.execution_id, key_id=key_id),
-                )
-                return ResolvedKey(key_id=key_id, secret=SecretValue(plain.decode("utf-8")))
-            except (KeyError, TypeError, binascii.Error, SealError, UnicodeDecodeError):
-                raise KeyUnavailableError("keyvault's sealed key could not be opened") from None
-        raise KeyUnavailableError(f"no key could be obtained from keyvault: {last}")
+            items = body.get("items")
+            if response.status_code == 200 and isinstance(items, list) and len(items) == len(asks):
+                return [i if isinstance(i, dict) else {} for i in items]
+            detail = redact(str(body.get("detail") or f"HTTP {response.status_code}"))
+            return [_refusal(f"keyvault refused the key request: {detail}")] * len(asks)
+        return [_refusal(f"no key could be obtained from keyvault: {last}")] * len(asks)
+
+    async def close(self) -> None:
+        await self._batches.close()
+
+
+def _refusal(detail: str) -> dict[str, Any]:
+    return {"error": {"status": 503, "code": "key_unavailable", "detail": detail}}
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from keyvault.domain import AuditEntry, InvalidInputError, ProviderKey
-from keyvault.service import Vault
+from keyvault.domain import AuditEntry, InvalidInputError, KeyvaultError, ProviderKey
+from keyvault.service import ResolveAsk, Vault
 from shared.crypto import SecretValue
 from shared.settings import BaseServiceSettings
 from shared.web import service_caller
@@ -112,6 +112,34 @@ class ResolveResponse(BaseModel):
     sealed: str = Field(description="Base64 of the key sealed to the given public key.")
 
 
+MAX_RESOLVE_BATCH = 256
+
+
+class ResolveBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    items: list[ResolveRequest] = Field(min_length=1, max_length=MAX_RESOLVE_BATCH)
+
+
+class ResolveRefusal(BaseModel):
+    """Why one item of a batch got no key: the status and code `/resolve` would answer."""
+
+    status: int
+    code: str
+    detail: str
+
+
+class ResolveBatchItem(BaseModel):
+    """Either `key_id` and `sealed`, or `error`."""
+
+    key_id: str | None = None
+    sealed: str | None = None
+    error: ResolveRefusal | None = None
+
+
+class ResolveBatchResponse(BaseModel):
+    items: list[ResolveBatchItem] = Field(description="One per request item, in order.")
+
+
 async def _vault(request: Request) -> Vault:
     vault: Vault = request.app.state.vault
     return vault
@@ -206,6 +234,41 @@ def create_router(settings: BaseServiceSettings) -> APIRouter:
         return ResolveResponse(
             key_id=resolved.key_id, sealed=base64.b64encode(resolved.sealed).decode()
         )
+
+    @router.post("/resolve-batch", dependencies=[Depends(runner)])
+    async def resolve_batch(body: ResolveBatchRequest, vault: VaultDep) -> ResolveBatchResponse:
+        """Several executions' keys in one call; each item answered (or refused) on its own."""
+        asks: list[ResolveAsk | InvalidInputError] = []
+        for item in body.items:
+            try:
+                public_key = _public_key(item.public_key)
+            except InvalidInputError as exc:
+                asks.append(exc)
+                continue
+            asks.append(
+                ResolveAsk(
+                    org_id=item.org_id,
+                    workspace_id=item.workspace_id,
+                    provider=item.provider,
+                    execution_id=item.execution_id,
+                    public_key=public_key,
+                    skip_key_ids=tuple(item.skip_key_ids),
+                )
+            )
+        valid = [a for a in asks if isinstance(a, ResolveAsk)]
+        answers = iter(await vault.resolve_many(valid, service=RUNNER) if valid else [])
+        items = []
+        for ask in asks:
+            outcome = ask if isinstance(ask, InvalidInputError) else next(answers)
+            if isinstance(outcome, KeyvaultError):
+                refusal = ResolveRefusal(
+                    status=outcome.status, code=outcome.code, detail=outcome.detail
+                )
+                items.append(ResolveBatchItem(error=refusal))
+            else:
+                sealed = base64.b64encode(outcome.sealed).decode()
+                items.append(ResolveBatchItem(key_id=outcome.key_id, sealed=sealed))
+        return ResolveBatchResponse(items=items)
 
     return router
 

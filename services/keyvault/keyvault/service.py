@@ -18,6 +18,7 @@ from keyvault.domain import (
     Keyring,
     KeyStore,
     KeyUnavailableError,
+    KeyvaultError,
     NoMoreKeysError,
     NotFoundError,
     ProviderKey,
@@ -48,6 +49,18 @@ class KeyVerifier(Protocol):
     """
 
     async def verify(self, provider: ProviderId, secret: SecretValue) -> None: ...
+
+
+@dataclass(frozen=True)
+class ResolveAsk:
+    """One execution's request for its workspace's key of a provider."""
+
+    org_id: str
+    workspace_id: str
+    provider: str
+    execution_id: str
+    public_key: bytes
+    skip_key_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -222,56 +235,125 @@ class Vault:
         service: str,
     ) -> Resolved:
         """The workspace's first live key of `provider`, audited, sealed to `public_key`."""
-        validate_identifier("org_id", org_id)
-        validate_identifier("workspace_id", workspace_id)
-        validate_identifier("execution_id", execution_id)
-        checked = validate_provider(provider)
-        found = await self._assigned_material(
-            org_id=org_id, workspace_id=workspace_id, provider=checked
+        ask = ResolveAsk(
+            org_id=org_id,
+            workspace_id=workspace_id,
+            provider=provider,
+            execution_id=execution_id,
+            public_key=public_key,
+            skip_key_ids=tuple(skip_key_ids),
         )
-        secrets = {k.id: secret for k, secret in found}
-        live = [k for k, _ in found if k.provider == checked and k.status == "active"]
+        (outcome,) = await self.resolve_many([ask], service=service)
+        if isinstance(outcome, KeyvaultError):
+            raise outcome
+        return outcome
+
+    async def resolve_many(
+        self, asks: list[ResolveAsk], *, service: str
+    ) -> list[Resolved | KeyvaultError]:
+        """Resolve several executions' keys at once, each answered on its own.
+
+        One store read per distinct (org, workspace) and one decryption per distinct key;
+        every granted resolution is audited (one group-committed write) before any sealed
+        key leaves. A refusal (not configured, no more keys, invalid input) is that ask's
+        outcome and does not affect the others.
+        """
+        outcomes: list[Resolved | KeyvaultError | None] = [None] * len(asks)
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        for i, ask in enumerate(asks):
+            try:
+                validate_identifier("org_id", ask.org_id)
+                validate_identifier("workspace_id", ask.workspace_id)
+                validate_identifier("execution_id", ask.execution_id)
+                checked = validate_provider(ask.provider)
+            except KeyvaultError as exc:
+                outcomes[i] = exc
+                continue
+            groups.setdefault((ask.org_id, ask.workspace_id, checked), []).append(i)
+
+        granted: list[tuple[int, ProviderKey, SecretValue]] = []
+        plain: dict[str, SecretValue | KeyvaultError] = {}  # decrypted once per key id
+        for (org_id, workspace_id, provider), members in groups.items():
+            found = await self._assigned_material(
+                org_id=org_id, workspace_id=workspace_id, provider=provider
+            )
+            secrets = {k.id: secret for k, secret in found}
+            live = [k for k, _ in found if k.provider == provider and k.status == "active"]
+            for i in members:
+                outcome = self._pick(
+                    asks[i], provider=provider, live=live, secrets=secrets, plain=plain
+                )
+                if isinstance(outcome, KeyvaultError):
+                    outcomes[i] = outcome
+                else:
+                    granted.append((i, *outcome))
+        if granted:
+            now = utcnow()
+            # The audit entries are stored before any key leaves keyvault (group-committed
+            # with concurrent resolutions; this returns only once ours are written).
+            await self.audit_log.record_many(
+                [
+                    AuditEntry(
+                        at=now,
+                        org_id=asks[i].org_id,
+                        key_id=key.id,
+                        action="resolved",
+                        actor=service,
+                        workspace_id=asks[i].workspace_id,
+                        execution_id=asks[i].execution_id,
+                        service=service,
+                    )
+                    for i, key, _ in granted
+                ]
+            )
+            for i, key, secret in granted:
+                # last_used_at is informational: coalesced in memory, written at most once a
+                # second per key.
+                self.last_used.note(key.id, now)
+                outcomes[i] = Resolved(
+                    key_id=key.id,
+                    sealed=seal(
+                        asks[i].public_key,
+                        secret.reveal().encode(),
+                        seal_context(execution_id=asks[i].execution_id, key_id=key.id),
+                    ),
+                )
+            self.last_used.start()
+        return [o if o is not None else KeyUnavailableError("not resolved") for o in outcomes]
+
+    def _pick(
+        self,
+        ask: ResolveAsk,
+        *,
+        provider: str,
+        live: list[ProviderKey],
+        secrets: dict[str, EncryptedSecret | None],
+        plain: dict[str, SecretValue | KeyvaultError],
+    ) -> tuple[ProviderKey, SecretValue] | KeyvaultError:
+        """The key one ask gets from its workspace's live keys, decrypted, or its refusal."""
         if not live:
-            raise ProviderNotConfiguredError(not_configured_message(workspace_id, checked))
-        key = choose_key(candidates=live, provider=checked, skip=set(skip_key_ids))
+            return ProviderNotConfiguredError(not_configured_message(ask.workspace_id, provider))
+        key = choose_key(candidates=live, provider=provider, skip=set(ask.skip_key_ids))
         if key is None:
-            raise NoMoreKeysError(
-                f"every {checked} key assigned to workspace {workspace_id!r} was skipped"
+            return NoMoreKeysError(
+                f"every {provider} key assigned to workspace {ask.workspace_id!r} was skipped"
             )
-        stored = secrets.get(key.id)
-        if stored is None:  # shredded (deleted) though the metadata said active
-            raise NoMoreKeysError(f"provider key {key.id!r} is no longer available")
-        try:
-            secret = decrypt_secret(
-                self.keyring, stored, org_id=org_id, key_id=key.id, provider=checked
-            )
-        except DecryptionFailedError:
-            log.error("stored key could not be decrypted", extra={"key_id": key.id})
-            raise KeyUnavailableError(f"provider key {key.id!r} could not be decrypted") from None
-        now = utcnow()
-        # The audit entry is stored before the key leaves keyvault (group-committed with the
-        # entries of concurrent resolutions; this call returns only once ours is written).
-        await self.audit_log.record(
-            AuditEntry(
-                at=now,
-                org_id=org_id,
-                key_id=key.id,
-                action="resolved",
-                actor=service,
-                workspace_id=workspace_id,
-                execution_id=execution_id,
-                service=service,
-            )
-        )
-        # last_used_at is informational: coalesced in memory, written at most once a second.
-        self.last_used.note(key.id, now)
-        self.last_used.start()
-        sealed = seal(
-            public_key,
-            secret.reveal().encode(),
-            seal_context(execution_id=execution_id, key_id=key.id),
-        )
-        return Resolved(key_id=key.id, sealed=sealed)
+        if key.id not in plain:
+            stored = secrets.get(key.id)
+            if stored is None:  # shredded (deleted) though the metadata said active
+                plain[key.id] = NoMoreKeysError(f"provider key {key.id!r} is no longer available")
+            else:
+                try:
+                    plain[key.id] = decrypt_secret(
+                        self.keyring, stored, org_id=ask.org_id, key_id=key.id, provider=provider
+                    )
+                except DecryptionFailedError:
+                    log.error("stored key could not be decrypted", extra={"key_id": key.id})
+                    plain[key.id] = KeyUnavailableError(
+                        f"provider key {key.id!r} could not be decrypted"
+                    )
+        secret = plain[key.id]
+        return secret if isinstance(secret, KeyvaultError) else (key, secret)
 
     # --- events --------------------------------------------------------------------------
 

@@ -28,31 +28,29 @@ class FakeKeyvault:
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        self.calls.append(body)
+        """keyvault's `POST /internal/v1/resolve-batch`: one answer per item."""
+        assert request.url.path == "/internal/v1/resolve-batch"
+        items = json.loads(request.content)["items"]
+        self.calls.extend(items)
         if self.fail_status is not None:
             return httpx.Response(self.fail_status, json={"code": "boom", "detail": "down"})
+        return httpx.Response(200, json={"items": [self._answer(body) for body in items]})
+
+    def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
         keys = self.keys.get(body["provider"], [])
         if not keys:
-            return httpx.Response(
-                409,
-                json={
-                    "code": "provider_not_configured",
-                    "detail": f"workspace {body['workspace_id']!r} has no {body['provider']} key",
-                },
-            )
+            detail = f"workspace {body['workspace_id']!r} has no {body['provider']} key"
+            return {"error": {"status": 409, "code": "provider_not_configured", "detail": detail}}
         left = [k for k in keys if k[0] not in body["skip_key_ids"]]
         if not left:
-            return httpx.Response(409, json={"code": "no_more_keys", "detail": "all skipped"})
+            return {"error": {"status": 409, "code": "no_more_keys", "detail": "all skipped"}}
         key_id, secret = left[0]
         sealed = seal(
             base64.b64decode(body["public_key"]),
             secret.encode(),
             seal_context(execution_id=body["execution_id"], key_id=key_id),
         )
-        return httpx.Response(
-            200, json={"key_id": key_id, "sealed": base64.b64encode(sealed).decode()}
-        )
+        return {"key_id": key_id, "sealed": base64.b64encode(sealed).decode()}
 
 
 Responder = Callable[[httpx.Request], httpx.Response]

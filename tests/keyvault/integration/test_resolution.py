@@ -175,3 +175,78 @@ async def test_a_just_made_assignment_is_confirmed_over_http(
             assert opened.decode() == secret
             other = await kv.resolve(f"org-x-{unique}", ws, "openai", public)
             assert other.json()["code"] == "provider_not_configured"
+
+
+async def test_a_batch_answers_each_item_on_its_own(kv: Running, unique: str) -> None:
+    """`/resolve-batch`: grants, refusals and invalid items side by side, each audited once."""
+    org, other_org = f"org-a-{unique}", f"org-b-{unique}"
+    secret_a = a_key()
+    a1 = (await kv.create(org, "anthropic", "a1", secret_a)).json()["id"]
+    b1 = (await kv.create(other_org, "anthropic", "b1", a_key())).json()["id"]
+    ws = f"ws-{unique}"
+    await kv.assign(ws, org, [a1, b1])
+    recipients = [new_recipient() for _ in range(5)]
+
+    def item(i: int, **over: object) -> dict[str, object]:
+        return {
+            "org_id": org,
+            "workspace_id": ws,
+            "provider": "anthropic",
+            "execution_id": f"exec-{unique}-{i}",
+            "public_key": base64.b64encode(recipients[i][1]).decode(),
+            "skip_key_ids": [],
+            **over,
+        }
+
+    async def assigned() -> bool:
+        return (await kv.resolve(org, ws, "anthropic", recipients[0][1])).status_code == 200
+
+    await until(assigned)
+    batch = [
+        item(0),
+        item(1, provider="openai"),  # nothing assigned
+        item(2, skip_key_ids=[a1]),  # every key skipped (b1 is another org's)
+        item(3, public_key="bm90LWEta2V5"),  # not 32 bytes
+        item(4, org_id=other_org),  # another org asking for this workspace
+    ]
+    response = await kv.runner.post("/internal/v1/resolve-batch", json={"items": batch})
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert len(items) == len(batch)
+    assert items[0]["key_id"] == a1
+    assert items[0]["error"] is None
+    sealed = base64.b64decode(items[0]["sealed"])
+    context = seal_context(execution_id=f"exec-{unique}-0", key_id=a1)
+    assert open_sealed(recipients[0][0], sealed, context).decode() == secret_a
+    codes = [i["error"]["code"] if i["error"] else None for i in items]
+    assert codes == [
+        None,
+        "provider_not_configured",
+        "no_more_keys",
+        "validation_error",
+        "provider_not_configured",
+    ]
+    assert "openai" in items[1]["error"]["detail"]
+    assert ws in items[1]["error"]["detail"]
+    assert all(i["sealed"] is None for i in items[1:])
+    audit = (await kv.gateway.get(f"/internal/v1/orgs/{org}/audit", params={"key_id": a1})).json()
+    resolved = [e["execution_id"] for e in audit["items"] if e["action"] == "resolved"]
+    assert resolved.count(f"exec-{unique}-0") == 1
+    assert not any(e.endswith(("-1", "-2", "-3", "-4")) for e in resolved if unique in e)
+
+
+async def test_a_batch_is_for_the_runner_only_and_bounded(kv: Running, unique: str) -> None:
+    one = {
+        "org_id": f"org-{unique}",
+        "workspace_id": f"ws-{unique}",
+        "provider": "anthropic",
+        "execution_id": "exec-1",
+        "public_key": base64.b64encode(new_recipient()[1]).decode(),
+    }
+    refused = await kv.gateway.post("/internal/v1/resolve-batch", json={"items": [one]})
+    assert refused.status_code == 403
+    assert (
+        await kv.runner.post("/internal/v1/resolve-batch", json={"items": []})
+    ).status_code == 422
+    too_many = await kv.runner.post("/internal/v1/resolve-batch", json={"items": [one] * 257})
+    assert too_many.status_code == 422
