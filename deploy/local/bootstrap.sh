@@ -23,7 +23,9 @@ fi
 stamp="$ROOT/.local/.synced"
 if [[ ! -f "$stamp" || uv.lock -nt "$stamp" || ! -d .venv ]]; then
   echo "[bootstrap] syncing the Python workspace (uv sync --frozen)" >&2
-  UV_PYTHON_DOWNLOADS=never "$TOOLS/bin/uv" sync --frozen --python "$PY" -q
+  # --compile-bytecode: every service, test server and benchmark process starts ~1.5 s
+  # sooner when .pyc files exist (and some environments set PYTHONDONTWRITEBYTECODE).
+  UV_PYTHON_DOWNLOADS=never "$TOOLS/bin/uv" sync --frozen --compile-bytecode --python "$PY" -q
   touch "$stamp"
 fi
 

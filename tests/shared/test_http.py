@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.http import AiohttpTransport, pooled_client
+from shared.http import AiohttpTransport, direct_client, pooled_client
 from tests.support.servers import free_port, serve
 
 
@@ -93,3 +93,25 @@ async def test_failures_are_httpx_errors() -> None:
     async with closed:
         with pytest.raises(httpx.ConnectError):
             await closed.get(f"http://127.0.0.1:{free_port()}/")
+
+
+async def test_direct_client_posts_on_the_transport() -> None:
+    async with serve(app) as url:
+        direct = direct_client(max_connections=4, timeout=httpx.Timeout(0.3))
+        try:
+            r = await direct.post(
+                f"{url}/echo",
+                headers={"x-api-key": "k-123", "content-type": "application/json"},
+                content=b'{"a": 1}',
+            )
+            assert r.status_code == 200
+            seen = r.json()
+            assert seen["headers"]["x-api-key"] == "k-123"
+            assert seen["headers"]["content-length"] == "8"
+            assert seen["body"] == '{"a": 1}'
+            again = await direct.post(f"{url}/teapot", headers={}, content=b"")
+            assert again.status_code == 418
+            with pytest.raises(httpx.ReadTimeout):
+                await direct.post(f"{url}/slow", headers={}, content=b"{}")
+        finally:
+            await direct.aclose()

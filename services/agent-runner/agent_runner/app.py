@@ -20,7 +20,7 @@ from agent_runner.metrics import RunnerMetrics
 from agent_runner.settings import RunnerSettings
 from agent_runner.store import InMemoryDedupeStore, MongoDedupeStore
 from shared.catalog import load_prices
-from shared.http import pooled_client
+from shared.http import direct_client, pooled_client
 from shared.kafka import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class Runner:
         # httpx on aiohttp's pool (shared/http.py): httpx's own pool costs milliseconds of CPU
         # per request with hundreds in flight. One TLS context for both (~30 ms to build).
         tls = httpx.create_ssl_context()
-        self.providers_http = pooled_client(
+        self.providers_http = direct_client(
             max_connections=settings.runner_max_connections,
             timeout=httpx.Timeout(
                 settings.runner_provider_timeout_s,

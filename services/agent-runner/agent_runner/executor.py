@@ -10,8 +10,6 @@ import asyncio
 import logging
 import time
 
-import httpx
-
 from agent_runner import domain
 from agent_runner.keys import (
     KeyUnavailableError,
@@ -24,6 +22,7 @@ from agent_runner.providers import PROVIDERS, call
 from agent_runner.settings import RunnerSettings
 from shared.catalog import Price, cost_usd, find_model
 from shared.contracts import ErrorCode, ExecutionRequested, ExecutionResult
+from shared.http import DirectClient
 from shared.logging import registered_secret
 
 log = logging.getLogger(__name__)
@@ -34,7 +33,7 @@ class Executor:
         self,
         settings: RunnerSettings,
         *,
-        http: httpx.AsyncClient,
+        http: DirectClient,
         keyvault: KeyvaultClient,
         prices: dict[str, Price],
         metrics: RunnerMetrics,

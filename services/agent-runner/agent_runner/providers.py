@@ -1,4 +1,4 @@
-"""The three providers' wire formats over one pooled httpx client.
+"""The three providers' wire formats over one pooled httpx transport (`shared.http`).
 
 Shapes follow the public API references: Anthropic Messages (`POST /v1/messages`),
 OpenAI Chat Completions (`POST /v1/chat/completions`), Gemini `generateContent`
@@ -16,6 +16,7 @@ import httpx
 from agent_runner.domain import ProviderError, ProviderReply, parse_retry_after
 from shared.contracts import ExecutionInput, ProviderId
 from shared.crypto import SecretValue
+from shared.http import DirectClient
 from shared.logging import redact
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -160,7 +161,7 @@ def _error_message(response: httpx.Response) -> str:
 
 
 async def call(
-    client: httpx.AsyncClient,
+    client: DirectClient,
     provider: Provider,
     *,
     base: str,

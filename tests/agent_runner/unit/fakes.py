@@ -17,6 +17,7 @@ from agent_runner.settings import RunnerSettings
 from shared.catalog import load_prices
 from shared.contracts import ExecutionRequested
 from shared.crypto import seal, seal_context
+from shared.http import DirectClient
 
 
 @dataclass
@@ -92,7 +93,7 @@ def executor(
     kv_http = httpx.AsyncClient(
         base_url=s.keyvault_url, transport=httpx.MockTransport(keyvault.handler)
     )
-    prov_http = httpx.AsyncClient(transport=httpx.MockTransport(provider.handler))
+    prov_http = DirectClient(httpx.MockTransport(provider.handler), timeout=httpx.Timeout(5))
     return (
         Executor(
             s,
