@@ -19,25 +19,42 @@ R = TypeVar("R")
 
 
 class GroupCommit(Generic[T, R]):
-    """Batches concurrent `submit(item)` calls into `flush(items) -> results` (same order)."""
+    """Batches concurrent `submit(item)` calls into `flush(items) -> results` (same order).
+
+    Up to `concurrency` flushes run at once (default 1: strictly one write after another).
+    More than one lets the next batch start while a slow one is in flight, so a caller waits
+    about one flush instead of the rest of the current one plus its own; each extra flush
+    only starts when every running one is busy, so at low load there is still one.
+    """
 
     def __init__(
-        self, flush: Callable[[list[T]], Awaitable[Sequence[R]]], *, max_batch: int = 256
+        self,
+        flush: Callable[[list[T]], Awaitable[Sequence[R]]],
+        *,
+        max_batch: int = 256,
+        concurrency: int = 1,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self._flush = flush
         self._max = max_batch
+        self._concurrency = concurrency
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._worker: asyncio.Task[None] | None = None
+        self._workers: set[asyncio.Task[None]] = set()
+        self._flushing = 0
         self.batches = 0  # how many flushes ran (for tests and metrics)
 
     async def submit(self, item: T) -> R:
         """Queue `item`; return its result once the batch holding it has been flushed."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain(), name="group-commit")
+        live = sum(1 for w in self._workers if not w.done())  # a finished one may linger
+        if live - self._flushing <= 0 and live < self._concurrency:
+            worker = asyncio.create_task(self._drain(), name="group-commit")
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
         # The write goes on even if this caller is cancelled; it just stops waiting for it.
         return await asyncio.shield(future)
 
@@ -46,6 +63,7 @@ class GroupCommit(Generic[T, R]):
         while self._pending:
             batch = self._pending[: self._max]
             del self._pending[: self._max]
+            self._flushing += 1
             try:
                 results = await self._flush([item for item, _ in batch])
                 if len(results) != len(batch):
@@ -60,6 +78,8 @@ class GroupCommit(Generic[T, R]):
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            finally:
+                self._flushing -= 1
             self.batches += 1
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
@@ -67,5 +87,5 @@ class GroupCommit(Generic[T, R]):
 
     async def close(self) -> None:
         """Wait until everything submitted so far has been flushed."""
-        while self._worker is not None and not self._worker.done():
-            await asyncio.wait({self._worker})
+        while self._workers:
+            await asyncio.wait(set(self._workers))

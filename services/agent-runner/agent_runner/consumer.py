@@ -188,12 +188,26 @@ class RequestConsumer:
         except ValidationError as exc:
             await self._dead_letter(record, invalid_reason(exc))
             return
-        existing = await self._store.get(execution_id=request.execution_id)
+        # The dedupe claim and the key request run side by side; the provider is called only
+        # once the claim shows this execution is new (see store.py). A redelivery thus costs
+        # one audited key resolution that is never used, and no provider call.
+        claim = asyncio.ensure_future(self._store.get(execution_id=request.execution_id))
+
+        async def is_new() -> bool:
+            return await asyncio.shield(claim) is None
+
+        try:
+            result = await self._executor.execute(request, proceed=is_new)
+        except BaseException:
+            claim.cancel()  # stops waiting only; a claim already sent is still written
+            raise
+        existing = await claim  # a store error fails this attempt; it is retried whole
         if existing is not None:
             self._metrics.redelivered.inc()
             await self._publish(existing)
             return
-        result = await self._executor.execute(request)
+        if result is None:  # the claim said new, so the executor never declines
+            raise RuntimeError("execution declined without a stored result")
         recorded = await self._store.put(result=result)
         await self._publish(recorded)
         code = recorded.error.code.value if recorded.error else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from agent_runner import domain
 from agent_runner.keys import (
@@ -44,8 +45,18 @@ class Executor:
         self._prices = prices
         self._metrics = metrics
 
-    async def execute(self, request: ExecutionRequested) -> ExecutionResult:
-        """Run one execution to its result (succeeded or failed); never raises for providers."""
+    async def execute(
+        self,
+        request: ExecutionRequested,
+        *,
+        proceed: Callable[[], Awaitable[bool]] | None = None,
+    ) -> ExecutionResult | None:
+        """Run one execution to its result (succeeded or failed); never raises for providers.
+
+        `proceed`, if given, is asked once the key is at hand and before the first provider
+        call; False means "do not call the provider" and the execution returns None. The
+        consumer passes its dedupe claim this way, so the claim and the key request overlap.
+        """
         started = time.monotonic()
         s = self._settings
         attempts = 0
@@ -95,6 +106,10 @@ class Executor:
             except KeyUnavailableError as exc:
                 return fail(ErrorCode.KEY_UNAVAILABLE, str(exc))
             key_id = resolved.key_id
+            if proceed is not None:
+                if not await proceed():
+                    return None
+                proceed = None
             unavailable_retries = 0
             with registered_secret(resolved.secret.reveal()):
                 while True:  # retries with the same key (429, 5xx, timeouts)

@@ -71,13 +71,14 @@ class KeyvaultClient:
         backoff_base: float,
         backoff_max: float,
         max_batch: int = MAX_BATCH,
+        in_flight: int = 4,
     ) -> None:
         self._client = client
         self._retries = retries
         self._base = backoff_base
         self._cap = backoff_max
         self._batches: GroupCommit[_Ask, dict[str, Any]] = GroupCommit(
-            self._send, max_batch=max_batch
+            self._send, max_batch=max_batch, concurrency=in_flight
         )
 
     @property

@@ -218,3 +218,30 @@ async def test_keyvault_down_gives_key_unavailable() -> None:
     assert result.error.code == ErrorCode.KEY_UNAVAILABLE
     assert len(kv.calls) == 3
     assert prov.requests == []
+
+
+async def test_proceed_is_asked_once_with_the_key_at_hand() -> None:
+    """The consumer's dedupe claim gates the first provider call, and only the first."""
+    kv = FakeKeyvault({"anthropic": [("key-a", KEY_A), ("key-b", KEY_B)]})
+    asked: list[int] = []
+
+    async def declined() -> bool:
+        asked.append(len(kv.calls))
+        return False
+
+    prov = ScriptedProvider([anthropic_ok])
+    ex, _ = executor(kv, prov)
+    assert await ex.execute(request(), proceed=declined) is None
+    assert asked == [1]  # after the key request, before any provider call
+    assert prov.requests == []
+
+    async def allowed() -> bool:
+        asked.append(len(kv.calls))
+        return True
+
+    failing_over = ScriptedProvider([status(401), anthropic_ok])
+    ex, _ = executor(kv, failing_over)
+    result = await ex.execute(request(), proceed=allowed)
+    assert result is not None
+    assert result.key_id == "key-b"
+    assert asked == [1, 2]  # not asked again for the second key

@@ -236,3 +236,36 @@ async def test_store_retries_transient_errors_then_answers_store_unavailable() -
     with pytest.raises(OperationFailure):
         await store._retrying(wrong, "probe")
     await store.close()
+
+
+async def test_group_commit_runs_up_to_its_concurrency_of_flushes() -> None:
+    gates = [asyncio.Event() for _ in range(4)]
+    gates[3].set()
+    seen: list[list[int]] = []
+
+    async def flush(items: list[int]) -> list[int]:
+        seen.append(items)
+        await gates[len(seen) - 1].wait()
+        return items
+
+    commit: GroupCommit[int, int] = GroupCommit(flush, concurrency=2)
+    first = asyncio.create_task(commit.submit(1))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(commit.submit(2))  # the first flush is busy: a second starts
+    await asyncio.sleep(0.01)
+    third = [asyncio.create_task(commit.submit(i)) for i in (3, 4)]  # both busy: they wait
+    await asyncio.sleep(0.01)
+    assert seen == [[1], [2]]
+    gates[1].set()
+    assert await second == 2
+    await asyncio.sleep(0.01)
+    assert seen == [[1], [2], [3, 4]]  # the freed flusher took the waiting ones together
+    gates[2].set()
+    assert [await t for t in third] == [3, 4]
+    assert not first.done()
+    gates[0].set()
+    assert await first == 1
+    await commit.close()
+    assert commit.batches == 3
+    late = await commit.submit(5)  # after everything drained, a new flush starts
+    assert late == 5
