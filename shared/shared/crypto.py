@@ -80,8 +80,18 @@ def seal(recipient_public: bytes, plaintext: bytes, context: bytes) -> bytes:
     return eph_pub + nonce + AESGCM(key).encrypt(nonce, plaintext, context)
 
 
-def open_sealed(private: X25519PrivateKey, sealed: bytes, context: bytes) -> bytes:
-    """Decrypt a box made by `seal` for this private key and context."""
+def open_sealed(
+    private: X25519PrivateKey,
+    sealed: bytes,
+    context: bytes,
+    *,
+    recipient_public: bytes | None = None,
+) -> bytes:
+    """Decrypt a box made by `seal` for this private key and context.
+
+    `recipient_public` (the raw public half `new_recipient` returned) saves deriving it
+    again from the private key; a wrong one fails like a wrong key (SealError).
+    """
     if len(sealed) < _PUB_LEN + _NONCE_LEN + 16:
         raise SealError("sealed box too short")
     eph_pub, nonce, ct = (
@@ -89,7 +99,7 @@ def open_sealed(private: X25519PrivateKey, sealed: bytes, context: bytes) -> byt
         sealed[_PUB_LEN : _PUB_LEN + _NONCE_LEN],
         sealed[_PUB_LEN + _NONCE_LEN :],
     )
-    recipient_pub = private.public_key().public_bytes(
+    recipient_pub = recipient_public or private.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
     key = _derive(

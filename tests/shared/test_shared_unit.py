@@ -73,6 +73,9 @@ def test_seal_round_trip_and_wrong_recipient_or_context_fail() -> None:
     tampered = box[:-1] + bytes([box[-1] ^ 1])
     with pytest.raises(SealError):
         open_sealed(private, tampered, context)
+    assert open_sealed(private, box, context, recipient_public=public) == CANARY.encode()
+    with pytest.raises(SealError):  # the public half of another key pair
+        open_sealed(private, box, context, recipient_public=new_recipient()[1])
 
 
 def test_catalog_is_the_seed_list_in_order() -> None:

@@ -115,7 +115,10 @@ class KeyvaultClient:
             key_id = str(answer["key_id"])
             sealed = base64.b64decode(answer["sealed"], validate=True)
             plain = open_sealed(
-                private, sealed, seal_context(execution_id=request.execution_id, key_id=key_id)
+                private,
+                sealed,
+                seal_context(execution_id=request.execution_id, key_id=key_id),
+                recipient_public=public,
             )
             return ResolvedKey(key_id=key_id, secret=SecretValue(plain.decode("utf-8")))
         except (KeyError, TypeError, binascii.Error, SealError, UnicodeDecodeError):
