@@ -141,7 +141,7 @@ def create_app(
         log.error("store error: %s", type(exc).__name__)
         return problem_response(500, "internal_error", "An internal error occurred.")
 
-    app.add_middleware(BodySizeLimit, max_bytes=256 * 1024)  # a full /resolve-batch fits
+    app.add_middleware(BodySizeLimit, max_bytes=1024 * 1024)  # a full /resolve-batch fits
     app.include_router(health)
     app.include_router(create_router(settings))
     return app
