@@ -64,6 +64,7 @@ class Runner:
             retries=settings.runner_keyvault_retries,
             backoff_base=settings.runner_backoff_base_s,
             backoff_max=settings.runner_backoff_max_s,
+            in_flight=settings.runner_keyvault_batches_in_flight,
         )
         self.executor = Executor(
             settings,

@@ -94,6 +94,10 @@ class RequestConsumer:
             bootstrap_servers=s.kafka_bootstrap_servers, acks="all", linger_ms=0
         )
         await self._producer.start()
+        # Topic metadata now, not on the first result of each partition (a first send waits
+        # for a metadata round trip).
+        await self._producer.partitions_for(self._topics.execution_result)
+        await self._producer.partitions_for(self._topics.execution_requested_dlq)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap_servers,
             group_id=s.runner_group_id,

@@ -34,6 +34,9 @@ class RunnerSettings(ProviderEndpointSettings):
 
     # keyvault calls.
     runner_keyvault_retries: int = Field(3, ge=0)
+    runner_keyvault_batches_in_flight: int = Field(
+        4, ge=1, le=64, description="Concurrent /resolve-batch calls to keyvault."
+    )
 
     # Shutdown and commits.
     runner_shutdown_grace_s: float = Field(20.0, ge=0, le=28)
