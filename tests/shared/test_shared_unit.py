@@ -171,3 +171,18 @@ def test_transient_store_errors_are_told_apart_from_permanent_ones() -> None:
     assert is_duplicate_write_error({"code": 1, "errmsg": "UNIQUE constraint failed: index"})
     assert is_transient(BulkWriteError({"writeErrors": [busy, busy]}))
     assert not is_transient(BulkWriteError({"writeErrors": [busy, duplicate]}))
+
+
+def test_settling_the_collector_freezes_startup_objects_and_raises_gen0() -> None:
+    import gc
+
+    from shared.runtime import GEN0_THRESHOLD, settle_garbage_collector
+
+    before = gc.get_threshold()
+    try:
+        settle_garbage_collector()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == GEN0_THRESHOLD
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -15,6 +15,7 @@ import uvicorn
 from agent_runner.app import create_app
 from agent_runner.settings import RunnerSettings
 from shared.logging import configure_logging
+from shared.runtime import settle_garbage_collector
 
 log = logging.getLogger("agent_runner")
 
@@ -50,8 +51,10 @@ def main() -> None:
     # restored that re-raise is a no-op and a clean stop exits 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
     signal.signal(signal.SIGINT, lambda *_: None)
+    app = create_app(settings)
+    settle_garbage_collector()  # everything is imported and built: freeze it
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_config=None,

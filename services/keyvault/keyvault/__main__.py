@@ -15,6 +15,7 @@ from keyvault.rewrap import format_report, rewrap_all
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoKeyStore
 from shared.logging import configure_logging
+from shared.runtime import settle_garbage_collector
 from shared.settings import ProductionSettingsError
 
 log = logging.getLogger("keyvault")
@@ -47,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ProductionSettingsError, KeyringError) as exc:
         log.error("keyvault refuses to start: %s", exc)
         return 2
+    app = create_app(settings)
+    settle_garbage_collector()  # everything is imported and built: freeze it
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.keyvault_host,
         port=settings.keyvault_port,
         log_config=None,
