@@ -403,12 +403,12 @@ def stub_keyvault_app() -> Any:
 FULL: list[tuple[str, int, int, float | None]] = [
     ("fast", 1, 300, None),
     ("fast", 16, 1500, None),
-    ("fast", 64, 2000, None),
-    ("fast", 256, 2000, None),
-    ("fast", 512, 2000, None),
+    ("fast", 64, 3000, None),
+    ("fast", 256, 5000, None),
+    ("fast", 512, 5000, None),
     ("slow", 64, 1000, None),
-    ("slow", 256, 2048, None),
-    ("slow", 512, 2048, None),
+    ("slow", 256, 4096, None),
+    ("slow", 512, 4096, None),
     ("fast", 256, 1000, 50.0),
 ]
 QUICK = [
@@ -465,7 +465,7 @@ async def main() -> None:
             print(rows[-1], flush=True)
         if args.stub_keyvault:
             await bench.use_stub_keyvault()
-            for key, n, count in (("fast", 256, 3000), ("slow", 256, 2048)):
+            for key, n, count in (("fast", 256, 5000), ("slow", 256, 4096)):
                 rows.append(await bench.run(in_flight=n, count=count, rate=None, key=key))
                 rows[-1]["stub"] = True
                 print(rows[-1], flush=True)
