@@ -17,6 +17,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import math
 import os
 import signal
 import socket
@@ -316,6 +317,13 @@ class Bench:
         async with httpx.AsyncClient() as http:
             records = (await http.get(f"{self.sim_url}/_sim/requests")).json()["items"]
         by_prompt = {r["prompt_sha256"]: r["responded_at"] for r in records if "prompt_sha256" in r}
+        # How long the simulator itself held each call (its configured latency plus its own
+        # queueing): the provider time that Little's law should use.
+        served = [
+            r["responded_at"] - r["received_at"]
+            for r in records
+            if "responded_at" in r and "received_at" in r
+        ]
         added = []
         for i in ids:
             sent = by_prompt.get(hashlib.sha256(prompts[i].encode()).hexdigest())
@@ -331,6 +339,7 @@ class Bench:
             "per_s": (count - 1) / span if span > 0 else float("nan"),
             "p50": pct(added, 50),
             "p99": pct(added, 99),
+            "served_mean_ms": sum(served) / len(served) * 1000 if served else float("nan"),
             "rss": rss,
             "peak": peak,
             "statuses": statuses,
@@ -353,6 +362,14 @@ STUB_KEY = {
     "fast": "sk-ant-api03-bench-fast-key-0000",
     "slow": "sk-ant-api03-bench-slow500ms-key-1111",
 }
+
+
+def bound_share(row: dict[str, Any]) -> str:
+    """Throughput as a share of in_flight / (time the simulator held each call)."""
+    served = row["served_mean_ms"]
+    if row["rate"] is not None or row["key"] != "slow" or math.isnan(served) or served <= 0:
+        return "–"
+    return f"{row['per_s'] / (row['in_flight'] / (served / 1000)):.0%}"
 
 
 def stub_keyvault_app() -> Any:
@@ -483,8 +500,8 @@ async def main() -> None:
         "latency = the broker's append time of the result (LogAppendTime) minus the time the "
         "simulator sent its reply; throughput = executions over the span of append times.",
         "",
-        "| provider latency | keyvault | in flight | offered | executions | executions/s | added p50 ms | added p99 ms | RSS MB (peak) | statuses |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| provider latency | keyvault | in flight | offered | executions | executions/s | added p50 ms | added p99 ms | RSS MB (peak) | statuses | simulator held a call, mean ms | share of in flight / that time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         offered = "backlog" if r["rate"] is None else f"{r['rate']:.0f}/s"
@@ -492,8 +509,15 @@ async def main() -> None:
         kv = "stub" if r.get("stub") else "real"
         lines.append(
             f"| {latency} | {kv} | {r['in_flight']} | {offered} | {r['count']} | {r['per_s']:.0f} | {r['p50']:.1f} | "
-            f"{r['p99']:.1f} | {r['rss']:.0f} ({r['peak']:.0f}) | {r['statuses']} |"
+            f"{r['p99']:.1f} | {r['rss']:.0f} ({r['peak']:.0f}) | {r['statuses']} | "
+            f"{r['served_mean_ms']:.1f} | {bound_share(r)} |"
         )
+    lines += [
+        "",
+        "The last column relates throughput to Little's law with the provider time the simulator "
+        "actually took (its configured latency plus its own queueing): executions/s ÷ (in flight "
+        "÷ that time). Only meaningful for backlog rows with a provider latency.",
+    ]
     names = ["runner", "keyvault", "simulator", "kafka", "ferretdb"]
     lines += [
         "",
