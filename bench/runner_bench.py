@@ -297,7 +297,12 @@ class Bench:
             "agent_runner", env, self.workdir / f"runner-{in_flight}-{key}.log", profile=profile
         )
         await wait_http(f"http://127.0.0.1:{health}/readyz")
-        pids = {"runner": runner.pid, **{n: p.pid for n, p in self.named.items()}, **infra_pids()}
+        pids = {
+            "runner": runner.pid,
+            **{n: p.pid for n, p in self.named.items()},
+            **infra_pids(),
+            "load generator": os.getpid(),
+        }
         cpu_before = {n: cpu_s(pid) for n, pid in pids.items()}
         if rate is not None:
             for i in ids:
@@ -518,11 +523,12 @@ async def main() -> None:
         "actually took (its configured latency plus its own queueing): executions/s ÷ (in flight "
         "÷ that time). Only meaningful for backlog rows with a provider latency.",
     ]
-    names = ["runner", "keyvault", "simulator", "kafka", "ferretdb"]
+    names = ["runner", "keyvault", "simulator", "kafka", "ferretdb", "load generator"]
     lines += [
         "",
         "CPU milliseconds per execution, by process (user + system time over the run divided by "
-        "its executions; the load generator is not counted). The last column is what the "
+        "its executions; the load generator is this benchmark's own process: it publishes the "
+        "requests and reads the results). The last column is what the "
         "runner's own CPU per execution allows one runner process on one core of this machine "
         "(1000 / runner ms): derived, not measured. At an offered 50/s every process's idle "
         "work (polls, heartbeats) is spread over few executions.",
