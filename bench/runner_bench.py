@@ -384,16 +384,12 @@ def stub_keyvault_app() -> Any:
     keyvault's store writes on this machine. Never a substitute for the real rows.
     """
     from shared.crypto import seal, seal_context
+    from shared.web import read_body
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         if scope["path"] != "/internal/v1/resolve-batch":
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"{}"})

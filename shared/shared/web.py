@@ -74,6 +74,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(500, "internal_error", "An internal error occurred.")
 
 
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body of a plain ASGI app (for the few that run without a framework)."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
 class BodySizeLimit:
     """ASGI middleware: refuses request bodies over `max_bytes` with 413 problem+json."""
 

@@ -11,18 +11,14 @@ import httpx
 import pytest
 
 from shared.http import AiohttpTransport, direct_client, pooled_client
+from shared.web import read_body
 from tests.support.servers import free_port, serve
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     path = scope["path"]
     status, headers, out = 200, [(b"content-type", b"application/json")], b""
     if path == "/echo":

@@ -25,6 +25,7 @@ from agent_runner.simulator.behaviour import (
     fingerprint,
     reply_text,
 )
+from shared.web import read_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -113,12 +114,7 @@ class Simulator:
                     return
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             status, payload, extra = await self._route(
