@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pymongo import AsyncMongoClient
 
 from shared.contracts import Topics, WorkspaceAssignmentsChanged
 from shared.kafka import ensure_topics
@@ -352,6 +353,8 @@ class Bench:
         }
 
     async def stop(self) -> None:
+        """Stop the processes, then drop this run's topics and databases (a local broker
+        slows down as thousands of partitions pile up)."""
         await self.producer.stop()
         procs = [*self.named.values(), *self.retired]
         for p in procs:
@@ -361,6 +364,18 @@ class Bench:
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
+        admin = AIOKafkaAdminClient(bootstrap_servers=BOOT)
+        await admin.start()
+        try:
+            await admin.delete_topics(list(self.topics.all()))
+        finally:
+            await admin.close()
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGO)
+        try:
+            for db in (f"bench_kv_{self.unique}", f"bench_runner_{self.unique}"):
+                await mongo.drop_database(db)
+        finally:
+            await mongo.close()
 
 
 STUB_KEY = {
