@@ -48,11 +48,6 @@ class KeyUnavailableError(Exception):
     """keyvault could not give a key (unreachable, 5xx, refused the runner, bad reply)."""
 
 
-@dataclass(frozen=True)
-class _Ask:
-    payload: dict[str, Any]
-
-
 class KeyvaultClient:
     """Asks keyvault for keys scoped to executions; retries while keyvault is down.
 
@@ -77,30 +72,23 @@ class KeyvaultClient:
         self._retries = retries
         self._base = backoff_base
         self._cap = backoff_max
-        self._batches: GroupCommit[_Ask, dict[str, Any]] = GroupCommit(
+        self._batches: GroupCommit[dict[str, Any], dict[str, Any]] = GroupCommit(
             self._send, max_batch=max_batch, concurrency=in_flight
         )
-
-    @property
-    def batches(self) -> int:
-        """How many calls to keyvault carried the asks so far."""
-        return self._batches.batches
 
     async def resolve(
         self, request: ExecutionRequested, provider: ProviderId, skip: Sequence[str] = ()
     ) -> ResolvedKey:
         private, public = new_recipient()
         answer = await self._batches.submit(
-            _Ask(
-                {
-                    "org_id": request.org_id,
-                    "workspace_id": request.workspace_id,
-                    "provider": provider,
-                    "execution_id": request.execution_id,
-                    "public_key": base64.b64encode(public).decode(),
-                    "skip_key_ids": list(skip),
-                }
-            )
+            {
+                "org_id": request.org_id,
+                "workspace_id": request.workspace_id,
+                "provider": provider,
+                "execution_id": request.execution_id,
+                "public_key": base64.b64encode(public).decode(),
+                "skip_key_ids": list(skip),
+            }
         )
         error = answer.get("error")
         if error is not None:
@@ -124,7 +112,7 @@ class KeyvaultClient:
         except (KeyError, TypeError, binascii.Error, SealError, UnicodeDecodeError):
             raise KeyUnavailableError("keyvault's sealed key could not be opened") from None
 
-    async def _send(self, asks: list[_Ask]) -> list[dict[str, Any]]:
+    async def _send(self, asks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One batch call; every ask gets its item, or a `key_unavailable` refusal."""
         last = "no answer"
         for attempt in range(self._retries + 1):
@@ -132,7 +120,7 @@ class KeyvaultClient:
                 await asyncio.sleep(backoff_s(attempt, base=self._base, cap=self._cap))
             try:
                 response = await self._client.post(
-                    "/internal/v1/resolve-batch", json={"items": [a.payload for a in asks]}
+                    "/internal/v1/resolve-batch", json={"items": asks}
                 )
             except httpx.HTTPError as exc:
                 last = f"keyvault unreachable ({type(exc).__name__})"
