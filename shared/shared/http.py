@@ -19,6 +19,8 @@ from typing import Any
 import aiohttp
 import httpx
 
+from shared.logging import redact
+
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 
 
@@ -125,8 +127,12 @@ async def _read(response: aiohttp.ClientResponse, limit: int, request: httpx.Req
 
 
 def _why(exc: BaseException) -> str:
-    """The exception's class and message (never a URL's query: ours carry no secrets anyway)."""
-    text = str(exc)
+    """The exception's class and message, scrubbed like a log line.
+
+    aiohttp's messages can name the URL or host; keys travel in headers, never in URLs, but
+    the message is redacted anyway since it may end up in logs or results.
+    """
+    text = redact(str(exc))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -44,10 +44,7 @@ class AuditLog:
 
     async def record_many(self, entries: list[AuditEntry]) -> None:
         """Like `record` for several entries; returns once all of them are stored."""
-        if len(entries) == 1:
-            await self._commit.submit(entries[0])
-        else:
-            await asyncio.gather(*(self._commit.submit(e) for e in entries))
+        await asyncio.gather(*(self._commit.submit(e) for e in entries))
 
     async def close(self) -> None:
         await self._commit.close()
