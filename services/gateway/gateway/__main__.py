@@ -1,4 +1,5 @@
-"""`python -m gateway` serves the API; `python -m gateway token ...` prints a dev JWT."""
+"""`python -m gateway` serves the API; `python -m gateway token ...` prints a dev JWT;
+`python -m gateway openapi` prints the OpenAPI document (the UI's client is generated from it)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,18 @@ def _token(argv: list[str]) -> int:
     return 0
 
 
+def _openapi() -> int:
+    import json
+
+    from gateway.app import create_app
+
+    # The plan table is the documented default, so the document does not depend on the
+    # environment it is generated in.
+    settings = GatewaySettings(flowtrux_plans=None, flowtrux_env="dev")
+    print(json.dumps(create_app(settings).openapi(), indent=2, ensure_ascii=False, sort_keys=True))
+    return 0
+
+
 def _serve() -> int:
     import uvicorn
 
@@ -60,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "token":
         return _token(argv[1:])
+    if argv and argv[0] == "openapi":
+        return _openapi()
     return _serve()
 
 

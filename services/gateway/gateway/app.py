@@ -9,16 +9,18 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.api import PREFIX, health, public_router
+from gateway.api import health, public_router
 from gateway.api.deps import Gateway
 from gateway.asyncapi import build_asyncapi
 from gateway.events import ExecutionBus, KafkaExecutionBus
 from gateway.openapi import install_openapi
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstream
+from gateway.web import WebUI
 from shared.kafka import ensure_topics
 from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
 
@@ -33,6 +35,13 @@ AsyncAPI document at `/asyncapi`.
 """
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+
+
+def operation_id(route: APIRoute) -> str:
+    """A stable camelCase operationId from the handler's name (`list_provider_keys` →
+    `listProviderKeys`), which the UI's generated client is typed by."""
+    head, *rest = route.name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
 
 
 def _pooled_transport() -> httpx.AsyncHTTPTransport:
@@ -95,11 +104,16 @@ def create_app(
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        servers=[{"url": "/", "description": "This gateway (the UI's own origin)"}],
+        generate_unique_id_function=operation_id,
     )
     install_problem_handlers(app)
+    web = WebUI(settings.web_dir())
 
     @app.exception_handler(StarletteHTTPException)
-    async def _routing(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _routing(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and web.serves(request):
+            return web.response(request)
         response = problem_response(
             exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail)
         )
@@ -129,5 +143,4 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
-    _ = PREFIX
     return app

@@ -109,6 +109,7 @@ def install_openapi(app: FastAPI, *, plans: list[str]) -> None:
             description=app.description,
             routes=app.routes,
             tags=app.openapi_tags,
+            servers=app.servers,
         )
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         schemas["Problem"] = Problem.model_json_schema()

@@ -321,3 +321,43 @@ def drop_none_groups(row: dict[str, Any], group_by: str) -> dict[str, Any]:
     field = {"key": "key_id", "workspace": "workspace_id", "model": "model"}[group_by]
     keep = {field, "executions", "input_tokens", "output_tokens", "cost_usd"}
     return {k: row.get(k) for k in keep}
+
+
+# --- session -----------------------------------------------------------------------------
+
+
+class Me(Reply):
+    """The signed-in caller, as the token says."""
+
+    sub: str = Field(description="User id.")
+    org_id: str = Field(description="Organization.")
+    role: Literal["OWNER", "ADMIN", "MEMBER"]
+    platform_admin: bool = False
+
+
+class AuthOptions(Reply):
+    """How a browser may sign in here."""
+
+    dev_sign_in: bool = Field(description="Whether `POST /dev/sign-in` exists (dev only).")
+
+
+class DevSignIn(Request):
+    """Who to sign in as (dev only)."""
+
+    org_id: str = Field(
+        min_length=1, max_length=128, pattern=ID_PATTERN, description="Organization id."
+    )
+    role: Literal["OWNER", "ADMIN", "MEMBER"] = Field(description="Role in the organization.")
+    sub: str = Field(
+        "dev-user", min_length=1, max_length=256, pattern=NAME_PATTERN, description="User id."
+    )
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"org_id": "org-dev", "role": "OWNER"}]}
+    )
+
+
+class DevToken(Reply):
+    """A dev user token (HS256)."""
+
+    token: str
+    expires_at: datetime

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 
 from shared.plans import parse_plans
@@ -29,6 +31,21 @@ class GatewaySettings(BaseServiceSettings):
     gateway_kafka_timeout_s: float = Field(
         5.0, gt=0, description="How long a publish to Kafka may take before 503."
     )
+
+    gateway_web_dir: str = Field(
+        "services/web/dist",
+        description="The built UI (relative to the working directory, or absolute).",
+    )
+    gateway_dev_token_ttl_s: int = Field(
+        12 * 3600, ge=60, description="Lifetime of tokens from the dev sign-in (dev only)."
+    )
+
+    def web_dir(self) -> Path:
+        return Path(self.gateway_web_dir)
+
+    def dev_sign_in_enabled(self) -> bool:
+        """The dev sign-in exists only in `dev`; in `prod` its route answers 404."""
+        return self.flowtrux_env == "dev"
 
     def plan_names(self) -> list[str]:
         return list(parse_plans(self.flowtrux_plans))

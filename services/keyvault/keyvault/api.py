@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from keyvault.domain import AuditEntry, InvalidInputError, KeyvaultError, ProviderKey
 from keyvault.service import ResolveAsk, Vault
 from shared.crypto import SecretValue
+from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 from shared.settings import BaseServiceSettings
 from shared.web import service_caller
 
@@ -32,8 +33,12 @@ class KeyCreate(BaseModel):
 
 
 class KeyPatch(BaseModel):
+    """A new name and/or a new value (replaced in place); at least one of them."""
+
     model_config = ConfigDict(extra="ignore")
-    name: str = Field(description="The new display name.")
+    name: str | None = Field(None, description="The new display name.")
+    api_key: SecretStr | None = Field(None, description="The new value (never returned).")
+    verify: bool = Field(False, description="Check the new value with the provider first.")
     actor: str = Field("", max_length=256, description="The user making the change.")
 
 
@@ -95,6 +100,7 @@ class AuditRead(BaseModel):
 
 class AuditList(BaseModel):
     items: list[AuditRead]
+    next_cursor: str | None = Field(None, description="The next page; null at the end.")
 
 
 class ResolveRequest(BaseModel):
@@ -195,9 +201,21 @@ def create_router(settings: BaseServiceSettings) -> APIRouter:
         return KeyRead.from_domain(await vault.get(org_id=org_id, key_id=key_id))
 
     @router.patch("/orgs/{org_id}/keys/{key_id}", dependencies=[writer])
-    async def rename_key(org_id: str, key_id: str, body: KeyPatch, vault: VaultDep) -> KeyRead:
-        """Rename a live key."""
-        key = await vault.rename(org_id=org_id, key_id=key_id, name=body.name, actor=body.actor)
+    async def update_key(org_id: str, key_id: str, body: KeyPatch, vault: VaultDep) -> KeyRead:
+        """Rename a live key and/or replace its value in place (same id and assignments)."""
+        key = None
+        if body.name is not None:
+            key = await vault.rename(org_id=org_id, key_id=key_id, name=body.name, actor=body.actor)
+        if body.api_key is not None:
+            key = await vault.replace(
+                org_id=org_id,
+                key_id=key_id,
+                secret=SecretValue(body.api_key.get_secret_value()),
+                actor=body.actor,
+                verify=body.verify,
+            )
+        if key is None:
+            raise InvalidInputError("request", "give a new name, a new api_key, or both")
         return KeyRead.from_domain(key)
 
     @router.delete("/orgs/{org_id}/keys/{key_id}", status_code=204, dependencies=[writer])
@@ -213,11 +231,14 @@ def create_router(settings: BaseServiceSettings) -> APIRouter:
         org_id: str,
         vault: VaultDep,
         key_id: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 500,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: Annotated[str | None, Query(max_length=512)] = None,
     ) -> AuditList:
-        """Every key change and resolution of the org, newest first."""
-        entries = await vault.audit(org_id=org_id, key_id=key_id, limit=limit)
-        return AuditList(items=[AuditRead.from_domain(e) for e in entries])
+        """Every key change and resolution of the org, newest first, one page at a time."""
+        entries, next_cursor = await vault.audit(
+            org_id=org_id, key_id=key_id, limit=limit, cursor=cursor
+        )
+        return AuditList(items=[AuditRead.from_domain(e) for e in entries], next_cursor=next_cursor)
 
     @router.post("/resolve", dependencies=[Depends(runner)])
     async def resolve(body: ResolveRequest, vault: VaultDep) -> ResolveResponse:

@@ -21,7 +21,7 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 _BAD_CHARS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 
 KeyStatus = Literal["active", "deleted"]
-AuditAction = Literal["created", "renamed", "deleted", "resolved"]
+AuditAction = Literal["created", "renamed", "key.replaced", "deleted", "resolved"]
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -143,6 +143,7 @@ class AuditEntry:
     workspace_id: str | None = None
     execution_id: str | None = None
     service: str | None = None
+    id: str = ""  # set by the store
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,12 @@ class KeyStore(Protocol):
 
     async def rename_key(self, *, org_id: str, key_id: str, name: str) -> ProviderKey | None: ...
 
+    async def replace_secret(
+        self, *, org_id: str, key_id: str, preview: str, secret: EncryptedSecret
+    ) -> ProviderKey | None:
+        """Swap a live key's value (ciphertext, wrapped data key, preview) in place."""
+        ...
+
     async def delete_key(self, *, org_id: str, key_id: str) -> ProviderKey | None:
         """Mark deleted and remove the wrapped data key and ciphertext in one update."""
         ...
@@ -316,8 +323,15 @@ class KeyStore(Protocol):
         ...
 
     async def list_audit(
-        self, *, org_id: str, key_id: str | None, limit: int
-    ) -> list[AuditEntry]: ...
+        self,
+        *,
+        org_id: str,
+        key_id: str | None,
+        limit: int,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[AuditEntry]:
+        """Newest first (by time, then id); only entries strictly after `before` in that order."""
+        ...
 
     async def pending_events(self, *, limit: int) -> list[ProviderKey]: ...
 

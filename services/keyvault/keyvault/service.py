@@ -14,6 +14,7 @@ from keyvault.domain import (
     AuditEntry,
     DecryptionFailedError,
     EncryptedSecret,
+    InvalidInputError,
     KeyEvents,
     Keyring,
     KeyStore,
@@ -38,6 +39,7 @@ from keyvault.recording import AuditLog, LastUsed
 from shared.contracts import ProviderId, utcnow
 from shared.crypto import SecretValue, seal, seal_context
 from shared.logging import registered_secret
+from shared.paging import InvalidCursorError, decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +169,30 @@ class Vault:
         await self.publish(key_id, org_id)
         return key
 
+    async def replace(
+        self, *, org_id: str, key_id: str, secret: SecretValue, actor: str, verify: bool = False
+    ) -> ProviderKey:
+        """Replace a live key's value in place: fresh data key, new preview, same id and
+        assignments; the next resolution decrypts the new value."""
+        validate_secret(secret.reveal())
+        current = await self.get(org_id=org_id, key_id=key_id)
+        if current.status != "active":
+            raise NotFoundError(f"provider key {key_id!r} not found")
+        if verify and self.verifier is not None:
+            with registered_secret(secret.reveal()):
+                await self.verifier.verify(current.provider, secret)
+        encrypted = encrypt_secret(
+            self.keyring, org_id=org_id, key_id=key_id, provider=current.provider, secret=secret
+        )
+        key = await self.store.replace_secret(
+            org_id=org_id, key_id=key_id, preview=preview(secret.reveal()), secret=encrypted
+        )
+        if key is None:
+            raise NotFoundError(f"provider key {key_id!r} not found")
+        await self._audit_change(key, "key.replaced", actor or "unknown")
+        await self.publish(key_id, org_id)
+        return key
+
     async def delete(self, *, org_id: str, key_id: str, actor: str) -> None:
         """Crypto-shred a key: its wrapped data key and ciphertext go at once; metadata stays."""
         key = await self.store.delete_key(org_id=org_id, key_id=key_id)
@@ -201,8 +227,21 @@ class Vault:
     async def count(self, *, org_id: str) -> int:
         return await self.store.count_active(org_id=org_id)
 
-    async def audit(self, *, org_id: str, key_id: str | None, limit: int) -> list[AuditEntry]:
-        return await self.store.list_audit(org_id=org_id, key_id=key_id, limit=limit)
+    async def audit(
+        self, *, org_id: str, key_id: str | None, limit: int, cursor: str | None = None
+    ) -> tuple[list[AuditEntry], str | None]:
+        """One page of the org's audit log, newest first, and the cursor of the next page."""
+        try:
+            before = decode_cursor(cursor) if cursor else None
+        except InvalidCursorError as exc:
+            raise InvalidInputError("cursor", "not a cursor of this list") from exc
+        entries = await self.store.list_audit(
+            org_id=org_id, key_id=key_id, limit=limit + 1, before=before
+        )
+        if len(entries) <= limit:
+            return entries, None
+        last = entries[limit - 1]
+        return entries[:limit], encode_cursor(last.at, last.id)
 
     # --- resolution ----------------------------------------------------------------------
 

@@ -101,6 +101,19 @@ class InMemoryKeyStore:
             self.pending[key_id] = True
             return key
 
+    async def replace_secret(
+        self, *, org_id: str, key_id: str, preview: str, secret: EncryptedSecret
+    ) -> ProviderKey | None:
+        async with self._lock:
+            key = self.keys.get(key_id)
+            if not key or key.org_id != org_id or key.status != "active":
+                return None
+            key = replace(key, preview=preview, rev=key.rev + 1)
+            self.keys[key_id] = key
+            self.secrets[key_id] = secret
+            self.pending[key_id] = True
+            return key
+
     async def delete_key(self, *, org_id: str, key_id: str) -> ProviderKey | None:
         async with self._lock:
             key = self.keys.get(key_id)
@@ -124,17 +137,31 @@ class InMemoryKeyStore:
             self.keys[key_id] = replace(key, last_used_at=at)
 
     async def add_audit(self, *, entry: AuditEntry) -> None:
-        self.audit.append(entry)
+        await self.add_audits(entries=[entry])
 
     async def add_audits(self, *, entries: list[AuditEntry]) -> None:
-        self.audit.extend(entries)
+        for entry in entries:
+            self.audit.append(replace(entry, id=f"{len(self.audit):012d}"))
 
-    async def list_audit(self, *, org_id: str, key_id: str | None, limit: int) -> list[AuditEntry]:
-        items = [
-            e
-            for e in reversed(self.audit)
-            if e.org_id == org_id and (key_id is None or e.key_id == key_id)
-        ]
+    async def list_audit(
+        self,
+        *,
+        org_id: str,
+        key_id: str | None,
+        limit: int,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[AuditEntry]:
+        items = sorted(
+            (
+                e
+                for e in self.audit
+                if e.org_id == org_id
+                and (key_id is None or e.key_id == key_id)
+                and (before is None or (e.at, e.id) < before)
+            ),
+            key=lambda e: (e.at, e.id),
+            reverse=True,
+        )
         return items[:limit]
 
     async def pending_events(self, *, limit: int) -> list[ProviderKey]:

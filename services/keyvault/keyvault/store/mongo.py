@@ -78,6 +78,7 @@ def _audit(doc: Doc) -> AuditEntry:
         workspace_id=doc.get("workspace_id"),
         execution_id=doc.get("execution_id"),
         service=doc.get("service"),
+        id=str(doc["_id"]),
     )
 
 
@@ -283,6 +284,25 @@ class MongoKeyStore:
             raise NameTakenError(f"a provider key named {name!r} already exists") from None
         return _key(doc) if doc else None
 
+    async def replace_secret(
+        self, *, org_id: str, key_id: str, preview: str, secret: EncryptedSecret
+    ) -> ProviderKey | None:
+        doc = await self._keys.find_one_and_update(
+            {"_id": key_id, "org_id": org_id, "status": "active"},
+            {
+                "$set": {
+                    "preview": preview,
+                    "kek_version": secret.kek_version,
+                    "wrapped_dek": Binary(secret.wrapped_dek),
+                    "ciphertext": Binary(secret.ciphertext),
+                    "pending_event": True,
+                },
+                "$inc": {"rev": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return _key(doc) if doc else None
+
     async def delete_key(self, *, org_id: str, key_id: str) -> ProviderKey | None:
         now = utcnow()
         doc = await self._keys.find_one_and_update(
@@ -361,10 +381,20 @@ class MongoKeyStore:
 
         await self._retrying(insert, "audit insert")
 
-    async def list_audit(self, *, org_id: str, key_id: str | None, limit: int) -> list[AuditEntry]:
+    async def list_audit(
+        self,
+        *,
+        org_id: str,
+        key_id: str | None,
+        limit: int,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[AuditEntry]:
         query: Doc = {"org_id": org_id}
         if key_id is not None:
             query["key_id"] = key_id
+        if before is not None:
+            at, last_id = before
+            query["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": last_id}}]
         cursor = self._audit.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)])
         return [_audit(d) async for d in cursor.limit(limit)]
 

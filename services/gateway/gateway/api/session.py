@@ -1,0 +1,59 @@
+"""Who is signed in, how to sign in, and the dev-only sign-in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter
+
+from gateway.api.deps import GatewayDep, MemberDep
+from gateway.auth import issue_token
+from gateway.openapi import errors, ok
+from gateway.schemas import AuthOptions, DevSignIn, DevToken, Me
+from shared.contracts import utcnow
+from shared.web import ProblemError
+
+router = APIRouter(tags=["Session"])
+
+
+@router.get(
+    "/me",
+    responses={
+        **ok(200, {"sub": "user-1", "org_id": "org-a", "role": "OWNER", "platform_admin": False}),
+        **errors(),
+    },
+)
+async def get_me(who: MemberDep) -> Me:
+    """The signed-in caller: user, organization and role."""
+    return Me(
+        sub=who.user_id, org_id=who.org_id, role=who.role.value, platform_admin=who.platform_admin
+    )
+
+
+@router.get("/auth/options", responses=ok(200, {"dev_sign_in": True}))
+async def get_auth_options(gw: GatewayDep) -> AuthOptions:
+    """How a browser signs in here (no token needed)."""
+    return AuthOptions(dev_sign_in=gw.settings.dev_sign_in_enabled())
+
+
+@router.post(
+    "/dev/sign-in",
+    responses={
+        **ok(200, {"token": "eyJ…", "expires_at": "2026-01-05T22:00:00Z"}),
+        **errors(404, 413, 422),
+    },
+)
+async def dev_sign_in(body: DevSignIn, gw: GatewayDep) -> DevToken:
+    """A token for any organization and role: development only, 404 with FLOWTRUX_ENV=prod."""
+    settings = gw.settings
+    if not settings.dev_sign_in_enabled():
+        raise ProblemError(404, "not_found", "Not Found", title="Not found")
+    ttl = timedelta(seconds=settings.gateway_dev_token_ttl_s)
+    token = issue_token(
+        settings.gateway_jwt_secret.get_secret_value(),
+        org_id=body.org_id,
+        role=body.role,
+        sub=body.sub,
+        ttl=ttl,
+    )
+    return DevToken(token=token, expires_at=utcnow() + ttl)
