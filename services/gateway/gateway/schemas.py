@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from gateway.domain import ID_PATTERN
 from shared.contracts import (
@@ -83,10 +83,35 @@ class ProviderKeyCreate(Request):
 
 
 class ProviderKeyUpdate(Request):
-    """A new display name for a provider key."""
+    """A new display name and/or a new value for the key (replaced in place)."""
 
-    name: str = NAME
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Dev"}]})
+    name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=NAME_PATTERN,
+        description="Display name: 1–64 characters, not blank, no control characters.",
+    )
+    api_key: str | None = Field(
+        None,
+        min_length=20,
+        max_length=512,
+        pattern=SECRET_PATTERN,
+        description="A new secret value: fresh data key, new preview, same id and assignments.",
+    )
+    verify: bool = Field(False, description="Ask the provider whether it accepts the new value.")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "Dev"}, {"api_key": "sk-ant-api03-YYYYYYYYYYYYYYYYYYYY"}]
+        },
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> ProviderKeyUpdate:
+        if self.name is None and self.api_key is None:
+            raise ValueError("give a new name, a new api_key, or both")
+        return self
 
 
 class ProviderKey(Reply):
@@ -244,10 +269,21 @@ class Execution(Reply):
     usage: ExecutionUsage | None = None
     error: ExecutionError | None = None
     duration_ms: int | None = None
+    key_name: str | None = Field(None, description="Name of the key used (null if none).")
+    requested_at: datetime | None = Field(None, description="When it was requested.")
+    finished_at: datetime | None = Field(None, description="When its result was published.")
 
     @classmethod
     def from_result(cls, result: ExecutionResult) -> Execution:
-        return cls.model_validate(result.model_dump(mode="json"))
+        finished = result.model_dump(mode="json")
+        return cls.model_validate({**finished, "finished_at": finished.get("occurred_at")})
+
+
+class ExecutionPage(Reply):
+    """A workspace's executions, newest first, one page at a time."""
+
+    items: list[Execution]
+    next_cursor: str | None = Field(description="Cursor of the next page; null at the end.")
 
 
 # --- plan, usage, audit ------------------------------------------------------------------
@@ -281,11 +317,13 @@ class PlanChange(Request):
 
 
 class UsageRow(Reply):
-    """Totals of one group; exactly one of key_id, workspace_id, model is present."""
+    """Totals of one group; exactly one of key_id, workspace_id, model is present
+    (and `day` with `interval=day`)."""
 
     key_id: str | None = None
     workspace_id: str | None = None
     model: str | None = None
+    day: date | None = Field(None, description="The UTC day, with `interval=day`.")
     executions: int
     input_tokens: int
     output_tokens: int
@@ -302,13 +340,14 @@ class AuditEntry(Reply):
     workspace_id: str | None = None
     execution_id: str | None = None
     actor: str | None = None
-    action: str = Field(description="created, renamed, deleted or resolved.")
+    action: str = Field(description="created, renamed, key.replaced, deleted or resolved.")
 
 
 class AuditList(Reply):
-    """Every decryption and every key change, newest first."""
+    """Every decryption and every key change, newest first, one page at a time."""
 
     items: list[AuditEntry]
+    next_cursor: str | None = Field(description="Cursor of the next page; null at the end.")
 
 
 class Health(Reply):
@@ -320,6 +359,8 @@ def drop_none_groups(row: dict[str, Any], group_by: str) -> dict[str, Any]:
     """A usage row with only its own group field (key_id, workspace_id or model)."""
     field = {"key": "key_id", "workspace": "workspace_id", "model": "model"}[group_by]
     keep = {field, "executions", "input_tokens", "output_tokens", "cost_usd"}
+    if "day" in row:
+        keep.add("day")
     return {k: row.get(k) for k in keep}
 
 

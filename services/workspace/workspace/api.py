@@ -9,12 +9,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from shared.contracts import ExecutionResult
+from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import problem_response, service_caller
-from workspace.domain import Ledger, WorkspaceError, WorkspaceService
+from workspace.domain import InvalidInputError, Ledger, WorkspaceError, WorkspaceService
 from workspace.schemas import (
     CatalogModelRead,
     CatalogProviderRead,
     CatalogRead,
+    ExecutionPage,
     ExecutionRead,
     ModelList,
     PlanPut,
@@ -161,14 +164,41 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
         group_by: Literal["key", "workspace", "model"] = "key",
         since: Annotated[datetime | None, Query()] = None,
         until: Annotated[datetime | None, Query()] = None,
+        interval: Literal["day"] | None = None,
     ) -> dict[str, Any]:
-        """Executions, tokens and cost grouped by key, workspace or model in [since, until)."""
-        return usage_items(group_by, await led.usage(org_id, group_by, since, until))
+        """Executions, tokens and cost grouped by key, workspace or model in [since, until),
+        and by UTC day with `interval=day`."""
+        rows = await led.usage(org_id, group_by, since, until, interval)
+        return usage_items(group_by, rows)
 
     @r.get("/orgs/{org_id}/executions/{execution_id}", dependencies=[gateway_only])
     async def get_execution(org_id: OrgId, execution_id: ExecId, led: Led) -> ExecutionRead:
         """One execution: queued until its result arrives."""
         return ExecutionRead.from_domain(await led.execution(org_id, execution_id))
+
+    @r.post("/orgs/{org_id}/executions/{execution_id}/result", dependencies=[gateway_only])
+    async def record_result(
+        org_id: OrgId, execution_id: ExecId, body: ExecutionResult, led: Led
+    ) -> ExecutionRead:
+        """Record a result the gateway already holds, then read the execution back: every
+        later read, on any gateway, agrees with the answer the caller got."""
+        if body.org_id != org_id or body.execution_id != execution_id:
+            raise InvalidInputError("the result's org_id and execution_id must match the path")
+        return ExecutionRead.from_domain(await led.record_and_read(body))
+
+    @r.get("/orgs/{org_id}/workspaces/{ws_id}/executions", dependencies=[gateway_only])
+    async def recent_executions(
+        org_id: OrgId,
+        ws_id: WsId,
+        led: Led,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: Annotated[str | None, Query(max_length=512)] = None,
+    ) -> ExecutionPage:
+        """The workspace's executions, newest first, one page at a time."""
+        records, next_cursor = await led.recent(org_id, ws_id, limit=limit, cursor=cursor)
+        return ExecutionPage(
+            items=[ExecutionRead.from_domain(x) for x in records], next_cursor=next_cursor
+        )
 
     return r
 

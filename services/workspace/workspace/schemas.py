@@ -109,6 +109,8 @@ class ExecutionRead(BaseModel):
     usage: dict[str, Any] | None
     error: dict[str, Any] | None
     duration_ms: int | None
+    requested_at: datetime | None = None
+    finished_at: datetime | None = None
 
     @classmethod
     def from_domain(cls, r: ExecutionRecord) -> ExecutionRead:
@@ -140,7 +142,14 @@ class ExecutionRead(BaseModel):
                 else None
             ),
             duration_ms=r.duration_ms,
+            requested_at=r.requested_at,
+            finished_at=r.finished_at,
         )
+
+
+class ExecutionPage(BaseModel):
+    items: list[ExecutionRead]
+    next_cursor: str | None
 
 
 def usage_items(group_by: str, rows: list[UsageRow]) -> dict[str, list[dict[str, Any]]]:
@@ -149,6 +158,7 @@ def usage_items(group_by: str, rows: list[UsageRow]) -> dict[str, list[dict[str,
         "items": [
             {
                 field: row.group,
+                **({"day": row.day.isoformat()} if row.day is not None else {}),
                 "executions": row.executions,
                 "input_tokens": row.input_tokens,
                 "output_tokens": row.output_tokens,

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from gateway.api.deps import GatewayDep, MemberDep, object_id
+from gateway.api.deps import Gateway, GatewayDep, MemberDep, object_id
 from gateway.api.workspaces import WS_NOT_FOUND, workspaces_path
 from gateway.events import BusUnavailableError
 from gateway.openapi import EXECUTION, errors
-from gateway.schemas import Execution, ExecutionCreate, ExecutionQueued
+from gateway.schemas import Execution, ExecutionCreate, ExecutionPage, ExecutionQueued
 from gateway.upstream import seg, unavailable
-from shared.contracts import ExecutionRequested
+from shared.contracts import ExecutionRequested, ExecutionResult
+from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
+from shared.web import ProblemError
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["Executions"])
 TEST_ORIGIN = "gateway-test"
 
@@ -67,7 +72,42 @@ async def run_execution(
     if result is None:
         queued = ExecutionQueued(execution_id=request.execution_id)
         return JSONResponse(queued.model_dump(mode="json"), status_code=202)
-    return JSONResponse(Execution.from_result(result).model_dump(mode="json"), status_code=200)
+    execution = await _recorded(gw, result)
+    await name_keys(gw, who.org_id, [execution])
+    return JSONResponse(execution.model_dump(mode="json"), status_code=200)
+
+
+async def _recorded(gw: Gateway, result: ExecutionResult) -> Execution:
+    """The result as the ledger holds it once recorded: what any gateway answers from now on.
+
+    The ledger also ingests it from Kafka; recording it here first means no later read can
+    show `queued` after this answer showed the outcome. If workspace is down, the answer is
+    still the outcome (reads then answer 503 until it is back, never `queued`).
+    """
+    path = f"/internal/v1/orgs/{seg(result.org_id)}/executions/{seg(result.execution_id)}/result"
+    try:
+        data = await gw.workspace.call("POST", path, json=result.model_dump(mode="json"))
+    except ProblemError as exc:
+        log.warning("recording a test run's result failed (%s); answering from Kafka", exc.code)
+        return Execution.from_result(result)
+    return Execution.model_validate(data)
+
+
+async def name_keys(gw: Gateway, org_id: str, executions: list[Execution]) -> None:
+    """Fill in the name of the key each execution used (deleted keys keep their name);
+    with keyvault unavailable the names stay empty rather than failing the answer."""
+    if not any(e.key_id for e in executions):
+        return
+    try:
+        data = await gw.keyvault.call(
+            "GET", f"/internal/v1/orgs/{seg(org_id)}/keys", params={"include_deleted": "true"}
+        )
+    except ProblemError:
+        return
+    names = {k["id"]: k["name"] for k in data.get("items", [])}
+    for execution in executions:
+        if execution.key_id:
+            execution.key_name = names.get(execution.key_id)
 
 
 @router.get(
@@ -82,4 +122,41 @@ async def get_execution(execution_id: str, gw: GatewayDep, who: MemberDep) -> Ex
         f"/internal/v1/orgs/{seg(who.org_id)}/executions/{seg(ex)}",
         not_found="execution not found",
     )
-    return Execution.model_validate(data)
+    execution = Execution.model_validate(data)
+    await name_keys(gw, who.org_id, [execution])
+    return execution
+
+
+@router.get(
+    "/workspaces/{workspace_id}/executions",
+    responses={
+        200: {
+            "content": {
+                "application/json": {"example": {"items": [EXECUTION], "next_cursor": None}}
+            }
+        },
+        **errors(404, 422),
+    },
+)
+async def list_workspace_executions(
+    workspace_id: str,
+    gw: GatewayDep,
+    who: MemberDep,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Executions per page (1–500).")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> ExecutionPage:
+    """The workspace's recent executions (test runs and workflow runs), newest first."""
+    ws = object_id(workspace_id, "workspace")
+    path = f"{workspaces_path(who.org_id)}/{seg(ws)}"
+    await gw.workspace.call("GET", path, not_found=WS_NOT_FOUND)
+    params: dict[str, str | int] = {"limit": limit}
+    if cursor:
+        params["cursor"] = cursor
+    data = await gw.workspace.call("GET", f"{path}/executions", params=params)
+    page = ExecutionPage.model_validate(data)
+    await name_keys(gw, who.org_id, page.items)
+    return page

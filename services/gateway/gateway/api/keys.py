@@ -42,15 +42,15 @@ async def create_provider_key(
     "/ai-providers/{key_id}",
     responses={**ok(200, {**PROVIDER_KEY, "name": "Dev"}), **errors(403, 404, 409, 413, 422)},
 )
-async def rename_provider_key(
+async def update_provider_key(
     key_id: str, body: ProviderKeyUpdate, gw: GatewayDep, who: OwnerDep
 ) -> ProviderKey:
-    """Rename a provider key (names are unique within the organization)."""
+    """Rename a provider key and/or replace its value in place (same id and assignments)."""
     key_id = object_id(key_id, "provider key")
     data = await gw.keyvault.call(
         "PATCH",
         f"{_keys(who.org_id)}/{seg(key_id)}",
-        json={"name": body.name, "actor": who.user_id},
+        json={**body.model_dump(exclude_none=True), "actor": who.user_id},
         not_found=KEY_NOT_FOUND,
     )
     return ProviderKey.model_validate(data)

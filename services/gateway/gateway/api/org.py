@@ -22,10 +22,10 @@ from gateway.schemas import (
 )
 from gateway.upstream import seg
 from shared.catalog import CATALOG
+from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import ProblemError
 
 router = APIRouter()
-GroupBy = Literal["key", "workspace", "model"]
 
 _CATALOG = Catalog.model_validate(
     {
@@ -99,9 +99,14 @@ async def get_usage(
     ] = "key",
     since: Annotated[datetime | None, Query(description="From (RFC 3339), inclusive.")] = None,
     until: Annotated[datetime | None, Query(description="Until (RFC 3339), exclusive.")] = None,
+    interval: Annotated[
+        Literal["day"] | None, Query(description="`day`: one row per group and UTC day.")
+    ] = None,
 ) -> UsageList:
-    """Executions, tokens and cost per key, workspace or model."""
+    """Executions, tokens and cost per key, workspace or model (and per day, if asked)."""
     params: dict[str, str] = {"group_by": group_by}
+    if interval is not None:
+        params["interval"] = interval
     if since is not None:
         params["since"] = since.isoformat()
     if until is not None:
@@ -130,21 +135,32 @@ async def get_usage(
                         "actor": "agent-runner",
                         "action": "resolved",
                     }
-                ]
+                ],
+                "next_cursor": None,
             },
         ),
         **errors(403, 422),
     },
 )
-async def get_audit(
+async def list_audit(
     gw: GatewayDep,
     who: OwnerDep,
     key_id: Annotated[
         str | None, Query(max_length=128, description="Only this key's entries.")
     ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Entries per page (1–500).")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+    ] = None,
 ) -> AuditList:
-    """Every decryption and every key change, newest first."""
-    params = {"key_id": key_id} if key_id else None
+    """Every decryption and every key change, newest first, one page at a time."""
+    params: dict[str, str | int] = {"limit": limit}
+    if key_id:
+        params["key_id"] = key_id
+    if cursor:
+        params["cursor"] = cursor
     data = await gw.keyvault.call(
         "GET", f"/internal/v1/orgs/{seg(who.org_id)}/audit", params=params
     )

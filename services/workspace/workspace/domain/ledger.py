@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from shared.contracts import ExecutionRequested, ExecutionResult, utcnow
+from shared.paging import InvalidCursorError, decode_cursor, encode_cursor
 from workspace.domain.errors import InvalidInputError, NotFoundError
-from workspace.domain.model import ExecutionRecord, GroupBy, Totals, UsageFact, UsageRow
+from workspace.domain.model import (
+    ExecutionRecord,
+    GroupBy,
+    Interval,
+    Totals,
+    UsageFact,
+    UsageRow,
+)
 from workspace.domain.ports import Catalog, LedgerStore
 
 
@@ -156,6 +164,31 @@ class Ledger:
             return False
         return await self.record_requests([event]) == 1
 
+    async def record_and_read(self, event: ExecutionResult) -> ExecutionRecord:
+        """Record a result a caller already holds (the gateway's test run) and read the
+        execution back, so every later read agrees with what that caller shows."""
+        await self.record_results([event])
+        return await self.execution(event.org_id, event.execution_id)
+
+    async def recent(
+        self, org_id: str, workspace_id: str, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[ExecutionRecord], str | None]:
+        """One page of the workspace's executions, newest first, and the next page's cursor."""
+        try:
+            before = decode_cursor(cursor) if cursor else None
+        except InvalidCursorError as exc:
+            raise InvalidInputError(str(exc)) from None
+        records = await self.store.recent(
+            org_id=org_id,
+            workspace_id=workspace_id,
+            limit=limit + 1,
+            before=(before.at, before.id) if before else None,
+        )
+        if len(records) <= limit:
+            return records, None
+        last = records[limit - 1]
+        return records[:limit], encode_cursor(last.at or self.clock(), last.execution_id)
+
     async def execution(self, org_id: str, execution_id: str) -> ExecutionRecord:
         """One execution of the org, or NotFoundError."""
         record = await self.store.get_execution(org_id=org_id, execution_id=execution_id)
@@ -169,28 +202,33 @@ class Ledger:
         group_by: GroupBy,
         since: datetime | None = None,
         until: datetime | None = None,
+        interval: Interval | None = None,
     ) -> list[UsageRow]:
-        """Executions, tokens and cost per key, workspace or model finished in [since, until)."""
+        """Executions, tokens and cost per key, workspace or model finished in [since, until);
+        with `interval="day"`, per group and UTC day (oldest day first)."""
         since, until = as_utc(since), as_utc(until)
         if since is not None and until is not None and since > until:
             raise InvalidInputError("since: must not be after until")
-        sums: dict[str | None, _Sum] = {}
+        sums: dict[tuple[str | None, date | None], _Sum] = {}
         async for fact in self.store.finished_between(org_id=org_id, since=since, until=until):
             group = {"key": fact.key_id, "workspace": fact.workspace_id, "model": fact.model}[
                 group_by
             ]
-            sums.setdefault(group, _Sum()).add(fact)
+            finished = as_utc(fact.finished_at)
+            day = finished.date() if interval == "day" and finished is not None else None
+            sums.setdefault((group, day), _Sum()).add(fact)
         rows = [
             UsageRow(
                 group=group,
+                day=day,
                 executions=s.executions,
                 input_tokens=s.input_tokens,
                 output_tokens=s.output_tokens,
                 cost_usd=s.cost_usd,
             )
-            for group, s in sums.items()
+            for (group, day), s in sums.items()
         ]
-        rows.sort(key=lambda r: (-r.executions, r.group or ""))
+        rows.sort(key=lambda r: (r.day or date.min, -r.executions, r.group or ""))
         return rows
 
     async def month_totals(self, org_id: str) -> Totals:

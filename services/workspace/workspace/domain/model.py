@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal, Protocol
 
 GroupBy = Literal["key", "workspace", "model"]
+Interval = Literal["day"]
 ExecutionStatus = Literal["queued", "succeeded", "failed"]
 
 
@@ -71,6 +72,11 @@ class ExecutionRecord:
     def finished(self) -> bool:
         return self.status != "queued"
 
+    @property
+    def at(self) -> datetime | None:
+        """Where it stands in a newest-first list: when it finished, else when requested."""
+        return self.finished_at or self.requested_at
+
 
 @dataclass(frozen=True)
 class UsageFact:
@@ -82,6 +88,7 @@ class UsageFact:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,7 @@ class UsageRow:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None
+    day: date | None = None
 
 
 @dataclass(frozen=True)

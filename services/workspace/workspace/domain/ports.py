@@ -63,6 +63,17 @@ class LedgerStore(Protocol):
         self, *, org_id: str, since: datetime | None, until: datetime | None
     ) -> AsyncIterator[UsageFact]: ...
     async def prune_outputs(self, *, now: datetime) -> int: ...
+    async def recent(
+        self,
+        *,
+        org_id: str,
+        workspace_id: str,
+        limit: int,
+        before: tuple[datetime, str] | None,
+    ) -> list[ExecutionRecord]:
+        """Up to `limit` executions of the workspace, newest first by (`at`, id), strictly
+        after `before` in that order; a finished record hides its queued one."""
+        ...
 
 
 class KeyConfirmer(Protocol):

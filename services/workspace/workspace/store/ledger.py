@@ -16,7 +16,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, PyMongoError, ServerSelectionTimeoutError
 
@@ -39,6 +39,7 @@ _FACT_FIELDS = {
     "input_tokens": 1,
     "output_tokens": 1,
     "cost_usd": 1,
+    "finished_at": 1,
 }
 
 
@@ -62,7 +63,18 @@ def _fact(doc: Doc) -> UsageFact:
         input_tokens=int(doc.get("input_tokens") or 0),
         output_tokens=int(doc.get("output_tokens") or 0),
         cost_usd=doc.get("cost_usd"),
+        finished_at=doc.get("finished_at"),
     )
+
+
+def _newest_first(
+    field: str, org_id: str, workspace_id: str, before: tuple[datetime, str] | None
+) -> Doc:
+    query: Doc = {"org_id": org_id, "workspace_id": workspace_id}
+    if before is not None:
+        at, last_id = before
+        query["$or"] = [{field: {"$lt": at}}, {field: at, "_id": {"$lt": last_id}}]
+    return query
 
 
 async def insert_new(collection: AsyncCollection[Doc], docs: Sequence[Doc], what: str) -> int:
@@ -117,6 +129,10 @@ class MongoLedgerStore:
     async def open(self) -> None:
         await self.finished.create_index([("org_id", ASCENDING), ("finished_at", ASCENDING)])
         await self.finished.create_index([("output_expires_at", ASCENDING)])
+        for collection, field in ((self.finished, "finished_at"), (self.queued, "requested_at")):
+            await collection.create_index(
+                [("org_id", ASCENDING), ("workspace_id", ASCENDING), (field, DESCENDING)]
+            )
         await self.copy_legacy()
 
     async def copy_legacy(self) -> None:
@@ -174,6 +190,45 @@ class MongoLedgerStore:
 
         for fact in await retrying(read, "usage read"):
             yield fact
+
+    async def recent(
+        self,
+        *,
+        org_id: str,
+        workspace_id: str,
+        limit: int,
+        before: tuple[datetime, str] | None,
+    ) -> list[ExecutionRecord]:
+        async def page(
+            collection: AsyncCollection[Doc], field: str, after: tuple[datetime, str] | None
+        ) -> list[Doc]:
+            query = _newest_first(field, org_id, workspace_id, after)
+            cursor = collection.find(query).sort([(field, DESCENDING), ("_id", DESCENDING)])
+            return [doc async for doc in cursor.limit(limit)]
+
+        async def read() -> list[ExecutionRecord]:
+            finished = [_record(d) for d in await page(self.finished, "finished_at", before)]
+            # Queued records whose result is in are hidden; read on until `limit` remain.
+            waiting: list[ExecutionRecord] = []
+            after = before
+            while len(waiting) < limit:
+                docs = await page(self.queued, "requested_at", after)
+                if not docs:
+                    break
+                ids = [d["_id"] for d in docs]
+                done = {
+                    d["_id"] async for d in self.finished.find({"_id": {"$in": ids}}, {"_id": 1})
+                }
+                waiting += [_record(d) for d in docs if d["_id"] not in done]
+                if len(docs) < limit:
+                    break
+                after = (docs[-1]["requested_at"], docs[-1]["_id"])
+            merged = sorted(
+                finished + waiting, key=lambda r: (r.at or EPOCH, r.execution_id), reverse=True
+            )
+            return merged[:limit]
+
+        return await retrying(read, "recent executions read")
 
     async def prune_outputs(self, *, now: datetime) -> int:
         async def prune() -> int:

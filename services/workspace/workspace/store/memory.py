@@ -178,7 +178,31 @@ class InMemoryLedgerStore:
                 input_tokens=r.input_tokens or 0,
                 output_tokens=r.output_tokens or 0,
                 cost_usd=r.cost_usd,
+                finished_at=r.finished_at,
             )
+
+    async def recent(
+        self,
+        *,
+        org_id: str,
+        workspace_id: str,
+        limit: int,
+        before: tuple[datetime, str] | None,
+    ) -> list[ExecutionRecord]:
+        latest = {**self.queued, **self.finished}
+        items = sorted(
+            (
+                r
+                for r in latest.values()
+                if r.org_id == org_id
+                and r.workspace_id == workspace_id
+                and r.at is not None
+                and (before is None or (r.at, r.execution_id) < before)
+            ),
+            key=lambda r: (r.at, r.execution_id),
+            reverse=True,
+        )
+        return items[:limit]
 
     async def prune_outputs(self, *, now: datetime) -> int:
         pruned = 0
