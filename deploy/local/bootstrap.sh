@@ -30,3 +30,28 @@ if [[ ! -f "$stamp" || uv.lock -nt "$stamp" || ! -d .venv ]]; then
 fi
 
 "$ROOT/deploy/local/infra.sh" install
+
+# --- browser tests (tests/e2e/browser): Debian's Chromium and axe-core -------------------
+# Playwright (a dev dependency in uv.lock) drives /usr/bin/chromium; it never downloads a
+# browser of its own. axe-core comes from npm, pinned by tests/e2e/browser/package-lock.json.
+if [[ ! -x /usr/bin/chromium ]]; then
+  if [[ "$(id -u)" -eq 0 ]]; then
+    echo "[bootstrap] installing Debian's chromium for the browser tests" >&2
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      chromium chromium-driver fonts-liberation
+  else
+    echo "[bootstrap] the browser tests need Debian's chromium; run as root:" >&2
+    echo "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver fonts-liberation" >&2
+    exit 1
+  fi
+fi
+browser_tests="$ROOT/tests/e2e/browser"
+axe_stamp="$ROOT/.local/.axe-core-installed"
+if [[ ! -f "$axe_stamp" || "$browser_tests/package-lock.json" -nt "$axe_stamp" \
+      || ! -f "$browser_tests/node_modules/axe-core/axe.min.js" ]]; then
+  echo "[bootstrap] installing axe-core (npm ci in tests/e2e/browser)" >&2
+  (cd "$browser_tests" && npm ci --cache "$ROOT/.local/cache/npm" --no-audit --no-fund --loglevel=error)
+  touch "$axe_stamp"
+fi
+# --- end of browser tests ------------------------------------------------------------------
