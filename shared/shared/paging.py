@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
 
 
 class Cursor(NamedTuple):

@@ -19,7 +19,10 @@ _DESCRIPTIONS = {
     405: "Method not allowed.",
     409: "Conflict: `plan_limit_reached` or `name_taken`.",
     413: "Request body too large.",
-    422: "Invalid request (`validation_error`, `unknown_ai_provider`, `key_rejected`, ...).",
+    422: (
+        "Invalid request (`validation_error`, `unknown_ai_provider`, `key_rejected`, "
+        "`invalid_cursor`, ...)."
+    ),
     503: "A dependency (keyvault, workspace or kafka) is unavailable.",
 }
 

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from gateway.domain import ID_PATTERN
 from shared.contracts import (
@@ -27,6 +28,12 @@ NAME = Field(
     pattern=NAME_PATTERN,
     description="Display name: 1–64 characters, not blank, no control characters.",
 )
+
+
+NameText = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NAME_PATTERN)]
+SecretText = Annotated[
+    str, StringConstraints(min_length=20, max_length=512, pattern=SECRET_PATTERN)
+]
 
 
 class Request(BaseModel):
@@ -85,25 +92,19 @@ class ProviderKeyCreate(Request):
 class ProviderKeyUpdate(Request):
     """A new display name and/or a new value for the key (replaced in place)."""
 
-    name: str | None = Field(
-        None,
-        min_length=1,
-        max_length=64,
-        pattern=NAME_PATTERN,
-        description="Display name: 1–64 characters, not blank, no control characters.",
+    name: NameText | SkipJsonSchema[None] = Field(
+        None, description="Display name: 1–64 characters, not blank, no control characters."
     )
-    api_key: str | None = Field(
+    api_key: SecretText | SkipJsonSchema[None] = Field(
         None,
-        min_length=20,
-        max_length=512,
-        pattern=SECRET_PATTERN,
         description="A new secret value: fresh data key, new preview, same id and assignments.",
     )
     verify: bool = Field(False, description="Ask the provider whether it accepts the new value.")
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"name": "Dev"}, {"api_key": "sk-ant-api03-YYYYYYYYYYYYYYYYYYYY"}]
+            "anyOf": [{"required": ["name"]}, {"required": ["api_key"]}],
+            "examples": [{"name": "Dev"}, {"api_key": "sk-ant-api03-YYYYYYYYYYYYYYYYYYYY"}],
         },
     )
 

@@ -47,6 +47,13 @@ class InvalidInputError(KeyvaultError):
         self.field = field_name
 
 
+class InvalidCursorError(KeyvaultError):
+    """A page cursor this service did not hand out."""
+
+    status = 422
+    code = "invalid_cursor"
+
+
 class NotFoundError(KeyvaultError):
     status = 404
     code = "not_found"

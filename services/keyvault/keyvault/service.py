@@ -14,7 +14,7 @@ from keyvault.domain import (
     AuditEntry,
     DecryptionFailedError,
     EncryptedSecret,
-    InvalidInputError,
+    InvalidCursorError,
     KeyEvents,
     Keyring,
     KeyStore,
@@ -39,7 +39,8 @@ from keyvault.recording import AuditLog, LastUsed
 from shared.contracts import ProviderId, utcnow
 from shared.crypto import SecretValue, seal, seal_context
 from shared.logging import registered_secret
-from shared.paging import InvalidCursorError, decode_cursor, encode_cursor
+from shared.paging import InvalidCursorError as MalformedCursor
+from shared.paging import decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +234,8 @@ class Vault:
         """One page of the org's audit log, newest first, and the cursor of the next page."""
         try:
             before = decode_cursor(cursor) if cursor else None
-        except InvalidCursorError as exc:
-            raise InvalidInputError("cursor", "not a cursor of this list") from exc
+        except MalformedCursor as exc:
+            raise InvalidCursorError(str(exc)) from None
         entries = await self.store.list_audit(
             org_id=org_id, key_id=key_id, limit=limit + 1, before=before
         )

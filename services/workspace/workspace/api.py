@@ -43,6 +43,7 @@ STATUS_OF_CODE = {
     "unknown_plan": 422,
     "unknown_ai_provider": 422,
     "validation_error": 422,
+    "invalid_cursor": 422,
     "keyvault_unavailable": 503,
     "store_unavailable": 503,
 }

@@ -31,7 +31,7 @@ MAX_EXAMPLES = 20
 BUSINESS_REJECTIONS = {
     404: {"not_found"},
     409: {"plan_limit_reached", "name_taken"},
-    422: {"unknown_ai_provider", "key_rejected", "unknown_plan"},
+    422: {"unknown_ai_provider", "key_rejected", "unknown_plan", "invalid_cursor"},
 }
 
 

@@ -107,6 +107,9 @@ async def test_waits_for_the_result(
         "usage",
         "error",
         "duration_ms",
+        "key_name",
+        "requested_at",
+        "finished_at",
     }
     assert len(bus.waiters) == 0
 

@@ -286,6 +286,8 @@ async def test_ledger_counts_duplicates_once_and_aggregates(stack: Stack, unique
         "usage",
         "error",
         "duration_ms",
+        "requested_at",
+        "finished_at",
     }
 
 

@@ -16,7 +16,7 @@ from gateway.openapi import EXECUTION, errors
 from gateway.schemas import Execution, ExecutionCreate, ExecutionPage, ExecutionQueued
 from gateway.upstream import seg, unavailable
 from shared.contracts import ExecutionRequested, ExecutionResult
-from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
+from shared.paging import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import ProblemError
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,12 @@ async def list_workspace_executions(
         int, Query(ge=1, le=MAX_LIMIT, description="Executions per page (1–500).")
     ] = DEFAULT_LIMIT,
     cursor: Annotated[
-        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+        str | None,
+        Query(
+            max_length=512,
+            pattern=CURSOR_PATTERN,
+            description="`next_cursor` of the previous page.",
+        ),
     ] = None,
 ) -> ExecutionPage:
     """The workspace's recent executions (test runs and workflow runs), newest first."""

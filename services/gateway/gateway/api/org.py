@@ -22,7 +22,7 @@ from gateway.schemas import (
 )
 from gateway.upstream import seg
 from shared.catalog import CATALOG
-from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
+from shared.paging import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import ProblemError
 
 router = APIRouter()
@@ -152,7 +152,12 @@ async def list_audit(
         int, Query(ge=1, le=MAX_LIMIT, description="Entries per page (1–500).")
     ] = DEFAULT_LIMIT,
     cursor: Annotated[
-        str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+        str | None,
+        Query(
+            max_length=512,
+            pattern=CURSOR_PATTERN,
+            description="`next_cursor` of the previous page.",
+        ),
     ] = None,
 ) -> AuditList:
     """Every decryption and every key change, newest first, one page at a time."""

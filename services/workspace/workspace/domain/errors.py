@@ -41,6 +41,12 @@ class InvalidInputError(WorkspaceError):
     code = "validation_error"
 
 
+class InvalidCursorError(WorkspaceError):
+    """A page cursor this service did not hand out."""
+
+    code = "invalid_cursor"
+
+
 class KeyLookupUnavailableError(WorkspaceError):
     """keyvault could not be asked to confirm a key the read model does not know yet."""
 

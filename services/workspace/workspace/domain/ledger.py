@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from shared.contracts import ExecutionRequested, ExecutionResult, utcnow
-from shared.paging import InvalidCursorError, decode_cursor, encode_cursor
-from workspace.domain.errors import InvalidInputError, NotFoundError
+from shared.paging import InvalidCursorError as MalformedCursor
+from shared.paging import decode_cursor, encode_cursor
+from workspace.domain.errors import InvalidCursorError, InvalidInputError, NotFoundError
 from workspace.domain.model import (
     ExecutionRecord,
     GroupBy,
@@ -176,8 +177,8 @@ class Ledger:
         """One page of the workspace's executions, newest first, and the next page's cursor."""
         try:
             before = decode_cursor(cursor) if cursor else None
-        except InvalidCursorError as exc:
-            raise InvalidInputError(str(exc)) from None
+        except MalformedCursor as exc:
+            raise InvalidCursorError(str(exc)) from None
         records = await self.store.recent(
             org_id=org_id,
             workspace_id=workspace_id,
