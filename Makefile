@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen --no-sync
 ORG ?= org-dev
 ROLE ?= OWNER
 
-.PHONY: dev test down token bench install lint fmt
+.PHONY: dev test down token bench install lint fmt api-client screenshots
 
 ## Install what is missing (uv, Python deps, Kafka jars, FerretDB launcher); idempotent.
 install:
@@ -31,6 +31,15 @@ token: install
 ## Run the benchmarks and write their report to bench/report.md.
 bench: install
 	@deploy/local/bench.sh
+
+## Regenerate services/web/openapi.json and the UI's typed client from the gateway's API.
+api-client: install
+	@$(RUN) python -m gateway openapi > services/web/openapi.json
+	@cd services/web && npm run gen:api
+
+## Regenerate the README's screenshots (docs/screenshots/) from the real stack in a browser.
+screenshots: install
+	@FLOWTRUX_DOCS_SCREENSHOTS=1 deploy/local/test.sh tests/e2e/browser/test_docs_screenshots.py
 
 lint:
 	@$(RUN) ruff format --check . && $(RUN) ruff check . && $(RUN) mypy shared services && $(RUN) lint-imports

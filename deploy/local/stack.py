@@ -210,9 +210,11 @@ def dev() -> int:
     try:
         stack.start()
         gateway = f"http://127.0.0.1:{stack.port(SERVICES[3])}"
+        token = dev_token(stack.service_env())
         print(
-            f"\nFlowTrux is running.\n  gateway:   {gateway}/api/v1  (OpenAPI: {gateway}/docs)\n"
-            f"  dev OWNER token (org org-dev):\n    {dev_token(stack.service_env())}\n"
+            f"\nFlowTrux is running. Open this URL (signs you in as OWNER of org-dev):\n"
+            f"  {gateway}/#token={token}\n\n"
+            f"  API:       {gateway}/api/v1  (OpenAPI: {gateway}/docs)\n"
             f"  logs:      {LOCAL / 'logs'}\nCtrl-C stops everything started here.\n",
             flush=True,
         )

@@ -29,6 +29,17 @@ echo "== quality gates"
 "${RUNPY[@]}" mypy shared services
 "${RUNPY[@]}" lint-imports
 
+echo "== UI and API agree"
+# The UI's client is generated from the gateway's OpenAPI document: a changed API must come
+# with a regenerated document (and types), or the UI and the API disagree.
+if ! diff -q <("${RUNPY[@]}" python -m gateway openapi) services/web/openapi.json >/dev/null; then
+  echo "services/web/openapi.json differs from the gateway's API:" >&2
+  diff <("${RUNPY[@]}" python -m gateway openapi) services/web/openapi.json | head -40 >&2
+  echo "run: make api-client (regenerates openapi.json and the UI's typed client)" >&2
+  exit 1
+fi
+"$ROOT/deploy/local/web.sh" check
+
 echo "== infrastructure"
 export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}"
 export MONGODB_URL="${MONGODB_URL:-mongodb://127.0.0.1:27017}"
