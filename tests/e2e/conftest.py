@@ -49,6 +49,7 @@ def e2e(kafka_bootstrap: str, mongo_url: str) -> Iterator[E2E]:
             suffix=suffix,
             databases=databases,
             log_prefix="e2e-",
+            service_env=stack.service_env(),
         )
     finally:
         stack.stop()

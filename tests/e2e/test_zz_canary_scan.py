@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import bson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
-from tests.support.e2e import E2E, ENV_CANARIES, ROOT
+from tests.support.e2e import E2E, ENV_CANARIES, ROOT, read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -21,43 +18,13 @@ def _hits(blob: bytes, canaries: set[str]) -> set[str]:
 
 async def _read_topic(bootstrap: str, topic: str) -> list[tuple[str, bytes]]:
     """Every message of `topic` from the beginning (key, headers and value as one blob)."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        tps: list[TopicPartition] = []
-        for _ in range(50):
-            tps = list(consumer.assignment())
-            if tps:
-                break
-            await asyncio.sleep(0.1)
-        if not tps:
-            return []
-        end = await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if end[tp] > 0}
-        out: list[tuple[str, bytes]] = []
-        async with asyncio.timeout(60):
-            while remaining:
-                batch = await consumer.getmany(timeout_ms=1000)
-                for tp, records in batch.items():
-                    for record in records:
-                        headers = b"".join(v for _, v in record.headers)
-                        out.append(
-                            (
-                                f"{tp.partition}@{record.offset}",
-                                (record.key or b"") + headers + (record.value or b""),
-                            )
-                        )
-                        if record.offset + 1 >= end[tp]:
-                            remaining.discard(tp)
-        return out
-    finally:
-        await consumer.stop()
+    return [
+        (
+            f"{record.partition}@{record.offset}",
+            (record.key or b"") + b"".join(v for _, v in record.headers) + (record.value or b""),
+        )
+        for record in await read_topic(bootstrap, topic)
+    ]
 
 
 async def test_no_canary_anywhere(e2e: E2E) -> None:

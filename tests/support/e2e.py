@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 import jwt
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 T = TypeVar("T")
 
@@ -52,6 +52,7 @@ class E2E:
     log_prefix: str
     seen_bodies: list[bytes] = field(default_factory=list)
     canaries: set[str] = field(default_factory=set)
+    service_env: dict[str, str] = field(default_factory=dict)
     _producer: AIOKafkaProducer | None = None
 
     def token(self, org: str, role: str = "OWNER", **extra: Any) -> str:
@@ -125,6 +126,39 @@ class E2E:
         async with httpx.AsyncClient(base_url=self.simulator) as client:
             items: list[dict[str, Any]] = (await client.get("/_sim/requests")).json()["items"]
             return items
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of `topic` from the beginning up to its end when called."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        tps: list[TopicPartition] = []
+        for _ in range(50):
+            tps = list(consumer.assignment())
+            if tps:
+                break
+            await asyncio.sleep(0.1)
+        if not tps:
+            return []
+        end = await consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if end[tp] > 0}
+        out: list[ConsumerRecord[bytes, bytes]] = []
+        async with asyncio.timeout(60):
+            while remaining:
+                for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                    out += records
+                    if records and records[-1].offset + 1 >= end[tp]:
+                        remaining.discard(tp)
+        return out
+    finally:
+        await consumer.stop()
 
 
 def sha256(text: str) -> str:
