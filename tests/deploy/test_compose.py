@@ -11,6 +11,8 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from gateway.settings import GatewaySettings
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = {
@@ -81,3 +83,16 @@ def test_secrets_are_marked_dev_defaults() -> None:
                 assert str(value).startswith("dev-"), key
     for forbidden in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"):
         assert forbidden not in text
+
+
+def test_the_image_builds_the_ui_in_a_stage_of_its_own() -> None:
+    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+    stages = [line for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert stages[0].endswith(" AS web"), stages
+    assert "RUN npm ci" in dockerfile
+    assert "RUN npm run build" in dockerfile
+    # Only the built files reach the final image, where GATEWAY_WEB_DIR's default finds them.
+    assert "COPY --from=web /web/dist ./services/web/dist" in dockerfile
+    assert GatewaySettings().gateway_web_dir == "services/web/dist"
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {"services/web/node_modules", "services/web/dist"} <= set(ignored)
