@@ -262,7 +262,9 @@ async def nav_to(page: Page, link: str) -> None:
 
 
 def model_select(page: Page) -> Locator:
-    return page.get_by_role("region", name="Agent node").get_by_label("Model", exact=True)
+    return page.get_by_role("region", name="Agent node").get_by_role(
+        "combobox", name="Model", exact=True
+    )
 
 
 async def models_shown(page: Page, workspace: str, count: int) -> set[str]:

@@ -108,7 +108,7 @@ async def test_dev_sign_in_reaches_the_app_as_that_org_and_role(ui: UI, e2e: E2E
     await expect(page.get_by_label("Access token", exact=True)).to_be_visible()
     organization = page.get_by_label("Organization", exact=True)
     await expect(organization).to_have_value("org-dev")
-    role = page.get_by_label("Role", exact=True)
+    role = page.get_by_role("combobox", name="Role", exact=True)
     await expect(role.locator("option")).to_have_text(["OWNER", "ADMIN", "MEMBER"])
     await organization.fill(org)
     await role.select_option("ADMIN")

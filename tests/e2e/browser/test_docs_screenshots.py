@@ -49,7 +49,7 @@ async def test_docs_screenshots(ui: UI, e2e: E2E, org: str, api: httpx.AsyncClie
 
     await page.goto(f"/workspaces/{support['id']}")
     agent = page.get_by_role("region", name="Agent node")
-    await agent.get_by_label("Model", exact=True).select_option("claude-sonnet-4-6")
+    await agent.get_by_role("combobox", name="Model", exact=True).select_option("claude-sonnet-4-6")
     await agent.get_by_label("Prompt", exact=True).fill(
         "Summarize this ticket in one sentence: the invoice total is wrong."
     )

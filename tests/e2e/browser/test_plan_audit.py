@@ -58,8 +58,8 @@ async def test_plan_and_usage_shows_the_limits_and_the_cost_per_day(
     await expect(page.get_by_text("Executions this month: 3")).to_be_visible()
     await expect(page.get_by_text(re.compile(r"Cost this month: \$\d+\.\d{2,}"))).to_be_visible()
 
-    await page.get_by_label("Period", exact=True).select_option(label="Last 7 days")
-    await page.get_by_label("Group by", exact=True).select_option(label="Key")
+    await page.get_by_role("combobox", name="Period", exact=True).select_option(label="Last 7 days")
+    await page.get_by_role("combobox", name="Group by", exact=True).select_option(label="Key")
     chart = page.get_by_role("img", name="Cost per day")
     await expect(chart).to_be_visible()
     assert await chart.evaluate("el => el.tagName.toLowerCase()") == "svg"
@@ -71,7 +71,7 @@ async def test_plan_and_usage_shows_the_limits_and_the_cost_per_day(
     await expect(data_rows(table)).to_have_count(2)
     await expect(data_rows(table).filter(has_text="Usage Claude")).to_contain_text("2")
     await expect(data_rows(table).filter(has_text="Usage GPT")).to_contain_text("1")
-    await page.get_by_label("Group by", exact=True).select_option(label="Model")
+    await page.get_by_role("combobox", name="Group by", exact=True).select_option(label="Model")
     await expect(data_rows(table).filter(has_text="claude-haiku-4-5")).to_have_count(1)
     await expect(data_rows(table).filter(has_text="gpt-5-mini")).to_have_count(1)
 
@@ -142,7 +142,7 @@ async def test_audit_log_pages_through_more_than_100_entries(
     await expect(data_rows(table)).to_have_count(100)
     await expect(next_page).to_be_enabled()
 
-    await page.get_by_label("Key", exact=True).select_option(label="Quiet")
+    await page.get_by_role("combobox", name="Key", exact=True).select_option(label="Quiet")
     await expect(data_rows(table)).to_have_count(1)
     await expect(data_rows(table)).to_contain_text("Quiet")
     await expect(next_page).to_be_disabled()

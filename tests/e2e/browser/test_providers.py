@@ -33,7 +33,7 @@ async def test_owner_adds_an_anthropic_key_and_sees_only_its_masked_preview(
     await page.get_by_role("button", name="Add Provider", exact=True).click()
     dialog = page.get_by_role("dialog", name="Add Provider")
     await expect(dialog).to_be_visible()
-    provider = dialog.get_by_label("Provider", exact=True)
+    provider = dialog.get_by_role("combobox", name="Provider", exact=True)
     await expect(provider.locator("option")).to_have_text(["Anthropic", "OpenAI", "Google"])
     await provider.select_option("anthropic")
     name = dialog.get_by_label("Name", exact=True)
@@ -136,7 +136,7 @@ async def test_add_provider_with_the_keyboard_alone(
 
     dialog = page.get_by_role("dialog", name="Add Provider")
     await expect(dialog).to_be_visible()
-    provider = dialog.get_by_label("Provider", exact=True)
+    provider = dialog.get_by_role("combobox", name="Provider", exact=True)
     await expect(provider).to_be_focused()  # the dialog's first field
     await page.keyboard.type("O")  # type-ahead: OpenAI
     await expect(provider).to_have_value("openai")
@@ -194,7 +194,7 @@ async def test_bad_input_is_shown_inline_and_never_crashes_the_page(
     page = await ui.open(org, path=SETTINGS)
     await page.get_by_role("button", name="Add Provider", exact=True).click()
     dialog = page.get_by_role("dialog", name="Add Provider")
-    await dialog.get_by_label("Provider", exact=True).select_option("anthropic")
+    await dialog.get_by_role("combobox", name="Provider", exact=True).select_option("anthropic")
     name = dialog.get_by_label("Name", exact=True)
     key = dialog.get_by_label("API key", exact=True)
     save = dialog.get_by_role("button", name="Save", exact=True)
