@@ -45,7 +45,7 @@ async def test_no_serious_or_critical_axe_violation_on_any_screen(
     await page.get_by_role("link", name="Accessible", exact=True).click()
     agent = page.get_by_role("region", name="Agent node")
     await expect(agent.get_by_role("combobox", name="Model", exact=True)).to_be_visible()
-    await expect(page.get_by_text("claude-haiku-4-5").first).to_be_visible()  # recent runs
+    await expect(page.get_by_role("table").filter(has_text="claude-haiku-4-5")).to_be_visible()
     await check("workspace detail", page)
     await agent.get_by_label("Prompt", exact=True).fill("Hello")
     await agent.get_by_role("button", name="Run", exact=True).click()
