@@ -1,0 +1,146 @@
+import { useId, useState } from 'react';
+import { ErrorAlert, Loading } from '../../components/ErrorAlert';
+import type { ProviderKey, Workspace } from '../../lib/api';
+import { displayPreview, formatUsd, lastUsed, providerName } from '../../lib/format';
+import { useCatalog, useProviderKeys, useWorkspaces } from '../../lib/queries';
+import { AddProviderDialog } from './AddProviderDialog';
+import { useCostThisMonth } from './api';
+import { DeleteDialog, RenameDialog, ReplaceKeyDialog } from './KeyDialogs';
+
+type Open =
+  | { kind: 'add' }
+  | { kind: 'rename' | 'replace' | 'delete'; key: ProviderKey }
+  | null;
+
+function workspacesUsing(keyId: string, workspaces: Workspace[] | undefined): string[] {
+  return (workspaces ?? []).filter((w) => w.ai_provider_ids.includes(keyId)).map((w) => w.name);
+}
+
+export function AiProvidersTab() {
+  const keys = useProviderKeys();
+  const workspaces = useWorkspaces();
+  const cost = useCostThisMonth();
+  const [open, setOpen] = useState<Open>(null);
+  const headingId = useId();
+  const close = () => setOpen(null);
+
+  return (
+    <>
+      <section aria-labelledby={headingId}>
+        <div className="section-head">
+          <h2 id={headingId}>Provider keys</h2>
+          <button type="button" className="primary" onClick={() => setOpen({ kind: 'add' })}>
+            Add Provider
+          </button>
+        </div>
+        <ErrorAlert error={keys.error} />
+        <ErrorAlert error={workspaces.error} />
+        <ErrorAlert error={cost.error} />
+        {keys.isPending && <Loading what="provider keys" />}
+        {keys.data && (
+          <div className="table-wrap">
+            <table>
+              <caption className="visually-hidden">Provider keys</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Provider</th>
+                  <th scope="col">Key</th>
+                  <th scope="col">Workspaces</th>
+                  <th scope="col">Last used</th>
+                  <th scope="col">Cost this month</th>
+                  <th scope="col">
+                    <span className="visually-hidden">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {keys.data.length === 0 && (
+                  <tr>
+                    <td colSpan={7} className="muted">
+                      No provider keys yet. Use “Add Provider” to store one.
+                    </td>
+                  </tr>
+                )}
+                {keys.data.map((key) => {
+                  const used = workspacesUsing(key.id, workspaces.data);
+                  return (
+                    <tr key={key.id}>
+                      <td>{key.name}</td>
+                      <td>{providerName(key.provider)}</td>
+                      <td>
+                        <code>{displayPreview(key.preview)}</code>
+                      </td>
+                      <td>{used.length > 0 ? used.join(', ') : '—'}</td>
+                      <td>{lastUsed(key.last_used_at)}</td>
+                      <td className="num">{formatUsd(cost.data?.get(key.id) ?? 0)}</td>
+                      <td className="row-actions">
+                        <button type="button" onClick={() => setOpen({ kind: 'rename', key })}>
+                          Rename
+                        </button>
+                        <button type="button" onClick={() => setOpen({ kind: 'replace', key })}>
+                          Replace key
+                        </button>
+                        <button type="button" className="danger" onClick={() => setOpen({ kind: 'delete', key })}>
+                          Delete
+                        </button>
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+      <SupportedModels />
+      {open?.kind === 'add' && <AddProviderDialog onClose={close} />}
+      {open?.kind === 'rename' && <RenameDialog providerKey={open.key} onClose={close} />}
+      {open?.kind === 'replace' && <ReplaceKeyDialog providerKey={open.key} onClose={close} />}
+      {open?.kind === 'delete' && (
+        <DeleteDialog
+          providerKey={open.key}
+          workspaceNames={workspacesUsing(open.key.id, workspaces.data)}
+          onClose={close}
+        />
+      )}
+    </>
+  );
+}
+
+function SupportedModels() {
+  const catalog = useCatalog();
+  const headingId = useId();
+  return (
+    <section aria-labelledby={headingId} className="models">
+      <h2 id={headingId}>Supported models</h2>
+      <ErrorAlert error={catalog.error} />
+      {catalog.isPending && <Loading what="models" />}
+      <div className="model-grid">
+        {catalog.data?.map((provider) => (
+          <div key={provider.id} className="table-wrap">
+            <table>
+              <caption>{provider.name}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Model</th>
+                  <th scope="col">Best For</th>
+                </tr>
+              </thead>
+              <tbody>
+                {provider.models.map((model) => (
+                  <tr key={model.id}>
+                    <td>
+                      <code>{model.id}</code>
+                    </td>
+                    <td>{model.best_for}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ))}
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,32 @@
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { api, unwrap } from '../../lib/api';
+import { afterKeyOrWorkspaceChange } from '../../lib/queries';
+
+function useInvalidate() {
+  const client = useQueryClient();
+  return () =>
+    Promise.all(afterKeyOrWorkspaceChange.map((queryKey) => client.invalidateQueries({ queryKey })));
+}
+
+export function useCreateWorkspace() {
+  const invalidate = useInvalidate();
+  return useMutation({
+    mutationFn: async (name: string) =>
+      unwrap(await api.POST('/api/v1/workspaces', { body: { name } })),
+    onSuccess: invalidate,
+  });
+}
+
+export function useUpdateWorkspace() {
+  const invalidate = useInvalidate();
+  return useMutation({
+    mutationFn: async ({ id, name, ai_provider_ids }: { id: string; name: string; ai_provider_ids: string[] }) =>
+      unwrap(
+        await api.PATCH('/api/v1/workspaces/{workspace_id}', {
+          params: { path: { workspace_id: id } },
+          body: { name, ai_provider_ids },
+        }),
+      ),
+    onSuccess: invalidate,
+  });
+}
