@@ -17,12 +17,18 @@ export default tseslint.config(
       'no-implied-eval': 'error',
       'no-restricted-globals': ['error', { name: 'localStorage', message: 'No localStorage: only sessionStorage flowtrux.token.' }],
       'no-restricted-properties': ['error', { object: 'window', property: 'localStorage', message: 'No localStorage.' }],
+    },
+  },
+  {
+    // No cross-feature imports: features share only through src/lib and src/components.
+    files: ['src/features/**/*.{ts,tsx}'],
+    rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
             {
-              regex: '^\\.\\./(?!\\.)|/features/',
+              regex: '^\\.\\./(?!\\.)|/features/|/app/',
               message: 'No cross-feature imports: share through src/lib or src/components.',
             },
           ],
@@ -31,8 +37,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/app/**/*.{ts,tsx}', 'src/main.tsx'],
-    rules: { 'no-restricted-imports': 'off' },
+    files: ['src/lib/**/*.{ts,tsx}', 'src/components/**/*.{ts,tsx}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '/features/|/app/', message: 'Shared code does not depend on features or the app.' }] },
+      ],
+    },
   },
   {
     files: ['scripts/**/*.mjs'],

@@ -32,5 +32,7 @@ export function AppProviders({ children, client }: { children: ReactNode; client
 }
 
 export function AppRouter({ children }: { children: ReactNode }) {
-  return <BrowserRouter>{children}</BrowserRouter>;
+  return (
+    <BrowserRouter future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>{children}</BrowserRouter>
+  );
 }
