@@ -1,0 +1,106 @@
+import { screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it } from 'vitest';
+import { stubFetch, type Routes } from '../../test/fetch-stub';
+import { renderWithProviders } from '../../test/render';
+import { NO_MODEL, WorkspaceDetailPage } from './WorkspaceDetailPage';
+
+const WS = { id: 'ws-1', name: 'Runs', ai_provider_ids: ['k1'], created_at: '2026-11-30T10:00:00Z' };
+const MODELS = [
+  { id: 'claude-haiku-4-5', provider: 'anthropic', best_for: 'Fast' },
+  { id: 'gpt-5-mini', provider: 'openai', best_for: 'Cheap' },
+];
+const base = {
+  workspace_id: 'ws-1',
+  provider: 'anthropic',
+  key_id: 'k1',
+  key_name: 'Claude for runs',
+  requested_at: '2026-11-30T10:00:00Z',
+  finished_at: '2026-11-30T10:00:01Z',
+};
+const SUCCEEDED = {
+  ...base,
+  execution_id: 'ex-1',
+  status: 'succeeded',
+  model: 'claude-haiku-4-5',
+  output: { text: '[claude-haiku-4-5] Hello', finish_reason: 'end_turn' },
+  usage: { input_tokens: 12, output_tokens: 5, cost_usd: 0.000123 },
+  error: null,
+  duration_ms: 321,
+};
+
+function page(routes: Routes) {
+  const api = stubFetch({
+    'GET /api/v1/workspaces/ws-1': WS,
+    'GET /api/v1/workspaces/ws-1/models': { items: MODELS },
+    'GET /api/v1/workspaces/ws-1/executions': { items: [], next_cursor: null },
+    ...routes,
+  });
+  renderWithProviders(<WorkspaceDetailPage />, { route: '/workspaces/ws-1', path: '/workspaces/:workspaceId' });
+  return api;
+}
+
+describe('Agent node', () => {
+  it('lists the models by provider and shows a run that was queued, once finished', async () => {
+    const user = userEvent.setup();
+    let polls = 0;
+    const api = page({
+      'POST /api/v1/workspaces/ws-1/executions': () => ({ status: 202, body: { execution_id: 'ex-1', status: 'queued' } }),
+      'GET /api/v1/executions/ex-1': () => {
+        polls += 1;
+        return { body: polls < 2 ? { ...SUCCEEDED, status: 'queued', output: null, usage: null } : SUCCEEDED };
+      },
+    });
+    expect(await screen.findByRole('heading', { level: 1, name: 'Runs' })).toBeInTheDocument();
+    const agent = screen.getByRole('region', { name: 'Agent node' });
+    const model = await within(agent).findByLabelText('Model');
+    expect(Array.from(model.querySelectorAll('optgroup')).map((g) => g.label)).toEqual(['Anthropic', 'OpenAI']);
+    expect(within(model).getByRole('option', { name: 'claude-haiku-4-5 — Fast' })).toHaveValue('claude-haiku-4-5');
+    await user.type(within(agent).getByLabelText('Prompt'), 'Hello');
+    await user.click(within(agent).getByRole('button', { name: 'Run' }));
+
+    const result = await screen.findByRole('region', { name: 'Result' });
+    await waitFor(() => expect(result).toHaveTextContent('Key: Claude for runs'), { timeout: 3000 });
+    expect(result).toHaveTextContent('succeeded');
+    expect(result).toHaveTextContent('[claude-haiku-4-5] Hello');
+    expect(result).toHaveTextContent('Tokens: 12 in / 5 out');
+    expect(result).toHaveTextContent('Cost: $0.0001');
+    expect(result).toHaveTextContent('Duration: 321 ms');
+    expect(api.sent('POST', '/api/v1/workspaces/ws-1/executions').map((c) => c.body)).toEqual([
+      {
+        model: 'claude-haiku-4-5',
+        input: { messages: [{ role: 'user', content: 'Hello' }], max_tokens: 1024 },
+        wait_seconds: 30,
+      },
+    ]);
+  });
+
+  it('a run without a configured provider says how to assign a key', async () => {
+    const user = userEvent.setup();
+    page({
+      'POST /api/v1/workspaces/ws-1/executions': {
+        ...SUCCEEDED,
+        status: 'failed',
+        key_id: null,
+        key_name: null,
+        output: null,
+        usage: null,
+        error: { code: 'provider_not_configured', message: 'No anthropic key is assigned to this workspace.', retryable: false },
+      },
+    });
+    const agent = await screen.findByRole('region', { name: 'Agent node' });
+    await user.type(await within(agent).findByLabelText('Prompt'), 'Hello');
+    await user.click(within(agent).getByRole('button', { name: 'Run' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('No anthropic key is assigned to this workspace.');
+    expect(alert).toHaveTextContent('Assign an Anthropic key to this workspace in Settings › Workspaces › Edit.');
+  });
+
+  it('without models it says so and Run is disabled', async () => {
+    page({ 'GET /api/v1/workspaces/ws-1/models': { items: [] } });
+    const agent = await screen.findByRole('region', { name: 'Agent node' });
+    expect(await within(agent).findByText(NO_MODEL)).toBeInTheDocument();
+    expect(within(agent).queryByLabelText('Model')).not.toBeInTheDocument();
+    expect(within(agent).getByRole('button', { name: 'Run' })).toBeDisabled();
+  });
+});
