@@ -15,6 +15,7 @@ from tests.e2e.browser.support import (
     assign,
     catalog_models,
     current_models,
+    data_rows,
     model_select,
     models_shown,
     nav_to,
@@ -109,8 +110,12 @@ async def test_agent_node_runs_and_shows_the_result_or_the_missing_provider(
     )
     await expect(result).to_contain_text(re.compile(r"Cost: \$\d+\.\d{2,}"))
     await expect(result).to_contain_text(f"Duration: {done['duration_ms']} ms")
-    recent = page.get_by_role("table").filter(has_text="Claude for runs")
-    await expect(recent).to_contain_text("claude-haiku-4-5")
+    recent = data_rows(page.get_by_role("table").filter(has_text="Claude for runs"))
+    await expect(recent).to_have_count(1)
+    for shown in ("claude-haiku-4-5", "succeeded", "Claude for runs", f"{done['duration_ms']} ms"):
+        await expect(recent).to_contain_text(shown)
+    # Its first column is the time of the run (a date, not a dash).
+    await expect(recent.get_by_role("cell").first).to_have_text(re.compile(r"\d"))
 
     # The key is taken away behind the page's back: the run fails, and says what to do.
     await assign(api, workspace["id"], [])
