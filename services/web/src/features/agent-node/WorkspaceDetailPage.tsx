@@ -185,7 +185,7 @@ function RecentRuns({ workspaceId }: { workspaceId: string }) {
             <tbody>
               {runs.data.map((e) => (
                 <tr key={e.execution_id}>
-                  <td>{formatDateTime(e.requested_at)}</td>
+                  <td>{formatDateTime(e.requested_at ?? e.finished_at)}</td>
                   <td>
                     <code>{e.model}</code>
                   </td>

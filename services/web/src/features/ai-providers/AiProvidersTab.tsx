@@ -74,16 +74,18 @@ export function AiProvidersTab() {
                       <td>{used.length > 0 ? used.join(', ') : '—'}</td>
                       <td>{lastUsed(key.last_used_at)}</td>
                       <td className="num">{formatUsd(cost.data?.get(key.id) ?? 0)}</td>
-                      <td className="row-actions">
-                        <button type="button" onClick={() => setOpen({ kind: 'rename', key })}>
-                          Rename
-                        </button>
-                        <button type="button" onClick={() => setOpen({ kind: 'replace', key })}>
-                          Replace key
-                        </button>
-                        <button type="button" className="danger" onClick={() => setOpen({ kind: 'delete', key })}>
-                          Delete
-                        </button>
+                      <td>
+                        <div className="row-actions">
+                          <button type="button" onClick={() => setOpen({ kind: 'rename', key })}>
+                            Rename
+                          </button>
+                          <button type="button" onClick={() => setOpen({ kind: 'replace', key })}>
+                            Replace key
+                          </button>
+                          <button type="button" className="danger" onClick={() => setOpen({ kind: 'delete', key })}>
+                            Delete
+                          </button>
+                        </div>
                       </td>
                     </tr>
                   );

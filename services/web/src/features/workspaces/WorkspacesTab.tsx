@@ -55,10 +55,12 @@ export function WorkspacesTab() {
                       : '—'}
                   </td>
                   <td>{formatDateTime(w.created_at)}</td>
-                  <td className="row-actions">
-                    <button type="button" disabled={!keys.data} onClick={() => setEditing(w)}>
-                      Edit
-                    </button>
+                  <td>
+                    <div className="row-actions">
+                      <button type="button" disabled={!keys.data} onClick={() => setEditing(w)}>
+                        Edit
+                      </button>
+                    </div>
                   </td>
                 </tr>
               ))}
