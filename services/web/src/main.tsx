@@ -7,8 +7,9 @@ import './styles.css';
 
 // Before anything else: a sign-in link's #token=… goes to sessionStorage, off the address bar.
 consumeTokenFragment();
+// A sign-in link opened in a tab that is already running: start afresh with the new token.
 window.addEventListener('hashchange', () => {
-  consumeTokenFragment();
+  if (consumeTokenFragment()) window.location.reload();
 });
 
 const root = document.getElementById('root');

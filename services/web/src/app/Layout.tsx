@@ -49,7 +49,7 @@ export function Layout({ me }: { me: Me }) {
             </li>
           </ul>
         </nav>
-        <main id="main" className="content">
+        <main id="main" className="content" tabIndex={-1}>
           <Outlet />
         </main>
       </div>

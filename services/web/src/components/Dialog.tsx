@@ -48,6 +48,7 @@ export function Dialog({ title, onClose, children, role = 'dialog', describedBy,
     return () => {
       document.removeEventListener('focusin', keepFocusInside);
       if (opener && opener.isConnected) opener.focus();
+      else document.getElementById('main')?.focus(); // the opener went away (e.g. its row)
     };
     // Runs once per opening: the opener is whatever had the focus before.
     // eslint-disable-next-line react-hooks/exhaustive-deps
