@@ -64,9 +64,10 @@ export function AiProvidersTab() {
                 )}
                 {keys.data.map((key) => {
                   const used = workspacesUsing(key.id, workspaces.data);
+                  const nameId = `${headingId}-${key.id}`;
                   return (
                     <tr key={key.id}>
-                      <td>{key.name}</td>
+                      <td id={nameId}>{key.name}</td>
                       <td>{providerName(key.provider)}</td>
                       <td>
                         <code>{displayPreview(key.preview)}</code>
@@ -76,13 +77,18 @@ export function AiProvidersTab() {
                       <td className="num">{formatUsd(cost.data?.get(key.id) ?? 0)}</td>
                       <td>
                         <div className="row-actions">
-                          <button type="button" onClick={() => setOpen({ kind: 'rename', key })}>
+                          <button type="button" aria-describedby={nameId} onClick={() => setOpen({ kind: 'rename', key })}>
                             Rename
                           </button>
-                          <button type="button" onClick={() => setOpen({ kind: 'replace', key })}>
+                          <button type="button" aria-describedby={nameId} onClick={() => setOpen({ kind: 'replace', key })}>
                             Replace key
                           </button>
-                          <button type="button" className="danger" onClick={() => setOpen({ kind: 'delete', key })}>
+                          <button
+                            type="button"
+                            className="danger"
+                            aria-describedby={nameId}
+                            onClick={() => setOpen({ kind: 'delete', key })}
+                          >
                             Delete
                           </button>
                         </div>
