@@ -20,6 +20,7 @@ from tests.e2e.browser.support import (
     models_shown,
     nav_to,
     row,
+    tab_until_focused,
 )
 from tests.support.e2e import E2E
 
@@ -138,4 +139,41 @@ async def test_agent_node_runs_and_shows_the_result_or_the_missing_provider(
     assert isinstance(error, dict)
     assert error["code"] == "provider_not_configured"
     await expect(problem).to_contain_text(str(error["message"]))
+    assert ui.recorder(page).page_errors == []
+
+
+async def test_edit_orders_the_keys_of_a_provider_with_the_keyboard_alone(
+    ui: UI, e2e: E2E, org: str, api: httpx.AsyncClient
+) -> None:
+    first = await add_key(api, "anthropic", "First Claude", e2e.canary("anthropic"))
+    second = await add_key(api, "anthropic", "Second Claude", e2e.canary("anthropic"))
+    workspace = await add_workspace(api, "Ordered", [first["id"], second["id"]])
+    page = await ui.open(org, path="/settings/workspaces")
+    edit = row(page, "Ordered").get_by_role("button", name="Edit", exact=True)
+    await expect(edit).to_be_enabled()
+    await tab_until_focused(page, edit)
+    await page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Edit workspace")
+    await expect(dialog).to_be_visible()
+    assert await dialog.evaluate("d => d.contains(document.activeElement)")
+
+    ups = dialog.get_by_role("button", name="Move up", exact=True)
+    downs = dialog.get_by_role("button", name="Move down", exact=True)
+    await expect(ups).to_have_count(2)
+    await expect(ups.first).to_be_disabled()  # the first key of the provider
+    await expect(downs.last).to_be_disabled()  # the last one
+    await tab_until_focused(page, ups.nth(1), most=15)
+    await page.keyboard.press("Enter")
+    boxes = dialog.get_by_role("group", name="AI Providers").get_by_role("checkbox")
+    names = await boxes.evaluate_all(
+        """bs => bs.filter(b => b.checked).map(b =>
+            (b.getAttribute('aria-label') ?? b.labels?.[0]?.textContent ?? '').trim())"""
+    )
+    assert names == ["Second Claude", "First Claude"], names
+    save = dialog.get_by_role("button", name="Save", exact=True)
+    await tab_until_focused(page, save, most=15)
+    await page.keyboard.press("Enter")
+    await expect(dialog).to_be_hidden()
+    ids = (await api.get(f"/workspaces/{workspace['id']}")).json()["ai_provider_ids"]
+    assert ids == [second["id"], first["id"]]
     assert ui.recorder(page).page_errors == []
