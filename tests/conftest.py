@@ -96,3 +96,8 @@ def topic_suffix(unique: str) -> str:
 @pytest.fixture
 def db_name(unique: str) -> str:
     return f"test_{unique}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `runs_last` (the canary scan) run after everything else collected."""
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)

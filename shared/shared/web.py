@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, cast
 
 import httpx
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,15 +32,21 @@ class ProblemError(Exception):
         self.title = title or code.replace("_", " ").capitalize()
 
 
-def problem_response(status: int, code: str, detail: str, title: str | None = None) -> JSONResponse:
-    body = {
+def problem_body(status: int, code: str, detail: str, title: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem with our machine-readable `code`; the detail is redacted."""
+    return {
         "type": f"https://docs.flowtrux.dev/problems/{code}",
         "title": title or code.replace("_", " ").capitalize(),
         "status": status,
         "detail": redact(detail),
         "code": code,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def problem_response(status: int, code: str, detail: str, title: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, code, detail, title), status_code=status, media_type=PROBLEM
+    )
 
 
 def _validation_detail(exc: RequestValidationError) -> str:
@@ -51,12 +57,36 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Every error leaves as problem+json; validation errors name the field; never a traceback."""
+class DomainError(Protocol):
+    """What a service's domain error says about itself: an HTTP-like status, a machine code
+    and a detail for humans (never secret material)."""
+
+    status: int
+    code: str
+    detail: str
+
+
+def install_problem_handlers(app: FastAPI, *domain_errors: type[Exception]) -> None:
+    """Every error leaves as problem+json; validation errors name the field; never a traceback.
+
+    `domain_errors` are a service's base error classes; each instance carries `status`,
+    `code` and `detail`, so one mechanism maps every service's rules to HTTP. A 503 tells the
+    caller when to try again.
+    """
 
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(exc.status, exc.code, exc.detail, exc.title)
+
+    async def _domain(_: Request, exc: Exception) -> JSONResponse:
+        error = cast(DomainError, exc)
+        response = problem_response(error.status, error.code, error.detail)
+        if error.status == 503:
+            response.headers["Retry-After"] = "1"
+        return response
+
+    for error_type in domain_errors:
+        app.add_exception_handler(error_type, _domain)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -72,6 +102,44 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error: %s", type(exc).__name__)
         return problem_response(500, "internal_error", "An internal error occurred.")
+
+
+Checks = Callable[[], Awaitable[Mapping[str, bool]]]
+
+
+def readiness_response(checks: Mapping[str, bool]) -> JSONResponse:
+    """The one readiness answer of every service: 200 `{"status": "ready", "checks"}` when
+    every check passes, else 503 problem+json `dependency_unavailable` naming the failing
+    ones, with the same `checks` (`"ok"` or `"unavailable"` each)."""
+    named = {name: "ok" if up else "unavailable" for name, up in checks.items()}
+    down = [name for name, up in checks.items() if not up]
+    if not down:
+        return JSONResponse({"status": "ready", "checks": named})
+    body = problem_body(
+        503, "dependency_unavailable", f"{', '.join(down)} unavailable", "Service unavailable"
+    )
+    return JSONResponse(
+        {**body, "checks": named}, status_code=503, media_type=PROBLEM, headers={"Retry-After": "1"}
+    )
+
+
+def health_router(checks: Checks, **route: Any) -> APIRouter:
+    """`/healthz` (the process answers) and `/readyz` (it can serve: `checks` all pass).
+
+    `route` goes to both routes (tags, responses, include_in_schema for OpenAPI)."""
+    router = APIRouter()
+
+    @router.get("/healthz", **route)
+    async def healthz() -> dict[str, str]:
+        """Alive."""
+        return {"status": "ok"}
+
+    @router.get("/readyz", **route)
+    async def readyz() -> JSONResponse:
+        """Ready when every dependency this process needs answers; else 503 naming them."""
+        return readiness_response(await checks())
+
+    return router
 
 
 async def read_body(receive: Receive) -> bytes:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import jwt
 
-from gateway.auth import issue_token
+from gateway.service import issue_token
 from gateway.settings import GatewaySettings
 
 SECRET = "test-gateway-jwt-secret-0123456789abcdef"

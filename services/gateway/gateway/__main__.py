@@ -7,8 +7,8 @@ import argparse
 import sys
 from datetime import timedelta
 
-from gateway.auth import issue_token
 from gateway.domain import Role, is_identifier
+from gateway.service import issue_token
 from gateway.settings import GatewaySettings
 
 

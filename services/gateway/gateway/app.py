@@ -14,13 +14,13 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api import health, public_router
-from gateway.api.deps import Gateway
-from gateway.asyncapi import build_asyncapi
+from gateway.api.asyncapi import build_asyncapi
+from gateway.api.openapi import install_openapi
+from gateway.api.web import WebUI
+from gateway.clients import Upstream
 from gateway.events import ExecutionBus, KafkaExecutionBus
-from gateway.openapi import install_openapi
+from gateway.service import Gateway
 from gateway.settings import GatewaySettings
-from gateway.upstream import Upstream
-from gateway.web import WebUI
 from shared.kafka import ensure_topics
 from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
 
@@ -121,9 +121,9 @@ def create_app(
             response.headers[name] = value
         return response
 
-    app.include_router(public_router())
+    app.include_router(public_router(app))
     # The same liveness and readiness at the root, where orchestrators look for them.
-    app.include_router(health.router, include_in_schema=False)
+    app.include_router(health.router(app, documented=False))
 
     asyncapi_doc = build_asyncapi(settings.topics)
 

@@ -3,6 +3,12 @@
 Every gateway replica reads `agent.execution.result.v1` with no consumer group: it assigns
 itself all partitions and starts at the end, so each replica sees every result and resolves
 the waiters it holds in memory, whichever replica published the request.
+
+Why aiokafka directly and not a FastStream subscriber: the end offset of every partition must
+be pinned before the first request is published, or a result that arrives between the
+publish and the subscriber's first (lazy) position lookup would be skipped and its waiter
+would time out; the gateway also starts and answers 503 while Kafka is down, reconnecting in
+the background. A FastStream subscriber resolves its position lazily and owns its start.
 """
 
 from __future__ import annotations
@@ -123,13 +129,8 @@ class KafkaExecutionBus:
             await producer.start()
             await consumer.start()
             topic = self._topics.execution_result
-            partitions = consumer.partitions_for_topic(topic)
-            for _ in range(50):
-                if partitions:
-                    break
-                await asyncio.sleep(0.1)
-                await consumer._client.force_metadata_update()
-                partitions = consumer.partitions_for_topic(topic)
+            # The producer's public metadata wait (bounded by its request timeout).
+            partitions = await producer.partitions_for(topic)
             if not partitions:
                 raise BusUnavailableError(f"topic {topic} has no partitions")
             tps = [TopicPartition(topic, p) for p in sorted(partitions)]
@@ -219,34 +220,3 @@ async def _stop_quietly(*clients: AIOKafkaConsumer | AIOKafkaProducer | None) ->
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.stop()
-
-
-class InMemoryExecutionBus:
-    """A bus for unit tests: keeps what was published; `deliver` plays the runner's part."""
-
-    def __init__(self, *, up: bool = True) -> None:
-        self.published: list[ExecutionRequested] = []
-        self.waiters = Waiters()
-        self.up = up
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def ready(self) -> bool:
-        return self.up
-
-    async def publish(self, request: ExecutionRequested) -> None:
-        if not self.up:
-            raise BusUnavailableError("kafka is down")
-        self.published.append(request)
-
-    def deliver(self, result: ExecutionResult) -> None:
-        self.waiters.resolve(result)
-
-    async def wait_for(
-        self, execution_id: str, seconds: float, publish: Callable[[], Awaitable[None]]
-    ) -> ExecutionResult | None:
-        return await self.waiters.wait(execution_id, seconds, publish)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.events import InMemoryExecutionBus
+from tests.gateway.fakes import InMemoryExecutionBus
 from tests.gateway.support import FakeUpstreams, asgi_client, gateway_settings
 
 

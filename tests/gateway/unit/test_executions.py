@@ -6,8 +6,8 @@ import asyncio
 
 import httpx
 
-from gateway.events import InMemoryExecutionBus
 from shared.contracts import ExecutionOutput, ExecutionResult, ExecutionUsage
+from tests.gateway.fakes import InMemoryExecutionBus
 from tests.gateway.support import FakeUpstreams, assert_problem, auth
 
 WS_PATH = "/internal/v1/orgs/org-a/workspaces/ws-1"

@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.auth import verify_token
-from gateway.events import InMemoryExecutionBus
+from gateway.service import verify_token
 from gateway.settings import DEV_JWT_SECRET, GatewaySettings
 from shared.settings import ProductionSettingsError
+from tests.gateway.fakes import InMemoryExecutionBus
 from tests.gateway.support import FakeUpstreams, asgi_client, gateway_settings
 
 

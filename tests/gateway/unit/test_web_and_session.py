@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from gateway.app import create_app
-from gateway.events import InMemoryExecutionBus
+from tests.gateway.fakes import InMemoryExecutionBus
 from tests.gateway.support import SECRET, FakeUpstreams, asgi_client, auth, gateway_settings
 
 PROD_TOKENS = {

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gateway.auth import verify_token
 from gateway.domain import (
     ForbiddenError,
     InvalidTokenError,
@@ -17,20 +15,8 @@ from gateway.domain import (
     require_owner,
     require_platform_admin,
 )
-from gateway.events import ExecutionBus
-from gateway.settings import GatewaySettings
-from gateway.upstream import Upstream
+from gateway.service import Gateway, verify_token
 from shared.web import ProblemError
-
-
-@dataclass
-class Gateway:
-    """What the handlers need: settings, the two internal services and the Kafka bus."""
-
-    settings: GatewaySettings
-    keyvault: Upstream
-    workspace: Upstream
-    bus: ExecutionBus
 
 
 def get_gateway(request: Request) -> Gateway:

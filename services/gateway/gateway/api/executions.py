@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from gateway.api.deps import Gateway, GatewayDep, MemberDep, object_id
+from gateway.api.deps import GatewayDep, MemberDep, object_id
+from gateway.api.openapi import EXECUTION, errors
+from gateway.api.schemas import Execution, ExecutionCreate, ExecutionPage, ExecutionQueued
 from gateway.api.workspaces import WS_NOT_FOUND, workspaces_path
+from gateway.clients import seg, unavailable
 from gateway.events import BusUnavailableError
-from gateway.openapi import EXECUTION, errors
-from gateway.schemas import Execution, ExecutionCreate, ExecutionPage, ExecutionQueued
-from gateway.upstream import seg, unavailable
-from shared.contracts import ExecutionRequested, ExecutionResult
+from gateway.service import key_names, recorded
+from shared.contracts import ExecutionRequested
 from shared.paging import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
-from shared.web import ProblemError
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["Executions"])
 TEST_ORIGIN = "gateway-test"
 
@@ -72,42 +70,15 @@ async def run_execution(
     if result is None:
         queued = ExecutionQueued(execution_id=request.execution_id)
         return JSONResponse(queued.model_dump(mode="json"), status_code=202)
-    execution = await _recorded(gw, result)
-    await name_keys(gw, who.org_id, [execution])
+    execution = Execution.model_validate(await recorded(gw, result))
+    await _named(gw, who.org_id, [execution])
     return JSONResponse(execution.model_dump(mode="json"), status_code=200)
 
 
-async def _recorded(gw: Gateway, result: ExecutionResult) -> Execution:
-    """The result as the ledger holds it once recorded: what any gateway answers from now on.
-
-    The ledger also ingests it from Kafka; recording it here first means no later read can
-    show `queued` after this answer showed the outcome. If workspace is down, the answer is
-    still the outcome (reads then answer 503 until it is back, never `queued`).
-    """
-    path = f"/internal/v1/orgs/{seg(result.org_id)}/executions/{seg(result.execution_id)}/result"
-    try:
-        data = await gw.workspace.call("POST", path, json=result.model_dump(mode="json"))
-    except ProblemError as exc:
-        log.warning("recording a test run's result failed (%s); answering from Kafka", exc.code)
-        return Execution.from_result(result)
-    return Execution.model_validate(data)
-
-
-async def name_keys(gw: Gateway, org_id: str, executions: list[Execution]) -> None:
-    """Fill in the name of the key each execution used (deleted keys keep their name);
-    with keyvault unavailable the names stay empty rather than failing the answer."""
-    if not any(e.key_id for e in executions):
-        return
-    try:
-        data = await gw.keyvault.call(
-            "GET", f"/internal/v1/orgs/{seg(org_id)}/keys", params={"include_deleted": "true"}
-        )
-    except ProblemError:
-        return
-    names = {k["id"]: k["name"] for k in data.get("items", [])}
+async def _named(gw: GatewayDep, org_id: str, executions: list[Execution]) -> None:
+    names = await key_names(gw, org_id, {e.key_id for e in executions if e.key_id})
     for execution in executions:
-        if execution.key_id:
-            execution.key_name = names.get(execution.key_id)
+        execution.key_name = names.get(execution.key_id or "")
 
 
 @router.get(
@@ -123,7 +94,7 @@ async def get_execution(execution_id: str, gw: GatewayDep, who: MemberDep) -> Ex
         not_found="execution not found",
     )
     execution = Execution.model_validate(data)
-    await name_keys(gw, who.org_id, [execution])
+    await _named(gw, who.org_id, [execution])
     return execution
 
 
@@ -163,5 +134,5 @@ async def list_workspace_executions(
         params["cursor"] = cursor
     data = await gw.workspace.call("GET", f"{path}/executions", params=params)
     page = ExecutionPage.model_validate(data)
-    await name_keys(gw, who.org_id, page.items)
+    await _named(gw, who.org_id, page.items)
     return page

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from gateway.api.deps import GatewayDep, OwnerDep, object_id
-from gateway.openapi import PROVIDER_KEY, errors, ok
-from gateway.schemas import ProviderKey, ProviderKeyCreate, ProviderKeyList, ProviderKeyUpdate
-from gateway.upstream import seg
+from gateway.api.openapi import PROVIDER_KEY, errors, ok
+from gateway.api.schemas import ProviderKey, ProviderKeyCreate, ProviderKeyList, ProviderKeyUpdate
+from gateway.clients import seg
 
 router = APIRouter(tags=["AI providers"])
 KEY_NOT_FOUND = "provider key not found"

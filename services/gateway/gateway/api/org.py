@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from gateway.api.deps import Gateway, GatewayDep, MemberDep, OwnerDep, PlatformAdminDep
-from gateway.domain import ID_PATTERN, is_identifier
-from gateway.openapi import PLAN, TS, errors, ok
-from gateway.schemas import (
+from gateway.api.deps import GatewayDep, MemberDep, OwnerDep, PlatformAdminDep
+from gateway.api.openapi import PLAN, TS, errors, ok
+from gateway.api.schemas import (
     AuditList,
     Catalog,
     Plan,
@@ -20,7 +18,9 @@ from gateway.schemas import (
     UsageRow,
     drop_none_groups,
 )
-from gateway.upstream import seg
+from gateway.clients import seg
+from gateway.domain import ID_PATTERN, is_identifier
+from gateway.service import plan_with_key_count
 from shared.catalog import CATALOG
 from shared.paging import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import ProblemError
@@ -51,23 +51,10 @@ async def get_catalog(who: MemberDep) -> Catalog:
     return _CATALOG
 
 
-async def combined_plan(gw: Gateway, org_id: str, plan: Any = None) -> Plan:
-    """Workspace's plan and usage, with keyvault's count of active keys."""
-    org = seg(org_id)
-    if plan is None:
-        plan_call = gw.workspace.call("GET", f"/internal/v1/orgs/{org}/plan")
-        count_call = gw.keyvault.call("GET", f"/internal/v1/orgs/{org}/keys-count")
-        plan, count = await asyncio.gather(plan_call, count_call)
-    else:
-        count = await gw.keyvault.call("GET", f"/internal/v1/orgs/{org}/keys-count")
-    usage = {**plan.get("usage", {}), "provider_keys": int(count.get("active", 0))}
-    return Plan.model_validate({**plan, "usage": usage})
-
-
 @router.get("/plan", tags=["Plan and usage"], responses={**ok(200, PLAN), **errors(403)})
 async def get_plan(gw: GatewayDep, who: OwnerDep) -> Plan:
     """The organization's plan, its limits (null is unlimited) and what is used."""
-    return await combined_plan(gw, who.org_id)
+    return Plan.model_validate(await plan_with_key_count(gw, who.org_id))
 
 
 @router.get(
@@ -189,4 +176,4 @@ async def set_org_plan(
     plan = await gw.workspace.call(
         "PUT", f"/internal/v1/orgs/{seg(org_id)}/plan", json={"plan": body.plan}
     )
-    return await combined_plan(gw, org_id, plan)
+    return Plan.model_validate(await plan_with_key_count(gw, org_id, plan))

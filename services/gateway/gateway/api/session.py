@@ -7,9 +7,9 @@ from datetime import timedelta
 from fastapi import APIRouter
 
 from gateway.api.deps import GatewayDep, MemberDep
-from gateway.auth import issue_token
-from gateway.openapi import errors, ok
-from gateway.schemas import AuthOptions, DevSignIn, DevToken, Me
+from gateway.api.openapi import errors, ok
+from gateway.api.schemas import AuthOptions, DevSignIn, DevToken, Me
+from gateway.service import issue_token
 from shared.contracts import utcnow
 from shared.web import ProblemError
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from gateway.api.deps import GatewayDep, MemberDep, OwnerDep, object_id
-from gateway.openapi import WORKSPACE, errors, ok
-from gateway.schemas import (
+from gateway.api.openapi import WORKSPACE, errors, ok
+from gateway.api.schemas import (
     Workspace,
     WorkspaceCreate,
     WorkspaceList,
     WorkspaceModelList,
     WorkspaceUpdate,
 )
-from gateway.upstream import seg
+from gateway.clients import seg
 
 router = APIRouter(tags=["Workspaces"])
 WS_NOT_FOUND = "workspace not found"

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from gateway.schemas import Problem
+from gateway.api.schemas import Problem
 
 PROBLEM_MEDIA = "application/problem+json"
 

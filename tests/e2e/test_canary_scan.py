@@ -9,7 +9,8 @@ from pymongo import AsyncMongoClient
 
 from tests.support.e2e import E2E, ENV_CANARIES, ROOT, read_topic
 
-pytestmark = pytest.mark.e2e
+# After every other test, wherever its file sorts: it scans what they all left behind.
+pytestmark = [pytest.mark.e2e, pytest.mark.runs_last]
 
 
 def _hits(blob: bytes, canaries: set[str]) -> set[str]:
