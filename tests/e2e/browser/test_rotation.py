@@ -97,7 +97,7 @@ async def test_replace_key_during_a_stream_of_executions_fails_none(
                 f"old key used at +{at - replaced_at:.2f}s"
             )
             assert record["key_last4"] == new_secret[-4:]
-        elif at < clicked_at:
+        if record["received_at"] < clicked_at:  # the new value did not exist yet
             assert record["key_sha256"] == sha256(old_secret)
     assert set(used.values()) == {sha256(old_secret), sha256(new_secret)}
     assert ui.recorder(page).page_errors == []
