@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen --no-sync
 ORG ?= org-dev
 ROLE ?= OWNER
 
-.PHONY: dev test down token bench install lint fmt api-client screenshots
+.PHONY: dev test unit down token bench install lint fmt api-client screenshots
 
 ## Install what is missing (uv, Python deps, Kafka jars, FerretDB launcher); idempotent.
 install:
@@ -18,6 +18,10 @@ dev: install
 ## Quality gates and the whole suite against real Kafka and FerretDB.
 test: install
 	@deploy/local/test.sh $(PYTEST_ARGS)
+
+## The fast loop: unit tests only (no Kafka, no store, no browser), well under 30 s.
+unit: install
+	@$(RUN) pytest -q -p no:cacheprovider tests/contracts tests/shared tests/deploy $(wildcard tests/*/unit)
 
 ## Stop anything `make dev` or `make test` left running.
 down:
