@@ -43,9 +43,9 @@ if [[ ! -x /usr/bin/chromium ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       chromium chromium-driver fonts-liberation
   else
-    echo "[bootstrap] the browser tests need Debian's chromium; run as root:" >&2
+    # Only the browser tests need it: `make dev` goes on; `make test` fails in those tests.
+    echo "[bootstrap] WARNING: the browser tests need Debian's chromium; as root run:" >&2
     echo "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver fonts-liberation" >&2
-    exit 1
   fi
 fi
 browser_tests="$ROOT/tests/e2e/browser"
