@@ -1,4 +1,4 @@
-# FlowTrux AI Providers: the commands of ../shared/design/CONTRACT.md.
+# FlowTrux AI Providers: the commands of docs/CONTRACT.md.
 SHELL := /bin/bash
 UV := .local/tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
