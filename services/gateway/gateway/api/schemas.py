@@ -351,11 +351,6 @@ class AuditList(Reply):
     next_cursor: str | None = Field(description="Cursor of the next page; null at the end.")
 
 
-class Health(Reply):
-    status: str
-    checks: dict[str, str] = Field(default_factory=dict)
-
-
 def drop_none_groups(row: dict[str, Any], group_by: str) -> dict[str, Any]:
     """A usage row with only its own group field (key_id, workspace_id or model)."""
     field = {"key": "key_id", "workspace": "workspace_id", "model": "model"}[group_by]

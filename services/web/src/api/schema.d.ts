@@ -181,7 +181,7 @@ export interface paths {
         };
         /**
          * Healthz
-         * @description The gateway process is alive.
+         * @description Alive.
          */
         get: operations["healthz"];
         put?: never;
@@ -241,7 +241,7 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description Ready when keyvault, workspace and Kafka all answer; else 503 naming those that do not.
+         * @description Ready when every dependency this process needs answers; else 503 naming them.
          */
         get: operations["readyz"];
         put?: never;
@@ -666,15 +666,6 @@ export interface components {
              * @description Generated tokens.
              */
             output_tokens: number;
-        };
-        /** Health */
-        Health: {
-            /** Checks */
-            checks?: {
-                [key: string]: string;
-            };
-            /** Status */
-            status: string;
         };
         /** Limits */
         Limits: {
@@ -1642,7 +1633,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Health"];
+                    "application/json": {
+                        [key: string]: string;
+                    };
+                };
+            };
+            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1747,7 +1749,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Health"];
+                    "application/json": unknown;
                 };
             };
             /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
