@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agent_runner.app import create_app as create_runner
 from agent_runner.settings import RunnerSettings
-from agent_runner.simulator import Simulator
-from agent_runner.simulator import create_app as create_simulator
+from deploy.local.simulator import Simulator
+from deploy.local.simulator import create_app as create_simulator
 from keyvault.app import create_app as create_keyvault
 from keyvault.settings import KeyvaultSettings
 from shared.contracts import ExecutionResult, Topics, WorkspaceAssignmentsChanged
