@@ -2,7 +2,7 @@
 
 Everything real except the providers: Kafka, FerretDB, keyvault (`python -m keyvault`, every
 execution resolves its key over HTTP) and the provider simulator
-(`python -m agent_runner.simulator`), each its own process. Added latency = the broker's
+(`python -m deploy.local.simulator`), each its own process. Added latency = the broker's
 append time of the result (the results topic uses LogAppendTime) minus the time the
 simulator sent its reply.
 
@@ -153,7 +153,7 @@ class Bench:
             "LOG_LEVEL": "WARNING",
         }
         self.named["simulator"] = spawn(
-            "agent_runner.simulator",
+            "deploy.local.simulator",
             {**common, "SIM_PORT": str(self.sim_port)},
             self.workdir / "sim.log",
         )

@@ -50,8 +50,8 @@ SERVICES: tuple[Service, ...] = (
 )
 SIMULATOR = Service(
     "provider-sim",
-    "agent_runner.simulator",
-    "services/agent-runner/agent_runner/simulator",
+    "deploy.local.simulator",
+    "deploy/local/simulator",
     "SIM_PORT",
     8090,
     ready_path=None,

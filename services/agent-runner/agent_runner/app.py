@@ -1,4 +1,4 @@
-"""Wiring only: settings, clients, executor, consumer, and the health/metrics app."""
+"""Wiring only: settings, clients, store, service, Kafka consumer, and the health/metrics app."""
 
 from __future__ import annotations
 
@@ -8,17 +8,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
-from agent_runner.consumer import RequestConsumer
+from agent_runner.api import health_router
+from agent_runner.clients.keyvault import KeyvaultClient
 from agent_runner.domain import DedupeStore
-from agent_runner.executor import Executor
-from agent_runner.keys import KeyvaultClient
-from agent_runner.metrics import RunnerMetrics
+from agent_runner.events import CommitPolicy, DeadLetter, KafkaPublisher, RequestConsumer
+from agent_runner.service import ExecutionHandler, Executor, RunnerMetrics
 from agent_runner.settings import RunnerSettings
-from agent_runner.store import InMemoryDedupeStore, MongoDedupeStore
+from agent_runner.store import MongoDedupeStore
 from shared.catalog import load_prices
 from shared.http import direct_client, pooled_client
 from shared.kafka import ensure_topics
@@ -29,16 +28,14 @@ log = logging.getLogger(__name__)
 class Runner:
     """One runner: HTTP clients, dedupe store and Kafka consumer, started and stopped together."""
 
-    def __init__(
-        self, settings: RunnerSettings, *, store: DedupeStore | InMemoryDedupeStore | None = None
-    ) -> None:
+    def __init__(self, settings: RunnerSettings, *, store: DedupeStore | None = None) -> None:
         self.settings = settings
         self.metrics = RunnerMetrics()
-        self._store_given = store is not None
-        self._mongo: AsyncMongoClient[dict[str, Any]] | None = None
         if store is None:
-            self._mongo = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-            store = MongoDedupeStore(self._mongo, settings.runner_db)
+            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+                settings.mongodb_url, tz_aware=True
+            )
+            store = MongoDedupeStore(client, settings.runner_db)
         self.store = store
         # httpx on aiohttp's pool (shared/http.py): httpx's own pool costs milliseconds of CPU
         # per request with hundreds in flight. One TLS context for both (~30 ms to build).
@@ -66,21 +63,33 @@ class Runner:
             backoff_max=settings.runner_backoff_max_s,
             in_flight=settings.runner_keyvault_batches_in_flight,
         )
-        self.executor = Executor(
+        self.publisher = KafkaPublisher(settings)
+        executor = Executor(
             settings,
             http=self.providers_http,
             keyvault=self.keyvault,
             prices=load_prices(settings.model_prices_file),
             metrics=self.metrics,
         )
+        handler = ExecutionHandler(
+            executor=executor, store=self.store, publisher=self.publisher, metrics=self.metrics
+        )
         self.consumer = RequestConsumer(
-            settings, executor=self.executor, store=self.store, metrics=self.metrics
+            settings,
+            handler=handler,
+            dead_letter=DeadLetter(
+                self.publisher, topic=settings.topics.execution_requested_dlq, metrics=self.metrics
+            ),
+            commits=CommitPolicy(
+                interval_s=settings.runner_commit_interval_s, metrics=self.metrics
+            ),
+            metrics=self.metrics,
         )
 
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.topics)
-        if isinstance(self.store, MongoDedupeStore):
-            await self.store.open()
+        await self.store.open()
+        await self.publisher.start()
         await self.consumer.start()
         log.info(
             "agent-runner consuming %s with %d in flight",
@@ -88,21 +97,19 @@ class Runner:
             self.settings.runner_concurrency,
         )
 
-    async def ready(self) -> bool:
-        if not self.consumer.started.is_set():
-            return False
-        ping = getattr(self.store, "ping", None)
-        return bool(await ping()) if ping is not None else True
+    async def checks(self) -> dict[str, bool]:
+        """Readiness: consuming, and the store answers."""
+        return {"consumer": self.consumer.started.is_set(), "store": await self.store.ping()}
 
     async def stop(self) -> None:
         try:
             await self.consumer.stop()
         finally:
+            await self.publisher.stop()
             await self.keyvault.close()
             await self.providers_http.aclose()
             await self.keyvault_http.aclose()
-            if self._mongo is not None:
-                await self._mongo.close()
+            await self.store.close()
 
 
 def create_app(
@@ -123,24 +130,11 @@ def create_app(
 
     app = FastAPI(title="agent-runner", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runner = runner
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """Alive."""
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz(response: Response) -> dict[str, str]:
-        """200 when consuming and MongoDB answers; else 503."""
-        if await runner.ready():
-            return {"status": "ready"}
-        response.status_code = 503
-        return {"status": "not ready"}
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        """Prometheus metrics."""
-        runner.metrics.in_flight.set(runner.consumer.in_flight)
-        return Response(generate_latest(runner.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
+    app.include_router(
+        health_router(
+            checks=runner.checks,
+            metrics=runner.metrics,
+            in_flight=lambda: runner.consumer.in_flight,
+        )
+    )
     return app

@@ -1,4 +1,5 @@
-"""The runner's rules: error classification, retry timing and result building (no I/O)."""
+"""The runner's rules (no I/O): error classification, the retry and failover decisions,
+the ports the service uses, and how results are built."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ Outcome = Literal["auth", "rate_limited", "unavailable", "invalid"]
 RETRYABLE: frozenset[ErrorCode] = frozenset(
     {ErrorCode.PROVIDER_RATE_LIMITED, ErrorCode.PROVIDER_UNAVAILABLE, ErrorCode.KEY_UNAVAILABLE}
 )
+
+
+# ---------------------------------------------------------------- provider answers
 
 
 @dataclass(frozen=True)
@@ -82,19 +86,139 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds) if seconds == seconds else None  # NaN guard
 
 
-def backoff_s(retry: int, *, base: float, cap: float) -> float:
+# ---------------------------------------------------------------- retry and failover
+
+
+def backoff_s(retry: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Exponential backoff with full jitter for the `retry`-th retry (1-based)."""
-    return float(random.uniform(0, min(cap, base * (2 ** max(0, retry - 1)))))  # noqa: S311
+    uniform = random.uniform if rng is None else rng.uniform
+    return float(uniform(0, min(cap, base * (2 ** max(0, retry - 1)))))
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How long the runner keeps at one execution (from the runner's settings)."""
+
+    unavailable_retries: int
+    backoff_base_s: float
+    backoff_max_s: float
+    rate_limit_max_wait_s: float
+    rate_limit_default_wait_s: float
+    max_key_failovers: int
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Call again with the same key after `wait_s` seconds."""
+
+    wait_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class FailOver:
+    """The provider refused the key: ask keyvault for the next one."""
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """The execution fails with this error."""
+
+    code: ErrorCode
+    message: str
+
+
+FAIL_OVER = FailOver()
+Decision = Retry | FailOver | GiveUp
+
+
+def after_failure(
+    failure: ProviderError,
+    *,
+    provider: str,
+    attempts: int,
+    unavailable_retries: int,
+    rate_waited_s: float,
+    policy: RetryPolicy,
+    rng: random.Random | None = None,
+) -> Decision:
+    """What to do after a failed provider call.
+
+    `attempts`: calls made so far for the execution (this one included);
+    `unavailable_retries`: retries already made with this key after a 5xx/timeout;
+    `rate_waited_s`: time already spent honouring Retry-After for the execution.
+    """
+    outcome = failure.outcome
+    if outcome == "auth":
+        return FAIL_OVER
+    if outcome == "invalid":
+        return GiveUp(ErrorCode.INVALID_REQUEST, failure.message)
+    if outcome == "rate_limited":
+        wait = failure.retry_after_s
+        if wait is None:
+            wait = policy.rate_limit_default_wait_s
+        if rate_waited_s + wait > policy.rate_limit_max_wait_s:
+            return GiveUp(
+                ErrorCode.PROVIDER_RATE_LIMITED, rate_limited_message(provider, rate_waited_s)
+            )
+        return Retry(wait)
+    retry = unavailable_retries + 1
+    if retry > policy.unavailable_retries:
+        return GiveUp(
+            ErrorCode.PROVIDER_UNAVAILABLE,
+            unavailable_message(provider, attempts, failure.message),
+        )
+    return Retry(backoff_s(retry, base=policy.backoff_base_s, cap=policy.backoff_max_s, rng=rng))
+
+
+def may_fail_over(keys_refused: int, *, policy: RetryPolicy) -> bool:
+    """Whether another key may be tried once `keys_refused` keys were refused."""
+    return keys_refused <= policy.max_key_failovers
+
+
+# ---------------------------------------------------------------- ports and their errors
+
+
+class NotConfiguredError(Exception):
+    """No key of the provider is assigned to the workspace (keyvault's message)."""
+
+
+class NoMoreKeysError(Exception):
+    """Every assigned key of the provider was already tried."""
+
+
+class KeyUnavailableError(Exception):
+    """keyvault could not give a key (unreachable, 5xx, refused the runner, bad reply)."""
 
 
 class DedupeStore(Protocol):
     """Finished executions, so a redelivered request republishes instead of re-executing."""
 
-    async def get(self, *, execution_id: str) -> ExecutionResult | None: ...
+    async def open(self) -> None:
+        """Check the store answers and prepare it (collections, indexes)."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the store answers now."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def claim(self, *, execution_id: str) -> ExecutionResult | None:
+        """Claim `execution_id`: None if it is new (now claimed), else its stored result."""
+        ...
 
     async def put(self, *, result: ExecutionResult) -> ExecutionResult:
         """Record `result` unless one is already recorded; returns the recorded one."""
         ...
+
+
+class ResultPublisher(Protocol):
+    """Where a result goes once recorded (the `execution.result` topic)."""
+
+    async def publish(self, result: ExecutionResult) -> None: ...
+
+
+# ---------------------------------------------------------------- results
 
 
 def _result(request: ExecutionRequested, **outcome: Any) -> ExecutionResult:

@@ -3,7 +3,7 @@
 Stored before the result is published, so a request redelivered after a crash anywhere
 past that point republishes the same result instead of calling the provider again.
 
-The hot path only inserts, never looks up. `get` first *claims* the execution id (an insert
+The hot path only inserts, never looks up. `claim` inserts the execution id (an insert
 into `claims`, unique `_id`): a fresh claim proves no result can exist yet (results are stored
 only after a claim), so only a clashing claim (a redelivery) reads `results`. Why: FerretDB on
 SQLite answers `_id` lookups by scanning the collection (a miss costs ~6 µs per stored
@@ -61,13 +61,14 @@ class MongoDedupeStore:
                         raise
 
     async def ping(self) -> bool:
+        """Whether the server answers now (readiness)."""
         try:
             await self._client.admin.command("ping")
         except Exception:
             return False
         return True
 
-    async def get(self, *, execution_id: str) -> ExecutionResult | None:
+    async def claim(self, *, execution_id: str) -> ExecutionResult | None:
         """The stored result of a redelivered execution; None (and claimed) for a new one."""
         return await self.claims.submit(execution_id)
 
@@ -114,28 +115,7 @@ class MongoDedupeStore:
         return results
 
     async def close(self) -> None:
+        """Flush the pending group commits, then close the client."""
         await self.claims.close()
         await self.inserts.close()
         await self._client.close()
-
-
-class InMemoryDedupeStore:
-    """The in-memory twin for unit tests."""
-
-    def __init__(self) -> None:
-        self.results: dict[str, ExecutionResult] = {}
-
-    async def open(self) -> None:
-        return None
-
-    async def ping(self) -> bool:
-        return True
-
-    async def get(self, *, execution_id: str) -> ExecutionResult | None:
-        return self.results.get(execution_id)
-
-    async def put(self, *, result: ExecutionResult) -> ExecutionResult:
-        return self.results.setdefault(result.execution_id, result)
-
-    async def close(self) -> None:
-        return None

@@ -9,19 +9,15 @@ import httpx
 from keyvault.domain import KeyRejectedError, ProviderUnreachableError
 from shared.contracts import ProviderId
 from shared.crypto import SecretValue
+from shared.providers import auth_headers
 from shared.settings import ProviderEndpointSettings
 
 log = logging.getLogger(__name__)
-ANTHROPIC_VERSION = "2023-06-01"
 
 
 def _request(base: str, provider: ProviderId, secret: SecretValue) -> tuple[str, dict[str, str]]:
-    key = secret.reveal()
-    if provider == "anthropic":
-        return f"{base}/v1/models", {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
-    if provider == "openai":
-        return f"{base}/v1/models", {"Authorization": f"Bearer {key}"}
-    return f"{base}/v1beta/models", {"x-goog-api-key": key}
+    path = "/v1beta/models" if provider == "google" else "/v1/models"
+    return f"{base}{path}", auth_headers(provider, secret)
 
 
 class HttpKeyVerifier:

@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agent_runner.app import create_app as create_runner
 from agent_runner.settings import RunnerSettings
-from agent_runner.simulator import Simulator
-from agent_runner.simulator import create_app as create_simulator
+from deploy.local.simulator import Simulator
+from deploy.local.simulator import create_app as create_simulator
 from keyvault.app import create_app as create_keyvault
 from keyvault.settings import KeyvaultSettings
 from shared.contracts import ExecutionResult, Topics, WorkspaceAssignmentsChanged
@@ -139,19 +139,14 @@ class Stack:
         await self.producer.send_and_wait(self.topics.execution_requested, value, key=key)
 
     async def start_reading(self) -> None:
+        topic = self.topics.execution_result
+        # The producer's public metadata wait (no aiokafka private client): the topic exists.
+        parts = await self.producer.partitions_for(topic)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, auto_offset_reset="earliest"
         )
         await consumer.start()
-        topic = self.topics.execution_result
-        parts = consumer.partitions_for_topic(topic)
-        for _ in range(50):
-            if parts:
-                break
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic)
-            await asyncio.sleep(0.1)
-        tps = [TopicPartition(topic, p) for p in sorted(parts or [])]
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
 

@@ -43,7 +43,7 @@ async def test_claims_results_and_redelivery(mongo_url: str, db_name: str) -> No
         await store.open()
         ids = [f"exec-{n}" for n in range(40)]
         # A fetched batch: every new execution is claimed in one write and is not known.
-        assert await asyncio.gather(*(store.get(execution_id=i) for i in ids)) == [None] * 40
+        assert await asyncio.gather(*(store.claim(execution_id=i) for i in ids)) == [None] * 40
         assert store.claims.batches == 1
         # Results finishing together are stored in one write, each caller gets its own back.
         stored = await asyncio.gather(*(store.put(result=a_result(i)) for i in ids))
@@ -51,14 +51,14 @@ async def test_claims_results_and_redelivery(mongo_url: str, db_name: str) -> No
         assert store.inserts.batches == 1
         assert await client[db_name]["results"].count_documents({}) == 40
         # Redelivered: the stored result comes back, nothing is executed again.
-        again = await store.get(execution_id="exec-7")
+        again = await store.claim(execution_id="exec-7")
         assert again is not None
         assert again.execution_id == "exec-7"
         assert again.error is not None
         assert again.error.message == "first"
         # Claimed but never finished (a crash mid-execution): run it again.
-        assert await store.get(execution_id="exec-lost") is None
-        assert await store.get(execution_id="exec-lost") is None
+        assert await store.claim(execution_id="exec-lost") is None
+        assert await store.claim(execution_id="exec-lost") is None
         # A second result for a finished execution: the stored one wins, twice in a batch too.
         late = await store.put(result=a_result("exec-3", "second"))
         assert late.error is not None

@@ -74,11 +74,17 @@ async def test_no_key_is_provider_not_configured_and_env_keys_are_ignored(
     for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.setenv(name, CANARY)
     org, ws = f"org-{stack.unique}", f"ws-{stack.unique}"
-    (exec_a, exec_g) = ids(2)
+    (exec_a, exec_g, exec_o) = ids(3)
     async with stack.runner():
         await stack.request(exec_a, org, ws, "claude-haiku-4-5")
         await stack.request(exec_g, org, ws, "gemini-2.0-flash")
         results = await stack.wait_results({exec_a, exec_g})
+        assert list(stack.sim.records) == []  # nothing reached any provider
+        # With a key assigned, the call carries that key and never the environment's.
+        model, secret = PROVIDER_KEYS["openai"]
+        await stack.assign(org, ws, [await stack.create_key(org, "openai", secret)])
+        await stack.request(exec_o, org, ws, model)
+        configured = (await stack.wait_results({exec_o}))[exec_o]
     for execution, provider in ((exec_a, "anthropic"), (exec_g, "google")):
         error = results[execution].error
         assert error is not None
@@ -86,8 +92,11 @@ async def test_no_key_is_provider_not_configured_and_env_keys_are_ignored(
         assert ws in error.message
         assert provider in error.message
         assert results[execution].attempts == 0
-    assert list(stack.sim.records) == []  # nothing reached any provider
-    assert all(r["key_sha256"] != sha(CANARY) for r in stack.sim.records)
+    assert configured.status == "succeeded", configured.error
+    assert [(r["provider"], r["key_sha256"]) for r in stack.sim.records] == [
+        ("openai", sha(secret))
+    ]
+    assert sha(CANARY) not in {r["key_sha256"] for r in stack.sim.records}
     out, err = capfd.readouterr()
     assert CANARY not in out + err
 

@@ -13,7 +13,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
-from agent_runner.simulator import Simulator, create_app
+from deploy.local.simulator import Simulator, create_app
 from tests.support.servers import serve
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import json
 import httpx
 
 from shared.contracts import ErrorCode
-from tests.agent_runner.unit.fakes import (
+from tests.agent_runner.fakes import (
     FakeKeyvault,
     ScriptedProvider,
     anthropic_ok,

@@ -7,8 +7,9 @@ import asyncio
 import httpx
 import pytest
 
-from agent_runner.keys import KeyUnavailableError, KeyvaultClient, NotConfiguredError
-from tests.agent_runner.unit.fakes import FakeKeyvault, request
+from agent_runner.clients.keyvault import KeyvaultClient
+from agent_runner.domain import KeyUnavailableError, NotConfiguredError
+from tests.agent_runner.fakes import FakeKeyvault, request
 
 
 def client(kv: FakeKeyvault, requests: list[httpx.Request]) -> KeyvaultClient:

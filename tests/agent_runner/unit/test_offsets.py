@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from agent_runner.offsets import OffsetTracker
+from agent_runner.events.offsets import OffsetTracker
 
 
 def test_commit_point_waits_for_the_lowest_unfinished_offset() -> None:

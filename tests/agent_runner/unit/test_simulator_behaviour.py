@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent_runner.simulator.behaviour import behaviour_for, fingerprint
+from deploy.local.simulator.behaviour import behaviour_for, fingerprint
 
 
 def test_markers() -> None:

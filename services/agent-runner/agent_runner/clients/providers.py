@@ -3,7 +3,7 @@
 Shapes follow the public API references: Anthropic Messages (`POST /v1/messages`),
 OpenAI Chat Completions (`POST /v1/chat/completions`), Gemini `generateContent`
 (`POST /v1beta/models/{model}:generateContent`). The key always travels in a header, never
-in the URL; base URLs come from settings only.
+in the URL (`shared.providers.auth_headers`); base URLs come from settings only.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from shared.contracts import ExecutionInput, ProviderId
 from shared.crypto import SecretValue
 from shared.http import DirectClient
 from shared.logging import redact
-
-ANTHROPIC_VERSION = "2023-06-01"
+from shared.providers import auth_headers
 
 
 class Provider(Protocol):
@@ -53,7 +52,7 @@ class Anthropic:
             body["system"] = data.system
         if data.temperature is not None:
             body["temperature"] = min(data.temperature, 1.0)  # Anthropic accepts 0..1
-        headers = {"x-api-key": key.reveal(), "anthropic-version": ANTHROPIC_VERSION}
+        headers = auth_headers(self.id, key)
         return f"{base}/v1/messages", headers, body
 
     def reply(self, body: dict[str, Any]) -> ProviderReply:
@@ -87,7 +86,7 @@ class OpenAI:
         }
         if data.temperature is not None:
             body["temperature"] = data.temperature
-        headers = {"Authorization": f"Bearer {key.reveal()}"}
+        headers = auth_headers(self.id, key)
         return f"{base}/v1/chat/completions", headers, body
 
     def reply(self, body: dict[str, Any]) -> ProviderReply:
@@ -123,7 +122,7 @@ class Gemini:
             body["generationConfig"]["temperature"] = data.temperature
         if data.system:
             body["systemInstruction"] = {"parts": [{"text": data.system}]}
-        headers = {"x-goog-api-key": key.reveal()}
+        headers = auth_headers(self.id, key)
         return f"{base}/v1beta/models/{model}:generateContent", headers, body
 
     def reply(self, body: dict[str, Any]) -> ProviderReply:

@@ -1,19 +1,25 @@
-"""Which offset of each partition may be committed when executions finish out of order.
+"""The commit policy: which offset of each partition may be committed, and when to commit it.
 
-Why not FastStream's subscriber options: they acknowledge each message in the order it is
-handled (ack-first, or ack after the handler returns), so either a slow call holds up the
-whole partition (concurrency = partitions) or a later, faster message acknowledges past an
-earlier one still in flight and a crash loses it. The runner instead keeps many executions
-in flight per partition and commits a partition only up to the lowest offset not yet
-finished. This tracker is the pure bookkeeping for that; the consumer (`consumer.py`) feeds
-it from aiokafka and commits what it returns with `consumer.commit({tp: offset})`.
+Executions finish out of order; a partition is committed only up to the lowest offset not yet
+finished. `OffsetTracker` is the pure bookkeeping for that; `CommitPolicy` feeds it, commits
+what it returns with `consumer.commit({tp: offset})` every `RUNNER_COMMIT_INTERVAL_S`, on a
+rebalance and at shutdown, and reports the lag.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import deque
 from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from agent_runner.service import RunnerMetrics
+
+log = logging.getLogger(__name__)
 
 P = TypeVar("P", bound=Hashable)
 
@@ -101,3 +107,60 @@ class OffsetTracker(Generic[P]):
 
     def partitions(self) -> list[P]:
         return list(self._parts)
+
+
+class CommitPolicy:
+    """Commits every assigned partition up to its lowest unfinished offset, at most once per
+    `interval_s` (unless forced), and keeps the lag gauge current."""
+
+    def __init__(self, *, interval_s: float, metrics: RunnerMetrics) -> None:
+        self.tracker: OffsetTracker[TopicPartition] = OffsetTracker()
+        self._interval_s = interval_s
+        self._metrics = metrics
+        self._consumer: AIOKafkaConsumer | None = None
+        self._last_commit = 0.0
+
+    def attach(self, consumer: AIOKafkaConsumer) -> None:
+        """The consumer whose offsets this policy commits (set once it is created)."""
+        self._consumer = consumer
+
+    async def maybe_commit(self, *, force: bool = False) -> None:
+        """Commit the assigned partitions' progress if the interval has passed (or `force`)."""
+        now = time.monotonic()
+        if not force and now - self._last_commit < self._interval_s:
+            return
+        self._last_commit = now
+        consumer = self._consumer
+        if consumer is None:
+            return
+        assigned = consumer.assignment()
+        await self.commit([tp for tp in self.tracker.partitions() if tp in assigned])
+        self._update_lag(consumer, assigned)
+
+    async def commit(self, partitions: Iterable[TopicPartition]) -> None:
+        """Commit the progress of `partitions`; a failed commit is retried by the next one."""
+        offsets = self.tracker.committable(partitions)
+        if not offsets or self._consumer is None:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:  # e.g. a rebalance in progress; the next commit retries
+            log.warning("commit failed: %s", type(exc).__name__)
+            return
+        self.tracker.mark_committed(offsets)
+
+    async def revoked(self, revoked: set[TopicPartition]) -> None:
+        """Commit what revoked partitions finished, then forget them."""
+        known = set(self.tracker.partitions())
+        await self.commit([tp for tp in revoked if tp in known])
+        self.tracker.forget(revoked)
+
+    def _update_lag(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
+        lag = 0
+        for tp in assigned:
+            high = consumer.highwater(tp)
+            point = self.tracker.commit_point(tp)
+            if high is None or point is None:
+                continue
+            lag += max(0, high - point)
+        self._metrics.consumer_lag.set(lag)

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from agent_runner.simulator.behaviour import (
+from deploy.local.simulator.behaviour import (
     Behaviour,
     behaviour_for,
     count_tokens,

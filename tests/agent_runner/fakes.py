@@ -1,4 +1,5 @@
-"""In-process fakes for unit tests: keyvault's resolve endpoint and a scripted provider."""
+"""In-process fakes for the runner's unit tests: keyvault's resolve endpoint, a scripted
+provider, the dedupe store's in-memory twin and a publisher that keeps what it is given."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from typing import Any
 
 import httpx
 
-from agent_runner.executor import Executor
-from agent_runner.keys import KeyvaultClient
-from agent_runner.metrics import RunnerMetrics
+from agent_runner.clients.keyvault import KeyvaultClient
+from agent_runner.service import Executor, RunnerMetrics
 from agent_runner.settings import RunnerSettings
 from shared.catalog import load_prices
-from shared.contracts import ExecutionRequested
+from shared.contracts import ExecutionRequested, ExecutionResult
 from shared.crypto import seal, seal_context
 from shared.http import DirectClient
 
@@ -52,6 +52,41 @@ class FakeKeyvault:
             seal_context(execution_id=body["execution_id"], key_id=key_id),
         )
         return {"key_id": key_id, "sealed": base64.b64encode(sealed).decode()}
+
+
+class InMemoryDedupeStore:
+    """The in-memory twin of `MongoDedupeStore`."""
+
+    def __init__(self) -> None:
+        self.claimed: set[str] = set()
+        self.results: dict[str, ExecutionResult] = {}
+        self.closed = False
+
+    async def open(self) -> None:
+        return None
+
+    async def ping(self) -> bool:
+        return not self.closed
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def claim(self, *, execution_id: str) -> ExecutionResult | None:
+        self.claimed.add(execution_id)
+        return self.results.get(execution_id)
+
+    async def put(self, *, result: ExecutionResult) -> ExecutionResult:
+        return self.results.setdefault(result.execution_id, result)
+
+
+@dataclass
+class ListPublisher:
+    """Keeps every published result, in order."""
+
+    published: list[ExecutionResult] = field(default_factory=list)
+
+    async def publish(self, result: ExecutionResult) -> None:
+        self.published.append(result)
 
 
 Responder = Callable[[httpx.Request], httpx.Response]

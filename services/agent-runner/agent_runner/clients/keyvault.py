@@ -19,33 +19,27 @@ from typing import Any
 
 import httpx
 
-from agent_runner.domain import backoff_s
+from agent_runner.domain import (
+    KeyUnavailableError,
+    NoMoreKeysError,
+    NotConfiguredError,
+    backoff_s,
+)
 from shared.batching import GroupCommit
-from shared.contracts import ExecutionRequested, ProviderId
+from shared.contracts import ErrorCode, ExecutionRequested, ProviderId
 from shared.crypto import SealError, SecretValue, new_recipient, open_sealed, seal_context
 from shared.logging import redact
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256  # keyvault's /resolve-batch limit
+NO_MORE_KEYS = "no_more_keys"  # keyvault's per-item refusal: every assigned key was skipped
 
 
 @dataclass(frozen=True)
 class ResolvedKey:
     key_id: str
     secret: SecretValue
-
-
-class NotConfiguredError(Exception):
-    """No key of the provider is assigned to the workspace (keyvault's message)."""
-
-
-class NoMoreKeysError(Exception):
-    """Every assigned key of the provider was already tried."""
-
-
-class KeyUnavailableError(Exception):
-    """keyvault could not give a key (unreachable, 5xx, refused the runner, bad reply)."""
 
 
 class KeyvaultClient:
@@ -94,9 +88,9 @@ class KeyvaultClient:
         if error is not None:
             code = error.get("code") if isinstance(error, dict) else None
             detail = redact(str(error.get("detail") or "") if isinstance(error, dict) else "")
-            if code == "no_more_keys":
+            if code == NO_MORE_KEYS:
                 raise NoMoreKeysError(detail)
-            if code == "provider_not_configured":
+            if code == ErrorCode.PROVIDER_NOT_CONFIGURED:
                 raise NotConfiguredError(detail)
             raise KeyUnavailableError(f"keyvault refused the key request: {detail or code}")
         try:
@@ -141,7 +135,7 @@ class KeyvaultClient:
 
 
 def _refusal(detail: str) -> dict[str, Any]:
-    return {"error": {"status": 503, "code": "key_unavailable", "detail": detail}}
+    return {"error": {"status": 503, "code": ErrorCode.KEY_UNAVAILABLE.value, "detail": detail}}
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

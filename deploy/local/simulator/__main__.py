@@ -1,4 +1,4 @@
-"""`python -m agent_runner.simulator`: the provider simulator on 127.0.0.1:SIM_PORT."""
+"""`python -m deploy.local.simulator`: the provider simulator on 127.0.0.1:SIM_PORT."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import uvicorn
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agent_runner.simulator.app import create_app
+from deploy.local.simulator.app import create_app
 from shared.logging import configure_logging
 
 

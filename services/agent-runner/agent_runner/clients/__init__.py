@@ -1,0 +1,1 @@
+"""Outbound HTTP: keyvault (scoped keys) and the providers' wire formats."""

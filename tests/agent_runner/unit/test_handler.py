@@ -1,0 +1,47 @@
+"""The execution handler: claim, execute if new, record, publish; a redelivery republishes."""
+
+from __future__ import annotations
+
+from agent_runner.service import ExecutionHandler
+from shared.contracts import ErrorCode
+from tests.agent_runner.fakes import (
+    FakeKeyvault,
+    InMemoryDedupeStore,
+    ListPublisher,
+    ScriptedProvider,
+    anthropic_ok,
+    executor,
+    request,
+)
+
+KEY = "sk-ant-api03-handlerkeyHHHHHHHHHHHH1111"
+
+
+async def test_a_new_request_is_executed_recorded_and_published_once() -> None:
+    prov = ScriptedProvider([anthropic_ok])
+    ex, metrics = executor(FakeKeyvault({"anthropic": [("key-a", KEY)]}), prov)
+    store, published = InMemoryDedupeStore(), ListPublisher()
+    handler = ExecutionHandler(executor=ex, store=store, publisher=published, metrics=metrics)
+    await handler.handle(request())
+    assert store.claimed == {"exec-1"}
+    assert [r.status for r in published.published] == ["succeeded"]
+    assert store.results["exec-1"] == published.published[0]
+    # Redelivered: the recorded result again, and no second provider call.
+    await handler.handle(request())
+    assert published.published == [store.results["exec-1"]] * 2
+    assert len(prov.requests) == 1
+    assert metrics.registry.get_sample_value("runner_redelivered_total") == 1
+
+
+async def test_a_failure_is_a_published_result() -> None:
+    prov = ScriptedProvider([anthropic_ok])
+    ex, metrics = executor(FakeKeyvault(), prov)
+    published = ListPublisher()
+    handler = ExecutionHandler(
+        executor=ex, store=InMemoryDedupeStore(), publisher=published, metrics=metrics
+    )
+    await handler.handle(request())
+    (result,) = published.published
+    assert result.error is not None
+    assert result.error.code == ErrorCode.PROVIDER_NOT_CONFIGURED
+    assert prov.requests == []
