@@ -1,4 +1,5 @@
-"""HTTP translation of keyvault's internal API (docs/INTERNAL_API.md, keyvault section)."""
+"""HTTP translation of keyvault's internal API (docs/INTERNAL_API.md, keyvault section):
+schemas, routes, health routes, and the mapping of domain errors to problem+json."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import binascii
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -16,7 +17,7 @@ from keyvault.service import ResolveAsk, Vault
 from shared.crypto import SecretValue
 from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 from shared.settings import BaseServiceSettings
-from shared.web import service_caller
+from shared.web import problem_response, service_caller
 
 RUNNER = "agent-runner"  # the only service that may resolve keys
 
@@ -144,6 +145,14 @@ class ResolveBatchItem(BaseModel):
 
 class ResolveBatchResponse(BaseModel):
     items: list[ResolveBatchItem] = Field(description="One per request item, in order.")
+
+
+def install_domain_errors(app: FastAPI) -> None:
+    """Every KeyvaultError leaves as problem+json with its own status and code."""
+
+    @app.exception_handler(KeyvaultError)
+    async def _domain_error(_: Request, exc: KeyvaultError) -> JSONResponse:
+        return problem_response(exc.status, exc.code, exc.detail)
 
 
 async def _vault(request: Request) -> Vault:

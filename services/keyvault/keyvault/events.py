@@ -1,4 +1,11 @@
-"""Kafka translation: publishes ProviderKeyChanged; feeds the read models from workspace topics."""
+"""Kafka translation: publishes ProviderKeyChanged; feeds the read models from workspace topics.
+
+The read models are fed by `shared.kafka.StateTopicReader`, not a FastStream subscriber: they
+must be rebuilt from the beginning of the compacted topics on every start, with no consumer
+group, and keyvault answers /readyz only once each reader has caught up with the end offsets
+it saw at start. A FastStream subscriber exposes neither the assignment of every partition
+without a group nor those end offsets, so it cannot tell when the model is complete.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,7 @@ import logging
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from keyvault.domain import ProviderKey
-from keyvault.readmodels import AssignmentsView, PlansView
+from keyvault.domain import AssignmentsView, PlansView, ProviderKey
 from shared.contracts import OrgPlanChanged, ProviderKeyChanged, WorkspaceAssignmentsChanged
 from shared.kafka import StateTopicReader
 
