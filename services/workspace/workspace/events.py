@@ -22,7 +22,7 @@ from shared.contracts import (
     WorkspaceAssignmentsChanged,
 )
 from shared.kafka import StateTopicReader
-from workspace.domain import Ledger, WorkspaceService
+from workspace.service import Ledger, WorkspaceService
 from workspace.settings import WorkspaceSettings
 
 log = logging.getLogger(__name__)
