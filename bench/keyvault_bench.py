@@ -21,7 +21,12 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 
 from keyvault.app import create_app
-from keyvault.envelope import LocalKeyring, decrypt_secret, encrypt_secret, new_version_entry
+from keyvault.service.envelope import (
+    LocalKeyring,
+    decrypt_secret,
+    encrypt_secret,
+    new_version_entry,
+)
 from keyvault.settings import KeyvaultSettings
 from shared.contracts import WorkspaceAssignmentsChanged
 from shared.crypto import SecretValue, new_recipient

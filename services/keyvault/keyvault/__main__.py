@@ -10,8 +10,8 @@ import sys
 import uvicorn
 
 from keyvault.app import create_app
-from keyvault.envelope import KeyringError
-from keyvault.rewrap import format_report, rewrap_all
+from keyvault.service import format_report, rewrap_all
+from keyvault.service.envelope import KeyringError
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoKeyStore
 from shared.logging import configure_logging

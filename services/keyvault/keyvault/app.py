@@ -12,15 +12,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 
-from keyvault.api import create_router, health
-from keyvault.directory import HttpWorkspaceDirectory
-from keyvault.domain import KeyStore, KeyvaultError, WorkspaceDirectory
+from keyvault.api import create_router, health, install_domain_errors
+from keyvault.clients import HttpKeyVerifier, HttpWorkspaceDirectory
+from keyvault.domain import (
+    AssignmentsView,
+    KeyStore,
+    KeyVerifier,
+    PlansView,
+    WorkspaceDirectory,
+)
 from keyvault.events import KafkaKeyEvents, assignments_reader, plans_reader
-from keyvault.readmodels import AssignmentsView, PlansView
-from keyvault.service import KeyVerifier, Vault
+from keyvault.service import Vault
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoKeyStore
-from keyvault.verify import HttpKeyVerifier
 from shared.kafka import ensure_topics
 from shared.mongo import is_transient
 from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
@@ -126,10 +130,7 @@ def create_app(
 
     app = FastAPI(title="FlowTrux keyvault (internal)", version="1", lifespan=lifespan)
     install_problem_handlers(app)
-
-    @app.exception_handler(KeyvaultError)
-    async def _domain_error(_: Request, exc: KeyvaultError) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.detail)
+    install_domain_errors(app)
 
     @app.exception_handler(PyMongoError)
     async def _store_error(_: Request, exc: PyMongoError) -> JSONResponse:

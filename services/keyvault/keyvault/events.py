@@ -1,14 +1,22 @@
-"""Kafka translation: publishes ProviderKeyChanged; feeds the read models from workspace topics."""
+"""Kafka translation: publishes ProviderKeyChanged; feeds the read models from workspace topics.
+
+The read models are fed by `shared.kafka.StateTopicReader`, not a FastStream subscriber: they
+must be rebuilt from the beginning of the compacted topics on every start, with no consumer
+group, and keyvault answers /readyz only once each reader has caught up with the end offsets
+it saw at start. A FastStream subscriber exposes neither the assignment of every partition
+without a group nor those end offsets, so it cannot tell when the model is complete.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from keyvault.domain import ProviderKey
-from keyvault.readmodels import AssignmentsView, PlansView
+from keyvault.domain import AssignmentsView, PlansView, ProviderKey
 from shared.contracts import OrgPlanChanged, ProviderKeyChanged, WorkspaceAssignmentsChanged
 from shared.kafka import StateTopicReader
 
@@ -55,29 +63,35 @@ class KafkaKeyEvents:
         )
 
 
+E = TypeVar("E", WorkspaceAssignmentsChanged, OrgPlanChanged)
+
+
+def _state_reader(
+    bootstrap: str,
+    topic: str,
+    model: type[E],
+    key_of: Callable[[E], str],
+    apply: Callable[[str, E | None], None],
+) -> StateTopicReader:
+    """Applies every record of a compacted topic to a read model; a tombstone is None."""
+
+    async def on_record(record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.value is None:
+            apply((record.key or b"").decode(), None)
+            return
+        event = model.model_validate_json(record.value)
+        apply(key_of(event), event)
+
+    return StateTopicReader(bootstrap, topic, on_record)
+
+
 def assignments_reader(bootstrap: str, topic: str, view: AssignmentsView) -> StateTopicReader:
     """Keeps `view` current from workspace.assignments.v1 (from the start of the topic)."""
-
-    async def on_assignment(record: ConsumerRecord[bytes, bytes]) -> None:
-        workspace_id = (record.key or b"").decode()
-        if record.value is None:
-            view.apply(workspace_id, None)
-            return
-        event = WorkspaceAssignmentsChanged.model_validate_json(record.value)
-        view.apply(event.workspace_id, event)
-
-    return StateTopicReader(bootstrap, topic, on_assignment)
+    return _state_reader(
+        bootstrap, topic, WorkspaceAssignmentsChanged, lambda e: e.workspace_id, view.apply
+    )
 
 
 def plans_reader(bootstrap: str, topic: str, view: PlansView) -> StateTopicReader:
     """Keeps `view` current from workspace.plans.v1 (from the start of the topic)."""
-
-    async def on_plan(record: ConsumerRecord[bytes, bytes]) -> None:
-        org_id = (record.key or b"").decode()
-        if record.value is None:
-            view.apply(org_id, None)
-            return
-        event = OrgPlanChanged.model_validate_json(record.value)
-        view.apply(event.org_id, event)
-
-    return StateTopicReader(bootstrap, topic, on_plan)
+    return _state_reader(bootstrap, topic, OrgPlanChanged, lambda e: e.org_id, view.apply)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from keyvault.envelope import (
+from keyvault.service.envelope import (
     LocalKeyring,
     is_dev_keyring,
     load_or_create_dev_keyring,

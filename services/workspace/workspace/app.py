@@ -20,21 +20,20 @@ from shared.kafka import StateTopicReader, ensure_topics
 from shared.mongo import is_transient
 from shared.plans import DEFAULT_PLAN, parse_plans
 from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
-from workspace.adapters import HttpKeyConfirmer, SharedCatalog
 from workspace.api import build_router, health_router, install_domain_errors
+from workspace.clients import HttpKeyConfirmer
 from workspace.domain import (
+    STORE_BUSY,
     KeyConfirmer,
     KeyDirectory,
-    Ledger,
     LedgerStore,
     StatePublisher,
-    WorkspaceService,
     WorkspaceStore,
 )
 from workspace.events import KafkaStatePublisher, keys_reader, ledger_broker
+from workspace.service import Ledger, SharedCatalog, WorkspaceService
 from workspace.settings import WorkspaceSettings
 from workspace.store import MongoLedgerStore, MongoWorkspaceStore
-from workspace.store.retry import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +114,6 @@ def create_app(
                 price_of=lambda model, i, o: cost_usd(prices, model, i, o),
             )
             app.state.workspaces, app.state.ledger, app.state.keys = svc, led, keys
-            app.state.catalog = catalog
 
             reader: StateTopicReader | None = None
             broker: KafkaBroker | None = None
@@ -177,7 +175,7 @@ def create_app(
         # A busy or reconnecting store is worth a retry by the caller; never a 500 for that.
         if is_transient(exc):
             log.warning("store unavailable: %s", type(exc).__name__)
-            response = problem_response(503, "store_unavailable", UNAVAILABLE)
+            response = problem_response(503, "store_unavailable", STORE_BUSY)
             response.headers["Retry-After"] = "1"
             return response
         log.error("unhandled store error: %s", type(exc).__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from faststream import AckPolicy
@@ -22,7 +22,7 @@ from shared.contracts import (
     WorkspaceAssignmentsChanged,
 )
 from shared.kafka import StateTopicReader
-from workspace.domain import Ledger, WorkspaceService
+from workspace.service import Ledger, WorkspaceService
 from workspace.settings import WorkspaceSettings
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ BATCH_MAX_RECORDS = 1000
 BATCH_WAIT_MS = 50
 
 EventT = TypeVar("EventT", ExecutionResult, ExecutionRequested)
+Handler = Callable[[KafkaMessage], Awaitable[None]]
 
 
 def valid_events(
@@ -123,15 +124,19 @@ def ledger_broker(settings: WorkspaceSettings, ledger: Ledger) -> KafkaBroker:
     broker = KafkaBroker(settings.kafka_bootstrap_servers, logger=log)
     topics = settings.topics
 
-    @broker.subscriber(
-        topics.execution_result,
-        group_id=settings.ledger_group,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        batch=True,
-        max_records=BATCH_MAX_RECORDS,
-        batch_timeout_ms=BATCH_WAIT_MS,
-    )
+    def batches_of(topic: str) -> Callable[[Handler], Any]:
+        # NACK_ON_ERROR: the offsets are committed only once the handler has returned.
+        return broker.subscriber(
+            topic,
+            group_id=settings.ledger_group,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            batch=True,
+            max_records=BATCH_MAX_RECORDS,
+            batch_timeout_ms=BATCH_WAIT_MS,
+        )
+
+    @batches_of(topics.execution_result)
     async def on_execution_results(msg: KafkaMessage) -> None:
         events = valid_events(_batch(msg), ExecutionResult)
         try:
@@ -141,15 +146,7 @@ def ledger_broker(settings: WorkspaceSettings, ledger: Ledger) -> KafkaBroker:
             raise
         log.debug("results: %d received, %d newly counted", len(events), counted)
 
-    @broker.subscriber(
-        topics.execution_requested,
-        group_id=settings.ledger_group,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        batch=True,
-        max_records=BATCH_MAX_RECORDS,
-        batch_timeout_ms=BATCH_WAIT_MS,
-    )
+    @batches_of(topics.execution_requested)
     async def on_execution_requests(msg: KafkaMessage) -> None:
         # The runner owns the DLQ for requests; the ledger just skips invalid ones.
         events = valid_events(_batch(msg), ExecutionRequested)

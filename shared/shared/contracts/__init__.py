@@ -1,6 +1,15 @@
 """Event contracts of every topic; one module per producer."""
 
-from shared.contracts.base import PROVIDERS, Event, Identifier, ProviderId, utcnow
+from shared.contracts.base import (
+    IDENTIFIER_MAX,
+    IDENTIFIER_PATTERN,
+    PROVIDERS,
+    Event,
+    Identifier,
+    ProviderId,
+    is_identifier,
+    utcnow,
+)
 from shared.contracts.execution import (
     ChatMessage,
     ErrorCode,
@@ -10,12 +19,15 @@ from shared.contracts.execution import (
     ExecutionRequested,
     ExecutionResult,
     ExecutionUsage,
+    provider_not_configured_message,
 )
 from shared.contracts.keys import ProviderKeyChanged
 from shared.contracts.topics import Topics
 from shared.contracts.workspaces import OrgPlanChanged, PlanLimits, WorkspaceAssignmentsChanged
 
 __all__ = [
+    "IDENTIFIER_MAX",
+    "IDENTIFIER_PATTERN",
     "PROVIDERS",
     "ChatMessage",
     "ErrorCode",
@@ -33,5 +45,7 @@ __all__ = [
     "ProviderKeyChanged",
     "Topics",
     "WorkspaceAssignmentsChanged",
+    "is_identifier",
+    "provider_not_configured_message",
     "utcnow",
 ]

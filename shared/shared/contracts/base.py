@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+IDENTIFIER_MAX = 128
 Identifier = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"),
+    StringConstraints(min_length=1, max_length=IDENTIFIER_MAX, pattern=IDENTIFIER_PATTERN),
 ]
 """An opaque id chosen by its owner: 1–128 characters, letters, digits and `._:@-`."""
+_IDENTIFIER_RE = re.compile(IDENTIFIER_PATTERN)
+
+
+def is_identifier(value: str) -> bool:
+    """Whether `value` is a valid `Identifier` (for checks outside a pydantic model)."""
+    return len(value) <= IDENTIFIER_MAX and _IDENTIFIER_RE.fullmatch(value) is not None
+
 
 ProviderId = Literal["anthropic", "openai", "google"]
 PROVIDERS: tuple[ProviderId, ...] = ("anthropic", "openai", "google")

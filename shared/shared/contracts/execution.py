@@ -52,6 +52,18 @@ class ErrorCode(StrEnum):
     KEY_UNAVAILABLE = "key_unavailable"
 
 
+def provider_not_configured_message(workspace_id: str, provider: str) -> str:
+    """The text of PROVIDER_NOT_CONFIGURED: no key of `provider` is assigned to the workspace.
+
+    keyvault refuses a resolution with it; the runner passes it on in the execution's error.
+    """
+    return (
+        f"Workspace {workspace_id!r} has no {provider} key assigned. An OWNER can add a "
+        f"{provider} key under Settings → AI Providers and assign it to the workspace under "
+        "Settings → Workspaces."
+    )
+
+
 class ExecutionError(Model):
     """The error of a failed execution; never carries secret material."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from keyvault.domain import DecryptionFailedError, EncryptedSecret, ProviderKey
-from keyvault.envelope import (
+from keyvault.service.envelope import (
     KeyringError,
     LocalKeyring,
     decrypt_secret,
@@ -20,12 +20,12 @@ from keyvault.envelope import (
     new_version_entry,
     parse_keyring,
 )
-from keyvault.rewrap import format_report, rewrap_all
+from keyvault.service.rewrap import format_report, rewrap_all
 from keyvault.settings import KeyvaultSettings
-from keyvault.store import InMemoryKeyStore
 from shared.contracts import utcnow
 from shared.crypto import SecretValue
 from shared.settings import ProductionSettingsError
+from tests.keyvault.fakes import InMemoryKeyStore
 
 SECRET = SecretValue("sk-ant-api03-unit-test-secret-0123456789")
 BINDING = {"org_id": "org-a", "key_id": "key_1", "provider": "anthropic"}

@@ -8,16 +8,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo.errors import AutoReconnect, OperationFailure
 
-from keyvault.domain import AuditEntry, StoreUnavailableError
-from keyvault.envelope import LocalKeyring, new_version_entry
-from keyvault.readmodels import AssignmentsView, PlansView
-from keyvault.recording import LastUsed
+from keyvault.domain import AssignmentsView, AuditEntry, PlansView, StoreUnavailableError
 from keyvault.service import Vault
-from keyvault.store import InMemoryKeyStore, MongoKeyStore
+from keyvault.service.envelope import LocalKeyring, new_version_entry
+from keyvault.service.recording import LastUsed
+from keyvault.store import MongoKeyStore
 from shared.batching import GroupCommit
 from shared.contracts import WorkspaceAssignmentsChanged
 from shared.crypto import SecretValue, new_recipient
 from shared.mongo import is_transient
+from tests.keyvault.fakes import InMemoryKeyStore
 
 SECRET = "sk-ant-api03-recording-unit-0123456789"
 

@@ -8,19 +8,20 @@ import pytest
 
 from keyvault.domain import (
     Assignment,
+    AssignmentsView,
     NameTakenError,
     NoMoreKeysError,
     NotFoundError,
     PlanLimitReachedError,
+    PlansView,
     ProviderKey,
     ProviderNotConfiguredError,
 )
-from keyvault.envelope import LocalKeyring, new_version_entry
-from keyvault.readmodels import AssignmentsView, PlansView
 from keyvault.service import Vault
-from keyvault.store import InMemoryKeyStore
+from keyvault.service.envelope import LocalKeyring, new_version_entry
 from shared.contracts import OrgPlanChanged, PlanLimits, WorkspaceAssignmentsChanged
 from shared.crypto import SealError, SecretValue, new_recipient, open_sealed, seal_context
+from tests.keyvault.fakes import InMemoryKeyStore
 
 ANTHROPIC = "sk-ant-api03-vault-unit-0123456789abcdef"
 

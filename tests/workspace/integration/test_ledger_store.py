@@ -13,9 +13,9 @@ from pymongo import AsyncMongoClient
 from shared.contracts import ExecutionRequested, ExecutionResult
 from shared.kafka import ensure_topics
 from tests.workspace.support import Kafka, eventually, requested_event, result_event
-from workspace.adapters import SharedCatalog
-from workspace.domain import ExecutionRecord, Ledger, StoreUnavailableError
+from workspace.domain import ExecutionRecord, StoreUnavailableError
 from workspace.events import ledger_broker
+from workspace.service import Ledger, SharedCatalog
 from workspace.settings import WorkspaceSettings
 from workspace.store import MongoLedgerStore
 
@@ -84,32 +84,6 @@ async def test_outputs_are_pruned_in_the_background(store: MongoLedgerStore) -> 
     assert await store.prune_outputs(now=datetime.now(UTC) + timedelta(days=8)) == 1
     record = await ledger.execution("org-a", "old")
     assert (record.output_text, record.finish_reason, record.input_tokens) == (None, "end_turn", 10)
-    assert (await ledger.month_totals("org-a")).executions == 2
-
-
-async def test_records_of_the_former_layout_are_carried_over(
-    client: AsyncMongoClient[dict[str, Any]], db_name: str
-) -> None:
-    legacy = client[db_name]["executions"]
-    now = datetime.now(UTC)
-    await legacy.insert_many(
-        [
-            {"_id": "done", "org_id": "org-a", "workspace_id": "w", "status": "succeeded",
-             "model": "gpt-5", "input_tokens": 3, "output_tokens": 4, "cost_usd": 0.5,
-             "finished_at": now, "output_text": "x", "requested_at": None},
-            {"_id": "waiting", "org_id": "org-a", "workspace_id": "w", "status": "queued",
-             "model": "gpt-5", "finished_at": None, "requested_at": now},
-        ]
-    )  # fmt: skip
-    for _ in range(2):  # a second start copies nothing twice
-        store = MongoLedgerStore(client, db_name)
-        await store.open()
-    ledger = ledger_over(store)
-    totals = await ledger.month_totals("org-a")
-    assert (totals.executions, totals.cost_usd) == (1, 0.5)
-    assert (await ledger.execution("org-a", "waiting")).status == "queued"
-    await ledger.record_results([result("waiting")])  # its result still lands
-    assert (await ledger.execution("org-a", "waiting")).status == "succeeded"
     assert (await ledger.month_totals("org-a")).executions == 2
 
 

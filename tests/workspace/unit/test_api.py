@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from shared.catalog import CATALOG
 from shared.settings import DEV_SERVICE_TOKENS
+from tests.workspace.fakes import InMemoryLedgerStore, InMemoryWorkspaceStore
 from tests.workspace.support import FakeConfirmer, RecordingPublisher, key_event
 from workspace.app import create_app
 from workspace.settings import WorkspaceSettings
-from workspace.store import InMemoryLedgerStore, InMemoryWorkspaceStore
 
 GATEWAY = {"Authorization": f"Bearer {DEV_SERVICE_TOKENS['gateway']}"}
 KEYVAULT = {"Authorization": f"Bearer {DEV_SERVICE_TOKENS['keyvault']}"}
@@ -35,29 +34,11 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
             yield c
 
 
-async def test_catalog_equals_the_seed_list(client: httpx.AsyncClient) -> None:
-    r = await client.get("/internal/v1/catalog", headers=GATEWAY)
-    assert r.status_code == 200
-    expected = {
-        "providers": [
-            {
-                "id": p.id,
-                "name": p.name,
-                "models": [{"id": m.id, "best_for": m.best_for} for m in p.models],
-            }
-            for p in CATALOG
-        ]
-    }
-    assert r.json() == expected
-    assert [p["id"] for p in r.json()["providers"]] == ["anthropic", "openai", "google"]
-    assert len([m for p in r.json()["providers"] for m in p["models"]]) == 16
-
-
 async def test_service_credential_required(client: httpx.AsyncClient) -> None:
-    r = await client.get("/internal/v1/catalog")
+    r = await client.get("/internal/v1/orgs/o/workspaces")
     assert r.status_code == 401
     assert r.headers["content-type"].startswith("application/problem+json")
-    r = await client.get("/internal/v1/catalog", headers={"Authorization": "Bearer nope"})
+    r = await client.get("/internal/v1/orgs/o/workspaces", headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401
     # keyvault may read a workspace but not change one
     r = await client.post("/internal/v1/orgs/o/workspaces", json={"name": "x"}, headers=KEYVAULT)

@@ -9,6 +9,7 @@ import pytest
 
 from shared.contracts import ExecutionRequested, ExecutionResult, PlanLimits
 from shared.plans import DEFAULT_PLAN, DEFAULT_PLANS, parse_plans
+from tests.workspace.fakes import InMemoryLedgerStore, InMemoryWorkspaceStore
 from tests.workspace.support import (
     FakeConfirmer,
     RecordingPublisher,
@@ -16,22 +17,19 @@ from tests.workspace.support import (
     requested_event,
     result_event,
 )
-from workspace.adapters import SharedCatalog
 from workspace.domain import (
     InvalidInputError,
     KeyDirectory,
     KeyInfo,
-    Ledger,
     NameTakenError,
     NotFoundError,
     PlanLimitReachedError,
     UnknownAIProviderError,
     UnknownPlanError,
-    WorkspaceService,
     month_start,
     next_month,
 )
-from workspace.store import InMemoryLedgerStore, InMemoryWorkspaceStore
+from workspace.service import Ledger, SharedCatalog, WorkspaceService
 
 
 def make_service(

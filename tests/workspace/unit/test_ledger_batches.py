@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,20 +14,20 @@ from aiokafka import ConsumerRecord
 from pymongo.errors import AutoReconnect, BulkWriteError, OperationFailure
 
 from shared.contracts import ExecutionRequested, ExecutionResult
+from tests.workspace.fakes import InMemoryLedgerStore, InMemoryWorkspaceStore
 from tests.workspace.support import (
     FakeConfirmer,
     RecordingPublisher,
     requested_event,
     result_event,
 )
-from workspace.adapters import SharedCatalog
 from workspace.app import create_app
-from workspace.domain import ExecutionRecord, Ledger, StoreUnavailableError
+from workspace.domain import ExecutionRecord, StoreUnavailableError
 from workspace.events import valid_events
+from workspace.service import Ledger, SharedCatalog
 from workspace.settings import WorkspaceSettings
-from workspace.store import InMemoryLedgerStore, InMemoryWorkspaceStore
-from workspace.store.ledger import insert_new
-from workspace.store.retry import retrying
+from workspace.store import ledger as ledger_store
+from workspace.store.ledger import insert_new, retrying
 
 LOCKED = OperationFailure("database is locked", code=1)
 
@@ -34,8 +35,8 @@ LOCKED = OperationFailure("database is locked", code=1)
 @pytest.fixture
 def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries without the backoff pauses (the policy is the same, the test is quick)."""
-    monkeypatch.setattr("workspace.store.retry.pause", lambda attempt: 0.0)
-    monkeypatch.setattr("workspace.store.ledger.pause", lambda attempt: 0.0)
+    no_pauses = replace(ledger_store.BACKOFF, first_pause_s=0.0)
+    monkeypatch.setattr(ledger_store, "BACKOFF", no_pauses)
 
 
 def make_ledger() -> tuple[Ledger, InMemoryLedgerStore]:

@@ -1,6 +1,5 @@
-"""keyvault persistence: the MongoDB repository and its in-memory twin for unit tests."""
+"""keyvault persistence: the MongoDB repository of keys, quota slots and audit entries."""
 
-from keyvault.store.memory import InMemoryKeyStore
-from keyvault.store.mongo import MongoKeyStore
+from keyvault.store.keys import MongoKeyStore
 
-__all__ = ["InMemoryKeyStore", "MongoKeyStore"]
+__all__ = ["MongoKeyStore"]

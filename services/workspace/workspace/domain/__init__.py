@@ -1,6 +1,8 @@
-"""The rules of the workspace service; no I/O library is imported here."""
+"""The rules and types of the workspace service; no I/O library is imported here."""
 
 from workspace.domain.errors import (
+    STORE_BUSY,
+    InvalidCursorError,
     InvalidInputError,
     KeyLookupUnavailableError,
     NameTakenError,
@@ -11,8 +13,6 @@ from workspace.domain.errors import (
     UnknownPlanError,
     WorkspaceError,
 )
-from workspace.domain.keys import KeyDirectory
-from workspace.domain.ledger import Ledger, month_start, next_month
 from workspace.domain.model import (
     CatalogEntry,
     ExecutionRecord,
@@ -32,20 +32,33 @@ from workspace.domain.ports import (
     StatePublisher,
     WorkspaceStore,
 )
-from workspace.domain.workspaces import WorkspaceService, clean_name
+from workspace.domain.readmodels import KeyDirectory
+from workspace.domain.rules import (
+    MAX_ASSIGNED,
+    MAX_NAME,
+    UsageSum,
+    as_utc,
+    clean_name,
+    month_start,
+    new_workspace_id,
+    next_month,
+)
 
 __all__ = [
+    "MAX_ASSIGNED",
+    "MAX_NAME",
+    "STORE_BUSY",
     "Catalog",
     "CatalogEntry",
     "ExecutionRecord",
     "GroupBy",
     "Interval",
+    "InvalidCursorError",
     "InvalidInputError",
     "KeyConfirmer",
     "KeyDirectory",
     "KeyInfo",
     "KeyLookupUnavailableError",
-    "Ledger",
     "LedgerStore",
     "NameTakenError",
     "NotFoundError",
@@ -58,11 +71,13 @@ __all__ = [
     "UnknownPlanError",
     "UsageFact",
     "UsageRow",
+    "UsageSum",
     "Workspace",
     "WorkspaceError",
-    "WorkspaceService",
     "WorkspaceStore",
+    "as_utc",
     "clean_name",
     "month_start",
+    "new_workspace_id",
     "next_month",
 ]

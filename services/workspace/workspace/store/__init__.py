@@ -1,12 +1,6 @@
-"""Repositories of the workspace service: MongoDB, and in-memory twins for unit tests."""
+"""Repositories of the workspace service in MongoDB: orgs and workspaces, the usage ledger."""
 
 from workspace.store.ledger import MongoLedgerStore
-from workspace.store.memory import InMemoryLedgerStore, InMemoryWorkspaceStore
-from workspace.store.mongo import MongoWorkspaceStore
+from workspace.store.workspaces import MongoWorkspaceStore
 
-__all__ = [
-    "InMemoryLedgerStore",
-    "InMemoryWorkspaceStore",
-    "MongoLedgerStore",
-    "MongoWorkspaceStore",
-]
+__all__ = ["MongoLedgerStore", "MongoWorkspaceStore"]

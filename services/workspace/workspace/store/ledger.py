@@ -9,27 +9,26 @@ unlike its conditional updates. Only the background output pruning updates docum
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, PyMongoError, ServerSelectionTimeoutError
 
-from shared.mongo import is_duplicate_write_error, is_transient, write_error_transient
+from shared import mongo
+from shared.retry import Backoff
 from workspace.domain import ExecutionRecord, StoreUnavailableError, UsageFact
-from workspace.store.retry import ATTEMPTS, UNAVAILABLE, pause, retrying
 
 log = logging.getLogger(__name__)
 
 Doc = dict[str, Any]
+T = TypeVar("T")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-LEGACY = "executions"  # one collection of queued and finished records, written by upserts
-MIGRATED = "legacy_executions_copied"
+# Transient store errors (FerretDB's "database is locked", reconnects): 0.05 s, 0.1 s, ...
+BACKOFF = Backoff(attempts=5, first_pause_s=0.05, max_pause_s=0.8)
 
 _RECORD_FIELDS = tuple(ExecutionRecord.__dataclass_fields__)
 _FACT_FIELDS = {
@@ -77,43 +76,16 @@ def _newest_first(
     return query
 
 
-async def insert_new(collection: AsyncCollection[Doc], docs: Sequence[Doc], what: str) -> int:
-    """Insert `docs` unordered; an `_id` already present counts as done, not as an error.
+async def retrying(op: Callable[[], Awaitable[T]], what: str) -> T:
+    """`op` (safe to repeat) with the ledger's retries; past them, StoreUnavailableError."""
+    return await mongo.retrying(op, what=what, backoff=BACKOFF, unavailable=StoreUnavailableError)
 
-    Returns how many documents this call inserted. Transient failures (a locked database, a
-    reconnect) are retried with bounded backoff, re-sending only what did not land; any other
-    write error is raised, never swallowed.
-    """
-    pending = list(docs)
-    inserted = 0
-    for attempt in range(ATTEMPTS):
-        try:
-            await collection.insert_many(pending, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors") or []
-            inserted += int(exc.details.get("nInserted") or 0)
-            failed = [e for e in errors if not is_duplicate_write_error(e)]
-            if not failed and not exc.details.get("writeConcernErrors"):
-                return inserted
-            if not failed or not all(write_error_transient(e) for e in failed):
-                raise
-            pending = [pending[e["index"]] for e in failed]
-            problem = f"{len(failed)} write errors"
-        except PyMongoError as exc:
-            if not is_transient(exc):
-                raise
-            if isinstance(exc, ServerSelectionTimeoutError):
-                raise StoreUnavailableError(UNAVAILABLE) from exc
-            # Unknown how much landed: send it all again; what is there now is a duplicate.
-            problem = type(exc).__name__
-        else:
-            return inserted + len(pending)
-        if attempt == ATTEMPTS - 1:
-            log.warning("%s failed transiently %d times (%s)", what, ATTEMPTS, problem)
-            raise StoreUnavailableError(UNAVAILABLE)
-        log.info("%s failed transiently (%s); retrying", what, problem)
-        await asyncio.sleep(pause(attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
+
+async def insert_new(collection: AsyncCollection[Doc], docs: Sequence[Doc], what: str) -> int:
+    """Insert what is not there yet (see shared.mongo.insert_new); how many were new."""
+    return await mongo.insert_new(
+        collection, docs, what=what, backoff=BACKOFF, unavailable=StoreUnavailableError
+    )
 
 
 class MongoLedgerStore:
@@ -123,8 +95,6 @@ class MongoLedgerStore:
         db = client[db_name]
         self.finished: AsyncCollection[Doc] = db["ledger_finished"]
         self.queued: AsyncCollection[Doc] = db["ledger_queued"]
-        self.meta: AsyncCollection[Doc] = db["ledger_meta"]
-        self.legacy: AsyncCollection[Doc] = db[LEGACY]
 
     async def open(self) -> None:
         await self.finished.create_index([("org_id", ASCENDING), ("finished_at", ASCENDING)])
@@ -133,28 +103,6 @@ class MongoLedgerStore:
             await collection.create_index(
                 [("org_id", ASCENDING), ("workspace_id", ASCENDING), (field, DESCENDING)]
             )
-        await self.copy_legacy()
-
-    async def copy_legacy(self) -> None:
-        """Copy records of the former single-collection layout once (idempotent)."""
-        if await self.meta.find_one({"_id": MIGRATED}) is not None:
-            return
-        finished: list[Doc] = []
-        queued: list[Doc] = []
-        async for doc in self.legacy.find({}, batch_size=1000):
-            record = _record(doc)
-            (finished if record.finished else queued).append(_doc(record))
-            if len(finished) + len(queued) >= 1000:
-                await self._copy(finished, queued)
-                finished, queued = [], []
-        await self._copy(finished, queued)
-        await insert_new(self.meta, [{"_id": MIGRATED, "at": datetime.now(UTC)}], "ledger meta")
-
-    async def _copy(self, finished: list[Doc], queued: list[Doc]) -> None:
-        if finished:
-            await insert_new(self.finished, finished, "legacy copy")
-        if queued:
-            await insert_new(self.queued, queued, "legacy copy")
 
     async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int:
         return await insert_new(self.finished, [_doc(r) for r in records], "ledger results")

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class AuditLog:
-    """Group commit of audit entries: `record` returns once the entry is durably stored."""
+    """Group commit of audit entries: `record_many` returns once its entries are stored."""
 
     def __init__(self, store: KeyStore, *, max_batch: int = 256) -> None:
         self._store = store
@@ -39,11 +39,8 @@ class AuditLog:
         await self._store.add_audits(entries=entries)
         return [None] * len(entries)
 
-    async def record(self, entry: AuditEntry) -> None:
-        await self._commit.submit(entry)
-
     async def record_many(self, entries: list[AuditEntry]) -> None:
-        """Like `record` for several entries; returns once all of them are stored."""
+        """Returns once every one of `entries` is stored (group-committed with others)."""
         await asyncio.gather(*(self._commit.submit(e) for e in entries))
 
     async def close(self) -> None:
@@ -65,7 +62,6 @@ class LastUsed:
         self._written: dict[str, float] = {}  # key id -> monotonic time of its last write
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.writes = 0  # store updates made (for tests and metrics)
 
     def note(self, key_id: str, at: datetime) -> None:
         """Remember a use; the writer is woken, nothing is written here."""
@@ -78,7 +74,6 @@ class LastUsed:
         self._written[key_id] = time.monotonic()
         try:
             await self._store.touch_last_used(key_id=key_id, at=at)
-            self.writes += 1
         except Exception as exc:
             log.warning("last_used_at not updated yet: %s", type(exc).__name__)
             self.note(key_id, at)  # retried once its interval has passed

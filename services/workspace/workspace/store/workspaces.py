@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +10,7 @@ from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from shared.mongo import is_unique_violation
+from shared.mongo import Slots, is_unique_violation
 from workspace.domain import NameTakenError, Org, Workspace
 
 Doc = dict[str, Any]
@@ -47,7 +47,9 @@ class MongoWorkspaceStore:
         db = client[db_name]
         self.orgs: AsyncCollection[Doc] = db["orgs"]
         self.workspaces: AsyncCollection[Doc] = db["workspaces"]
-        self.slots: AsyncCollection[Doc] = db["workspace_slots"]
+        self.slots = Slots(
+            db["workspace_slots"], holder_field="workspace_id", live_holders=self._live
+        )
 
     async def open(self) -> None:
         await self.orgs.create_index([("plan_pending", ASCENDING)])
@@ -57,7 +59,7 @@ class MongoWorkspaceStore:
         await self.workspaces.create_index([("org_id", ASCENDING), ("created_at", ASCENDING)])
         await self.workspaces.create_index([("org_id", ASCENDING), ("key_ids", ASCENDING)])
         await self.workspaces.create_index([("publish_pending", ASCENDING)])
-        await self.slots.create_index([("org_id", ASCENDING), ("workspace_id", ASCENDING)])
+        await self.slots.open()
 
     async def get_org(self, *, org_id: str) -> Org | None:
         doc = await self.orgs.find_one({"_id": org_id})
@@ -78,27 +80,15 @@ class MongoWorkspaceStore:
         )
         return result.modified_count == 1
 
-    async def reserve_workspace_slot(
-        self, *, org_id: str, workspace_id: str, limit: int | None
-    ) -> bool:
-        # FerretDB's updates are not atomic under concurrency (a conditional $inc can
-        # overshoot), but a unique _id is: a workspace holds one of `limit` numbered slots.
-        if limit is None:
-            return True
-        if await self.count_workspaces(org_id=org_id) >= limit:
-            return False  # e.g. after a downgrade, more workspaces than slots
-        for number in range(limit):
-            try:
-                await self.slots.insert_one(
-                    {"_id": f"{org_id}#{number}", "org_id": org_id, "workspace_id": workspace_id}
-                )
-            except DuplicateKeyError:
-                continue
-            return True
-        return False
+    async def acquire_slot(self, *, org_id: str, limit: int | None, workspace_id: str) -> bool:
+        return await self.slots.take(org_id=org_id, holder=workspace_id, limit=limit)
 
-    async def release_workspace_slot(self, *, org_id: str, workspace_id: str) -> None:
-        await self.slots.delete_many({"org_id": org_id, "workspace_id": workspace_id})
+    async def _live(self, workspace_ids: list[str]) -> Collection[str]:
+        query = {"_id": {"$in": workspace_ids}, "deleted": False}
+        return {d["_id"] async for d in self.workspaces.find(query, {"_id": 1})}
+
+    async def release_slot(self, *, org_id: str, workspace_id: str) -> None:
+        await self.slots.release(org_id=org_id, holder=workspace_id)
 
     async def count_workspaces(self, *, org_id: str) -> int:
         return await self.workspaces.count_documents({"org_id": org_id, "deleted": False})

@@ -1,32 +1,17 @@
-"""Adapters the domain's ports need: the shared catalog and keyvault's key lookup."""
+"""Outbound HTTP: keyvault's key lookup (the KeyConfirmer port)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from urllib.parse import quote
 
 import httpx
 
-from shared.catalog import CATALOG, CatalogModel, find_model, models_for_providers
 from workspace.domain import KeyInfo, KeyLookupUnavailableError
 
 log = logging.getLogger(__name__)
 
 UNCONFIRMED = "keyvault could not confirm the key; try again"
-
-
-class SharedCatalog:
-    """The project's model catalog (shared.catalog), in its seed order."""
-
-    providers = CATALOG
-
-    def models_for_providers(self, providers: set[str]) -> Sequence[CatalogModel]:
-        return models_for_providers(providers)
-
-    def provider_of(self, model: str) -> str | None:
-        entry = find_model(model)
-        return entry.provider if entry else None
 
 
 class HttpKeyConfirmer:
@@ -41,9 +26,7 @@ class HttpKeyConfirmer:
             response = await self.client.get(path)
         except httpx.HTTPError as exc:
             log.warning("keyvault unreachable for key confirmation: %s", type(exc).__name__)
-            raise KeyLookupUnavailableError(
-                "keyvault could not confirm the key; try again"
-            ) from None
+            raise KeyLookupUnavailableError(UNCONFIRMED) from None
         if response.status_code == 404:
             return None
         if response.status_code != 200:

@@ -1,4 +1,4 @@
-"""The in-memory twin of MongoKeyStore, for unit tests only."""
+"""In-memory twins of keyvault's stores, for unit tests."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from keyvault.domain import (
     AuditEntry,
     EncryptedSecret,
     NameTakenError,
-    PlanLimitReachedError,
     ProviderKey,
     name_slot,
 )
@@ -37,12 +36,13 @@ class InMemoryKeyStore:
     async def ping(self) -> bool:
         return True
 
-    async def acquire_slot(self, *, org_id: str, limit: int | None, key_id: str) -> None:
+    async def acquire_slot(self, *, org_id: str, limit: int | None, key_id: str) -> bool:
         async with self._lock:
             taken = self.slots.setdefault(org_id, set())
             if limit is not None and len(taken) >= limit:
-                raise PlanLimitReachedError(f"the organization's plan allows {limit} provider keys")
+                return False
             taken.add(key_id)
+            return True
 
     async def release_slot(self, *, org_id: str, key_id: str) -> None:
         async with self._lock:
@@ -77,13 +77,10 @@ class InMemoryKeyStore:
         ]
         return sorted(items, key=lambda k: (k.created_at, k.id))
 
-    async def keys_by_ids(self, *, org_id: str, key_ids: list[str]) -> list[ProviderKey]:
-        return [k for i in key_ids if (k := self.keys.get(i)) and k.org_id == org_id]
-
     async def key_material(
         self, *, org_id: str, key_ids: list[str]
     ) -> list[tuple[ProviderKey, EncryptedSecret | None]]:
-        keys = await self.keys_by_ids(org_id=org_id, key_ids=key_ids)
+        keys = [k for i in key_ids if (k := self.keys.get(i)) and k.org_id == org_id]
         return [(k, self.secrets.get(k.id) if k.status == "active" else None) for k in keys]
 
     async def count_active(self, *, org_id: str) -> int:
@@ -124,12 +121,6 @@ class InMemoryKeyStore:
             self.secrets.pop(key_id, None)
             self.pending[key_id] = True
             return key
-
-    async def get_secret(self, *, org_id: str, key_id: str) -> EncryptedSecret | None:
-        key = self.keys.get(key_id)
-        if not key or key.org_id != org_id or key.status != "active":
-            return None
-        return self.secrets.get(key_id)
 
     async def touch_last_used(self, *, key_id: str, at: datetime) -> None:
         key = self.keys.get(key_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keyvault.domain import Assignment
+from keyvault.domain.model import Assignment
 from shared.contracts import OrgPlanChanged, WorkspaceAssignmentsChanged
 
 

@@ -1,4 +1,5 @@
-"""Internal HTTP API (FastAPI): thin handlers over the domain services."""
+"""The internal routes and health routes (FastAPI): thin handlers over the use cases, and
+the mapping of domain errors to problem+json."""
 
 from __future__ import annotations
 
@@ -9,14 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from shared.contracts import ExecutionResult
+from shared.contracts import IDENTIFIER_MAX, IDENTIFIER_PATTERN, ExecutionResult
 from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import problem_response, service_caller
-from workspace.domain import InvalidInputError, Ledger, WorkspaceError, WorkspaceService
-from workspace.schemas import (
-    CatalogModelRead,
-    CatalogProviderRead,
-    CatalogRead,
+from workspace.api.schemas import (
     ExecutionPage,
     ExecutionRead,
     ModelList,
@@ -29,32 +26,27 @@ from workspace.schemas import (
     WorkspaceRead,
     usage_items,
 )
+from workspace.domain import InvalidInputError, WorkspaceError
+from workspace.service import Ledger, WorkspaceService
 from workspace.settings import WorkspaceSettings
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
-OrgId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
-WsId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
-ExecId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
 
-STATUS_OF_CODE = {
-    "not_found": 404,
-    "name_taken": 409,
-    "plan_limit_reached": 409,
-    "unknown_plan": 422,
-    "unknown_ai_provider": 422,
-    "validation_error": 422,
-    "invalid_cursor": 422,
-    "keyvault_unavailable": 503,
-    "store_unavailable": 503,
-}
+def _id_path() -> Any:
+    """A path parameter that is a contract `Identifier`."""
+    return Path(min_length=1, max_length=IDENTIFIER_MAX, pattern=IDENTIFIER_PATTERN)
+
+
+OrgId = Annotated[str, _id_path()]
+WsId = Annotated[str, _id_path()]
+ExecId = Annotated[str, _id_path()]
 
 
 def install_domain_errors(app: FastAPI) -> None:
-    """Domain errors leave as problem+json with their code."""
+    """Every WorkspaceError leaves as problem+json with its own status and code."""
 
     @app.exception_handler(WorkspaceError)
     async def _domain(request: Request, exc: WorkspaceError) -> JSONResponse:
-        status = STATUS_OF_CODE.get(exc.code, 400)
+        status = exc.status
         response = problem_response(status, exc.code, exc.detail)
         if status == 503:
             response.headers["Retry-After"] = "1"
@@ -80,21 +72,6 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
     gateway_only = Depends(service_caller(settings, allowed={"gateway"}))
     gateway_or_keyvault = Depends(service_caller(settings, allowed={"gateway", "keyvault"}))
     r = APIRouter(prefix="/internal/v1")
-
-    @r.get("/catalog", dependencies=[gateway_only])
-    async def get_catalog(request: Request) -> CatalogRead:
-        """The model catalog: providers and their models, in seed order."""
-        providers = request.app.state.catalog.providers
-        return CatalogRead(
-            providers=[
-                CatalogProviderRead(
-                    id=p.id,
-                    name=p.name,
-                    models=[CatalogModelRead(id=m.id, best_for=m.best_for) for m in p.models],
-                )
-                for p in providers
-            ]
-        )
 
     async def plan_read(svc: WorkspaceService, led: Ledger, org_id: str) -> PlanRead:
         org, limits = await svc.plan_of(org_id)

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from keyvault.domain import DecryptionFailedError, Keyring, KeyStore
-from keyvault.envelope import rewrap
+from keyvault.service.envelope import rewrap
 
 log = logging.getLogger(__name__)
 

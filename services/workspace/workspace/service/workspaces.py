@@ -1,43 +1,35 @@
-"""Organizations, plans, workspaces and their ordered key assignments."""
+"""Use cases of organizations, plans, workspaces and their ordered key assignments."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from shared.contracts import OrgPlanChanged, PlanLimits, ProviderKeyChanged, utcnow
 from shared.contracts import WorkspaceAssignmentsChanged as AssignmentsChanged
-from workspace.domain.errors import (
+from workspace.domain import (
+    MAX_ASSIGNED,
+    Catalog,
+    CatalogEntry,
     InvalidInputError,
+    KeyConfirmer,
+    KeyDirectory,
     NotFoundError,
+    Org,
     PlanLimitReachedError,
+    StatePublisher,
     UnknownAIProviderError,
     UnknownPlanError,
+    Workspace,
+    WorkspaceStore,
+    clean_name,
+    new_workspace_id,
 )
-from workspace.domain.keys import KeyDirectory
-from workspace.domain.model import CatalogEntry, Org, Workspace
-from workspace.domain.ports import Catalog, KeyConfirmer, StatePublisher, WorkspaceStore
 
 log = logging.getLogger(__name__)
-
-MAX_NAME = 64
-MAX_ASSIGNED = 100
-
-
-def clean_name(name: str) -> str:
-    """A workspace name trimmed; 1–64 characters, else InvalidInputError."""
-    cleaned = name.strip()
-    if not 1 <= len(cleaned) <= MAX_NAME:
-        raise InvalidInputError(f"name: must be 1–{MAX_NAME} characters")
-    return cleaned
-
-
-def new_workspace_id() -> str:
-    return f"ws-{uuid.uuid4().hex}"
 
 
 class WorkspaceService:
@@ -130,8 +122,11 @@ class WorkspaceService:
         cleaned = clean_name(name)
         org, limits = await self.plan_of(org_id)
         workspace_id = new_workspace_id()
-        if not await self.store.reserve_workspace_slot(
-            org_id=org_id, workspace_id=workspace_id, limit=limits.workspaces
+        limit = limits.workspaces
+        # An org already at or over its limit (e.g. after a downgrade) gets no new slot.
+        over = limit is not None and await self.store.count_workspaces(org_id=org_id) >= limit
+        if over or not await self.store.acquire_slot(
+            org_id=org_id, limit=limit, workspace_id=workspace_id
         ):
             raise PlanLimitReachedError(
                 f"the {org.plan} plan allows {limits.workspaces} workspaces; "
@@ -147,7 +142,7 @@ class WorkspaceService:
         try:
             created = await self.store.insert_workspace(workspace=workspace)
         except BaseException:
-            await self.store.release_workspace_slot(org_id=org_id, workspace_id=workspace_id)
+            await self.store.release_slot(org_id=org_id, workspace_id=workspace_id)
             raise
         await self._publish_workspace(created.id)
         return created
@@ -217,7 +212,7 @@ class WorkspaceService:
         deleted = await self.store.delete_workspace(org_id=org_id, workspace_id=workspace_id)
         if deleted is None:
             raise NotFoundError(f"workspace {workspace_id!r} not found")
-        await self.store.release_workspace_slot(org_id=org_id, workspace_id=workspace_id)
+        await self.store.release_slot(org_id=org_id, workspace_id=workspace_id)
         await self._publish_workspace(workspace_id)
 
     async def models(self, org_id: str, workspace_id: str) -> Sequence[CatalogEntry]:

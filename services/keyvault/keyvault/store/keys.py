@@ -2,47 +2,37 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Collection
+from datetime import datetime
 from typing import Any, TypeVar
 
 from bson.binary import Binary
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import (
-    BulkWriteError,
-    DuplicateKeyError,
-    OperationFailure,
-    PyMongoError,
-)
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from keyvault.domain import (
     AuditEntry,
     EncryptedSecret,
     NameTakenError,
-    PlanLimitReachedError,
     ProviderKey,
     StoreUnavailableError,
     name_slot,
 )
 from shared.contracts import utcnow
-from shared.mongo import (
-    is_duplicate_write_error,
-    is_transient,
-    is_unique_violation,
-    write_error_transient,
-)
+from shared.mongo import Slots, insert_new, is_unique_violation, retrying
+from shared.retry import Backoff
 
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 X = TypeVar("X")
-# A slot whose key never appeared (crash between slot and key insert) is reclaimed after this.
-STALE_SLOT_AFTER = timedelta(seconds=60)
 _SECRET_FIELDS = {"kek_version": "", "wrapped_dek": "", "ciphertext": ""}
+
+
+def _unavailable() -> StoreUnavailableError:
+    return StoreUnavailableError("keyvault's store is temporarily unavailable; retry shortly")
 
 
 def _key(doc: Doc) -> ProviderKey:
@@ -97,12 +87,16 @@ class MongoKeyStore:
         self._client: AsyncMongoClient[Doc] = AsyncMongoClient(
             url, tz_aware=True, serverSelectionTimeoutMS=5000
         )
-        self._retries = retries
-        self._backoff_base = backoff_base_s
-        self._backoff_max = backoff_max_s
+        # Short jittered pauses: resolutions wait on these reads.
+        self._backoff = Backoff(
+            attempts=retries + 1,
+            first_pause_s=backoff_base_s,
+            max_pause_s=backoff_max_s,
+            jitter=True,
+        )
         self._db: AsyncDatabase[Doc] = self._client[db_name]
         self._keys = self._db["keys"]
-        self._slots = self._db["slots"]
+        self._slots = Slots(self._db["slots"], holder_field="key_id", live_holders=self._live_keys)
         self._audit = self._db["audit"]
 
     async def open(self) -> None:
@@ -115,8 +109,7 @@ class MongoKeyStore:
         )
         await self._keys.create_index([("kek_version", ASCENDING)], name="kek_version")
         await self._keys.create_index([("pending_event", ASCENDING)], name="pending_event")
-        await self._slots.create_index([("org_id", ASCENDING)], name="org")
-        await self._slots.create_index([("key_id", ASCENDING)], name="key")
+        await self._slots.open()
         await self._audit.create_index([("org_id", ASCENDING), ("at", DESCENDING)], name="org_at")
         await self._audit.create_index(
             [("org_id", ASCENDING), ("key_id", ASCENDING), ("at", DESCENDING)], name="org_key_at"
@@ -126,28 +119,9 @@ class MongoKeyStore:
         await self._client.close()
 
     async def _retrying(self, op: Callable[[], Awaitable[X]], what: str) -> X:
-        """Run `op`, retrying transient store errors with short jittered backoff.
-
-        Only for operations that are safe to repeat (reads, idempotent writes). A transient
-        failure that outlasts the retries becomes StoreUnavailableError (503, retryable).
-        """
-        attempt = 0
-        while True:
-            try:
-                return await op()
-            except PyMongoError as exc:
-                if not is_transient(exc):
-                    raise
-                attempt += 1
-                if attempt > self._retries:
-                    log.warning(
-                        "store busy: %s failed %d times (%s)", what, attempt, type(exc).__name__
-                    )
-                    raise StoreUnavailableError(
-                        "keyvault's store is temporarily unavailable; retry shortly"
-                    ) from None
-                delay = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
-                await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311
+        """Run `op` (safe to repeat), retrying transient store errors; past the retries,
+        StoreUnavailableError (503, retryable)."""
+        return await retrying(op, what=what, backoff=self._backoff, unavailable=_unavailable)
 
     async def ping(self) -> bool:
         await self._db.command("ping")
@@ -155,52 +129,15 @@ class MongoKeyStore:
 
     # --- quota -----------------------------------------------------------------------
 
-    async def acquire_slot(self, *, org_id: str, limit: int | None, key_id: str) -> None:
-        if limit is None:
-            return
-        for _ in range(3):
-            used = {d["slot"] async for d in self._slots.find({"org_id": org_id}, {"slot": 1})}
-            if len(used) < limit:
-                for slot in (n for n in range(limit) if n not in used):
-                    try:
-                        await self._slots.insert_one(
-                            {
-                                "_id": f"{org_id}#{slot}",
-                                "org_id": org_id,
-                                "slot": slot,
-                                "key_id": key_id,
-                                "at": utcnow(),
-                            }
-                        )
-                        return
-                    except DuplicateKeyError:
-                        continue
-            if not await self._reclaim_stale(org_id=org_id):
-                break
-        raise PlanLimitReachedError(
-            f"the organization's plan allows {limit} provider keys; delete one or upgrade the plan"
-        )
+    async def acquire_slot(self, *, org_id: str, limit: int | None, key_id: str) -> bool:
+        return await self._slots.take(org_id=org_id, holder=key_id, limit=limit)
 
-    async def _reclaim_stale(self, *, org_id: str) -> bool:
-        slots = [d async for d in self._slots.find({"org_id": org_id})]
-        live = {
-            d["_id"]
-            async for d in self._keys.find(
-                {"_id": {"$in": [s["key_id"] for s in slots]}, "status": "active"}, {"_id": 1}
-            )
-        }
-        cutoff = utcnow() - STALE_SLOT_AFTER
-        reclaimed = False
-        for slot in slots:
-            if slot["key_id"] not in live and slot["at"] < cutoff:
-                result = await self._slots.delete_one(
-                    {"_id": slot["_id"], "key_id": slot["key_id"]}
-                )
-                reclaimed = reclaimed or result.deleted_count == 1
-        return reclaimed
+    async def _live_keys(self, key_ids: list[str]) -> Collection[str]:
+        query = {"_id": {"$in": key_ids}, "status": "active"}
+        return {d["_id"] async for d in self._keys.find(query, {"_id": 1})}
 
     async def release_slot(self, *, org_id: str, key_id: str) -> None:
-        await self._slots.delete_many({"org_id": org_id, "key_id": key_id})
+        await self._slots.release(org_id=org_id, holder=key_id)
 
     # --- keys ------------------------------------------------------------------------
 
@@ -239,11 +176,6 @@ class MongoKeyStore:
             query["status"] = "active"
         cursor = self._keys.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
         return [_key(d) async for d in cursor]
-
-    async def keys_by_ids(self, *, org_id: str, key_ids: list[str]) -> list[ProviderKey]:
-        if not key_ids:
-            return []
-        return [key for key, _ in await self.key_material(org_id=org_id, key_ids=key_ids)]
 
     async def key_material(
         self, *, org_id: str, key_ids: list[str]
@@ -322,18 +254,6 @@ class MongoKeyStore:
         )
         return _key(doc) if doc else None
 
-    async def get_secret(self, *, org_id: str, key_id: str) -> EncryptedSecret | None:
-        doc = await self._retrying(
-            lambda: self._keys.find_one(
-                {"_id": key_id, "org_id": org_id, "status": "active"},
-                {"kek_version": 1, "wrapped_dek": 1, "ciphertext": 1},
-            ),
-            "secret read",
-        )
-        if not doc or "ciphertext" not in doc:
-            return None
-        return _secret(doc)
-
     async def touch_last_used(self, *, key_id: str, at: datetime) -> None:
         # $max is idempotent, so a retry after an ambiguous failure is harmless.
         await self._retrying(
@@ -366,20 +286,9 @@ class MongoKeyStore:
             for e in entries
         ]
 
-        async def insert() -> None:
-            try:
-                await self._audit.insert_many(docs, ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                failed = [e for e in errors if not is_duplicate_write_error(e)]
-                if errors and not failed:
-                    return  # stored by an earlier try
-                if errors and all(write_error_transient(e) for e in failed):
-                    # Some entries did not make it for a transient reason: try them all again.
-                    raise OperationFailure("database is locked", 1) from None
-                raise
-
-        await self._retrying(insert, "audit insert")
+        await insert_new(
+            self._audit, docs, what="audit insert", backoff=self._backoff, unavailable=_unavailable
+        )
 
     async def list_audit(
         self,

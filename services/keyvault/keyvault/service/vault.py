@@ -1,4 +1,4 @@
-"""The Vault: the use cases of keyvault, composed from the domain rules and its ports."""
+"""The Vault: keyvault's key use cases (create, change, delete, read, resolve, publish)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from keyvault.domain import (
+    AssignmentsView,
     AuditAction,
     AuditEntry,
     DecryptionFailedError,
@@ -20,38 +20,30 @@ from keyvault.domain import (
     KeyStore,
     KeyUnavailableError,
     KeyvaultError,
+    KeyVerifier,
     NoMoreKeysError,
     NotFoundError,
+    PlanLimitReachedError,
+    PlansView,
     ProviderKey,
     ProviderNotConfiguredError,
     WorkspaceDirectory,
     choose_key,
-    not_configured_message,
     preview,
     validate_identifier,
     validate_name,
     validate_provider,
     validate_secret,
 )
-from keyvault.envelope import decrypt_secret, encrypt_secret
-from keyvault.readmodels import AssignmentsView, PlansView
-from keyvault.recording import AuditLog, LastUsed
-from shared.contracts import ProviderId, utcnow
+from keyvault.service.envelope import decrypt_secret, encrypt_secret
+from keyvault.service.recording import AuditLog, LastUsed
+from shared.contracts import utcnow
 from shared.crypto import SecretValue, seal, seal_context
 from shared.logging import registered_secret
 from shared.paging import InvalidCursorError as MalformedCursor
 from shared.paging import decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
-
-
-class KeyVerifier(Protocol):
-    """Checks a key with one cheap authenticated call to its provider.
-
-    Base URLs come from settings only.
-    """
-
-    async def verify(self, provider: ProviderId, secret: SecretValue) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -128,9 +120,12 @@ class Vault:
         validate_secret(secret.reveal())
         actor = actor or "unknown"
         key_id = self._new_id()
-        await self.store.acquire_slot(
-            org_id=org_id, limit=self.plans.key_limit(org_id), key_id=key_id
-        )
+        limit = self.plans.key_limit(org_id)
+        if not await self.store.acquire_slot(org_id=org_id, limit=limit, key_id=key_id):
+            raise PlanLimitReachedError(
+                f"the organization's plan allows {limit} provider keys; "
+                "delete one or upgrade the plan"
+            )
         try:
             if verify and self.verifier is not None:
                 with registered_secret(secret.reveal()):
@@ -372,7 +367,7 @@ class Vault:
     ) -> tuple[ProviderKey, SecretValue] | KeyvaultError:
         """The key one ask gets from its workspace's live keys, decrypted, or its refusal."""
         if not live:
-            return ProviderNotConfiguredError(not_configured_message(ask.workspace_id, provider))
+            return ProviderNotConfiguredError(ask.workspace_id, provider)
         key = choose_key(candidates=live, provider=provider, skip=set(ask.skip_key_ids))
         if key is None:
             return NoMoreKeysError(

@@ -1,4 +1,4 @@
-"""In-memory twins of the Mongo stores, for unit tests only."""
+"""In-memory twins of workspace's stores, for unit tests."""
 
 from __future__ import annotations
 
@@ -35,18 +35,14 @@ class InMemoryWorkspaceStore:
         self.plan_pending.add(org_id)
         return True
 
-    async def reserve_workspace_slot(
-        self, *, org_id: str, workspace_id: str, limit: int | None
-    ) -> bool:
+    async def acquire_slot(self, *, org_id: str, limit: int | None, workspace_id: str) -> bool:
         held = self.slots.setdefault(org_id, set())
-        if limit is not None and (
-            len(held) >= limit or await self.count_workspaces(org_id=org_id) >= limit
-        ):
+        if limit is not None and len(held) >= limit:
             return False
         held.add(workspace_id)
         return True
 
-    async def release_workspace_slot(self, *, org_id: str, workspace_id: str) -> None:
+    async def release_slot(self, *, org_id: str, workspace_id: str) -> None:
         self.slots.get(org_id, set()).discard(workspace_id)
 
     async def count_workspaces(self, *, org_id: str) -> int:

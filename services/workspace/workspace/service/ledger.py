@@ -3,67 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from shared.contracts import ExecutionRequested, ExecutionResult, utcnow
 from shared.paging import InvalidCursorError as MalformedCursor
 from shared.paging import decode_cursor, encode_cursor
-from workspace.domain.errors import InvalidCursorError, InvalidInputError, NotFoundError
-from workspace.domain.model import (
+from workspace.domain import (
+    Catalog,
     ExecutionRecord,
     GroupBy,
     Interval,
+    InvalidCursorError,
+    InvalidInputError,
+    LedgerStore,
+    NotFoundError,
     Totals,
-    UsageFact,
     UsageRow,
+    UsageSum,
+    as_utc,
+    month_start,
+    next_month,
 )
-from workspace.domain.ports import Catalog, LedgerStore
-
-
-def month_start(now: datetime) -> datetime:
-    """The first instant of `now`'s UTC calendar month."""
-    now = now.astimezone(UTC)
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def next_month(start: datetime) -> datetime:
-    if start.month == 12:
-        return start.replace(year=start.year + 1, month=1)
-    return start.replace(month=start.month + 1)
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-@dataclass
-class _Sum:
-    executions: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
-    priced: int = 0
-    groups: set[str] = field(default_factory=set)
-
-    def add(self, fact: UsageFact) -> None:
-        self.executions += 1
-        self.input_tokens += fact.input_tokens
-        self.output_tokens += fact.output_tokens
-        if fact.cost_usd is not None:
-            self.cost += fact.cost_usd
-            self.priced += 1
-
-    @property
-    def cost_usd(self) -> float | None:
-        # Null only when nothing counted had a price: cost is never invented.
-        if self.executions and not self.priced:
-            return None
-        return round(self.cost, 9)
 
 
 class Ledger:
@@ -210,14 +170,14 @@ class Ledger:
         since, until = as_utc(since), as_utc(until)
         if since is not None and until is not None and since > until:
             raise InvalidInputError("since: must not be after until")
-        sums: dict[tuple[str | None, date | None], _Sum] = {}
+        sums: dict[tuple[str | None, date | None], UsageSum] = {}
         async for fact in self.store.finished_between(org_id=org_id, since=since, until=until):
             group = {"key": fact.key_id, "workspace": fact.workspace_id, "model": fact.model}[
                 group_by
             ]
             finished = as_utc(fact.finished_at)
             day = finished.date() if interval == "day" and finished is not None else None
-            sums.setdefault((group, day), _Sum()).add(fact)
+            sums.setdefault((group, day), UsageSum()).add(fact)
         rows = [
             UsageRow(
                 group=group,
@@ -235,7 +195,7 @@ class Ledger:
     async def month_totals(self, org_id: str) -> Totals:
         """Executions and cost of the current UTC calendar month."""
         start = month_start(self.clock())
-        total = _Sum()
+        total = UsageSum()
         async for fact in self.store.finished_between(
             org_id=org_id, since=start, until=next_month(start)
         ):

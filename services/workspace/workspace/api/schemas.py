@@ -18,13 +18,11 @@ class Body(BaseModel):
 
 class WorkspaceCreate(Body):
     name: str = Field(max_length=1000)
-    actor: str | None = Field(None, max_length=256)
 
 
 class WorkspacePatch(Body):
     name: str | None = Field(None, max_length=1000)
     ai_provider_ids: list[Identifier] | None = Field(None, max_length=1000)
-    actor: str | None = Field(None, max_length=256)
 
 
 class PlanPut(Body):
@@ -67,21 +65,6 @@ class ModelList(BaseModel):
         return cls(
             items=[ModelRead(id=m.id, provider=m.provider, best_for=m.best_for) for m in models]
         )
-
-
-class CatalogModelRead(BaseModel):
-    id: str
-    best_for: str
-
-
-class CatalogProviderRead(BaseModel):
-    id: str
-    name: str
-    models: list[CatalogModelRead]
-
-
-class CatalogRead(BaseModel):
-    providers: list[CatalogProviderRead]
 
 
 class PlanUsage(BaseModel):
