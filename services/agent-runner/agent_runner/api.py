@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agent_runner.service import RunnerMetrics
+from shared.web import health_router as shared_health_router
 
 
 def health_router(
@@ -18,22 +18,7 @@ def health_router(
     in_flight: Callable[[], int],
 ) -> APIRouter:
     """`/healthz`, `/readyz` (from `checks`) and `/metrics` of one runner."""
-    router = APIRouter()
-
-    @router.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """Alive."""
-        return {"status": "ok"}
-
-    @router.get("/readyz")
-    async def readyz() -> JSONResponse:
-        """200 when consuming and MongoDB answers; else 503."""
-        results = await checks()
-        ok = all(results.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not_ready", "checks": results},
-            status_code=200 if ok else 503,
-        )
+    router = shared_health_router(checks)
 
     @router.get("/metrics")
     async def prometheus() -> Response:

@@ -12,11 +12,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 
-from keyvault.api import create_router, health, install_domain_errors
+from keyvault.api import create_router
 from keyvault.clients import HttpKeyVerifier, HttpWorkspaceDirectory
 from keyvault.domain import (
     AssignmentsView,
     KeyStore,
+    KeyvaultError,
     KeyVerifier,
     PlansView,
     WorkspaceDirectory,
@@ -27,7 +28,13 @@ from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoKeyStore
 from shared.kafka import ensure_topics
 from shared.mongo import is_transient
-from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
+from shared.web import (
+    BodySizeLimit,
+    health_router,
+    install_problem_handlers,
+    internal_client,
+    problem_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +136,7 @@ def create_app(
                 await key_store.close()
 
     app = FastAPI(title="FlowTrux keyvault (internal)", version="1", lifespan=lifespan)
-    install_problem_handlers(app)
-    install_domain_errors(app)
+    install_problem_handlers(app, KeyvaultError)
 
     @app.exception_handler(PyMongoError)
     async def _store_error(_: Request, exc: PyMongoError) -> JSONResponse:
@@ -143,6 +149,6 @@ def create_app(
         return problem_response(500, "internal_error", "An internal error occurred.")
 
     app.add_middleware(BodySizeLimit, max_bytes=1024 * 1024)  # a full /resolve-batch fits
-    app.include_router(health)
+    app.include_router(health_router(lambda: app.state.readiness()))
     app.include_router(create_router(settings))
     return app

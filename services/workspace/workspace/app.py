@@ -19,8 +19,14 @@ from shared.catalog import cost_usd, load_prices
 from shared.kafka import StateTopicReader, ensure_topics
 from shared.mongo import is_transient
 from shared.plans import DEFAULT_PLAN, parse_plans
-from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
-from workspace.api import build_router, health_router, install_domain_errors
+from shared.web import (
+    BodySizeLimit,
+    health_router,
+    install_problem_handlers,
+    internal_client,
+    problem_response,
+)
+from workspace.api import build_router
 from workspace.clients import HttpKeyConfirmer
 from workspace.domain import (
     STORE_BUSY,
@@ -28,6 +34,7 @@ from workspace.domain import (
     KeyDirectory,
     LedgerStore,
     StatePublisher,
+    WorkspaceError,
     WorkspaceStore,
 )
 from workspace.events import KafkaStatePublisher, keys_reader, ledger_broker
@@ -167,8 +174,7 @@ def create_app(
         check: Callable[[], Awaitable[dict[str, bool]]] | None = getattr(app.state, "ready", None)
         return await check() if check else {"started": False}
 
-    install_problem_handlers(app)
-    install_domain_errors(app)
+    install_problem_handlers(app, WorkspaceError)
 
     @app.exception_handler(PyMongoError)
     async def _store_error(_: Request, exc: PyMongoError) -> JSONResponse:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from keyvault.api.schemas import (
     AuditList,
@@ -30,17 +29,9 @@ from keyvault.service import ResolveAsk, Vault
 from shared.crypto import SecretValue
 from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 from shared.settings import BaseServiceSettings
-from shared.web import problem_response, service_caller
+from shared.web import service_caller
 
 RUNNER = "agent-runner"  # the only service that may resolve keys
-
-
-def install_domain_errors(app: FastAPI) -> None:
-    """Every KeyvaultError leaves as problem+json with its own status and code."""
-
-    @app.exception_handler(KeyvaultError)
-    async def _domain_error(_: Request, exc: KeyvaultError) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.detail)
 
 
 async def _vault(request: Request) -> Vault:
@@ -189,20 +180,3 @@ def create_router(settings: BaseServiceSettings) -> APIRouter:
         return ResolveBatchResponse(items=items)
 
     return router
-
-
-health = APIRouter()
-
-
-@health.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """Alive."""
-    return {"status": "ok"}
-
-
-@health.get("/readyz")
-async def readyz(request: Request) -> Any:
-    """200 when MongoDB and Kafka answer and the read models have caught up."""
-    checks: dict[str, bool] = await request.app.state.readiness()
-    status = 200 if all(checks.values()) else 503
-    return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)

@@ -3,16 +3,14 @@ the mapping of domain errors to problem+json."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from shared.contracts import IDENTIFIER_MAX, IDENTIFIER_PATTERN, ExecutionResult
 from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
-from shared.web import problem_response, service_caller
+from shared.web import service_caller
 from workspace.api.schemas import (
     ExecutionPage,
     ExecutionRead,
@@ -26,7 +24,7 @@ from workspace.api.schemas import (
     WorkspaceRead,
     usage_items,
 )
-from workspace.domain import InvalidInputError, WorkspaceError
+from workspace.domain import InvalidInputError
 from workspace.service import Ledger, WorkspaceService
 from workspace.settings import WorkspaceSettings
 
@@ -39,18 +37,6 @@ def _id_path() -> Any:
 OrgId = Annotated[str, _id_path()]
 WsId = Annotated[str, _id_path()]
 ExecId = Annotated[str, _id_path()]
-
-
-def install_domain_errors(app: FastAPI) -> None:
-    """Every WorkspaceError leaves as problem+json with its own status and code."""
-
-    @app.exception_handler(WorkspaceError)
-    async def _domain(request: Request, exc: WorkspaceError) -> JSONResponse:
-        status = exc.status
-        response = problem_response(status, exc.code, exc.detail)
-        if status == 503:
-            response.headers["Retry-After"] = "1"
-        return response
 
 
 def service(request: Request) -> WorkspaceService:
@@ -176,27 +162,6 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
         records, next_cursor = await led.recent(org_id, ws_id, limit=limit, cursor=cursor)
         return ExecutionPage(
             items=[ExecutionRead.from_domain(x) for x in records], next_cursor=next_cursor
-        )
-
-    return r
-
-
-def health_router(ready: Callable[[], Awaitable[dict[str, bool]]]) -> APIRouter:
-    r = APIRouter()
-
-    @r.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """Alive."""
-        return {"status": "ok"}
-
-    @r.get("/readyz")
-    async def readyz() -> JSONResponse:
-        """200 when MongoDB and Kafka answer and the keys read model has caught up."""
-        checks = await ready()
-        ok = all(checks.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not_ready", "checks": checks},
-            status_code=200 if ok else 503,
         )
 
     return r
