@@ -7,9 +7,10 @@ import argparse
 import sys
 from datetime import timedelta
 
-from gateway.domain import Role, is_identifier
+from gateway.domain import Role
 from gateway.service import issue_token
 from gateway.settings import GatewaySettings
+from shared.contracts import is_identifier
 
 
 def _token(argv: list[str]) -> int:

@@ -18,7 +18,8 @@ from gateway.api.asyncapi import build_asyncapi
 from gateway.api.openapi import install_openapi
 from gateway.api.web import WebUI
 from gateway.clients import Upstream
-from gateway.events import ExecutionBus, KafkaExecutionBus
+from gateway.domain import ExecutionBus
+from gateway.events import KafkaExecutionBus
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from shared.kafka import ensure_topics

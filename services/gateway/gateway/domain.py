@@ -5,13 +5,12 @@ Imports only the standard library, pydantic and shared.contracts.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
-IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+from shared.contracts import ExecutionRequested, ExecutionResult, is_identifier
 
 
 class Role(StrEnum):
@@ -38,11 +37,6 @@ class InvalidTokenError(Exception):
 
 class ForbiddenError(Exception):
     """The caller's role does not allow the operation."""
-
-
-def is_identifier(value: str) -> bool:
-    """Whether `value` is a well-formed id (letters, digits, `._:@-`, 1–128 characters)."""
-    return bool(IDENTIFIER.match(value))
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -72,3 +66,26 @@ def require_platform_admin(principal: Principal) -> Principal:
     if not principal.platform_admin:
         raise ForbiddenError("this needs a platform administrator")
     return principal
+
+
+# --- the Kafka port ----------------------------------------------------------------------
+
+
+class BusUnavailableError(Exception):
+    """Kafka did not take the message (or is not connected yet)."""
+
+
+class ExecutionBus(Protocol):
+    """Publishes execution requests and waits for their results."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def ready(self) -> bool: ...
+
+    async def publish(self, request: ExecutionRequested) -> None: ...
+
+    async def wait_for(
+        self, execution_id: str, seconds: float, publish: Callable[[], Awaitable[None]]
+    ) -> ExecutionResult | None: ...

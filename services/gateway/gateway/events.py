@@ -17,34 +17,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
+from gateway.domain import BusUnavailableError
 from shared.contracts import ExecutionRequested, ExecutionResult, Topics
 
 log = logging.getLogger(__name__)
-
-
-class BusUnavailableError(Exception):
-    """Kafka did not take the message (or is not connected yet)."""
-
-
-class ExecutionBus(Protocol):
-    """Publishes execution requests and waits for their results."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def ready(self) -> bool: ...
-
-    async def publish(self, request: ExecutionRequested) -> None: ...
-
-    async def wait_for(
-        self, execution_id: str, seconds: float, publish: Callable[[], Awaitable[None]]
-    ) -> ExecutionResult | None: ...
 
 
 class Waiters:

@@ -15,8 +15,13 @@ from typing import Any
 import jwt
 
 from gateway.clients import Upstream, seg
-from gateway.domain import InvalidTokenError, Principal, Role, principal_from_claims
-from gateway.events import ExecutionBus
+from gateway.domain import (
+    ExecutionBus,
+    InvalidTokenError,
+    Principal,
+    Role,
+    principal_from_claims,
+)
 from gateway.settings import GatewaySettings
 from shared.contracts import ExecutionResult, utcnow
 from shared.web import ProblemError

@@ -11,11 +11,11 @@ from gateway.domain import (
     ForbiddenError,
     InvalidTokenError,
     Principal,
-    is_identifier,
     require_owner,
     require_platform_admin,
 )
 from gateway.service import Gateway, verify_token
+from shared.contracts import is_identifier
 from shared.web import ProblemError
 
 

@@ -13,7 +13,7 @@ from gateway.api.openapi import EXECUTION, errors
 from gateway.api.schemas import Execution, ExecutionCreate, ExecutionPage, ExecutionQueued
 from gateway.api.workspaces import WS_NOT_FOUND, workspaces_path
 from gateway.clients import seg, unavailable
-from gateway.events import BusUnavailableError
+from gateway.domain import BusUnavailableError
 from gateway.service import key_names, recorded
 from shared.contracts import ExecutionRequested
 from shared.paging import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT

@@ -19,9 +19,9 @@ from gateway.api.schemas import (
     drop_none_groups,
 )
 from gateway.clients import seg
-from gateway.domain import ID_PATTERN, is_identifier
 from gateway.service import plan_with_key_count
 from shared.catalog import CATALOG
+from shared.contracts import IDENTIFIER_MAX, IDENTIFIER_PATTERN, is_identifier
 from shared.paging import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import ProblemError
 
@@ -165,7 +165,9 @@ async def list_audit(
     responses={**ok(200, {**PLAN, "plan": "team"}), **errors(403, 413, 422)},
 )
 async def set_org_plan(
-    org_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=128, description="The org.")],
+    org_id: Annotated[
+        str, Path(pattern=IDENTIFIER_PATTERN, max_length=IDENTIFIER_MAX, description="The org.")
+    ],
     body: PlanChange,
     gw: GatewayDep,
     who: PlatformAdminDep,

@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from gateway.domain import ID_PATTERN
 from shared.contracts import (
+    IDENTIFIER_MAX,
+    IDENTIFIER_PATTERN,
     ExecutionError,
     ExecutionInput,
     ExecutionOutput,
@@ -168,7 +169,10 @@ class WorkspaceUpdate(Request):
         None, min_length=1, max_length=64, pattern=NAME_PATTERN, description="Display name."
     )
     ai_provider_ids: (
-        list[Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=128)]] | None
+        list[
+            Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=IDENTIFIER_MAX)]
+        ]
+        | None
     ) = Field(
         None,
         max_length=100,
@@ -382,7 +386,10 @@ class DevSignIn(Request):
     """Who to sign in as (dev only)."""
 
     org_id: str = Field(
-        min_length=1, max_length=128, pattern=ID_PATTERN, description="Organization id."
+        min_length=1,
+        max_length=IDENTIFIER_MAX,
+        pattern=IDENTIFIER_PATTERN,
+        description="Organization id.",
     )
     role: Literal["OWNER", "ADMIN", "MEMBER"] = Field(description="Role in the organization.")
     sub: str = Field(
