@@ -62,7 +62,10 @@ class StateTopicReader:
         self.caught_up = asyncio.Event()
 
     async def start(self) -> None:
+        # Subscribed without a group, the consumer is assigned every partition of the topic
+        # as soon as it knows the topic's metadata (public API only).
         consumer = AIOKafkaConsumer(
+            self._topic,
             bootstrap_servers=self._bootstrap,
             group_id=None,
             enable_auto_commit=False,
@@ -70,18 +73,15 @@ class StateTopicReader:
             fetch_max_wait_ms=100,
         )
         await consumer.start()
-        partitions = consumer.partitions_for_topic(self._topic)
+        tps: list[TopicPartition] = []
         for _ in range(50):
-            if partitions:
+            tps = sorted(consumer.assignment(), key=lambda tp: tp.partition)
+            if tps:
                 break
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(self._topic)
             await asyncio.sleep(0.1)
-        if not partitions:
+        if not tps:
             await consumer.stop()
             raise RuntimeError(f"topic {self._topic} has no partitions; was it created?")
-        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
         self._consumer = consumer

@@ -11,8 +11,6 @@ KEYS = "keyvault.keys.v1"
 ASSIGNMENTS = "workspace.assignments.v1"
 PLANS = "workspace.plans.v1"
 
-COMPACTED = (KEYS, ASSIGNMENTS, PLANS)
-
 
 @dataclass(frozen=True)
 class Topics:
