@@ -12,43 +12,19 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from shared.catalog import CATALOG
-from tests.support.e2e import E2E, ENV_CANARIES, sha256, wait_for
+from tests.support.e2e import (
+    E2E,
+    ENV_CANARIES,
+    add_key,
+    add_workspace,
+    assign,
+    sha256,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 ANTHROPIC_MODELS = [m.id for m in CATALOG[0].models]
 OPENAI_MODELS = [m.id for m in CATALOG[1].models]
-
-
-async def add_key(
-    client: httpx.AsyncClient, provider: str, name: str, api_key: str
-) -> dict[str, Any]:
-    response = await client.post(
-        "/ai-providers", json={"provider": provider, "name": name, "api_key": api_key}
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def add_workspace(
-    client: httpx.AsyncClient, name: str, key_ids: list[str] | None = None
-) -> dict[str, Any]:
-    response = await client.post("/workspaces", json={"name": name})
-    assert response.status_code == 201, response.text
-    workspace: dict[str, Any] = response.json()
-    if key_ids is not None:
-        workspace = await assign(client, workspace["id"], key_ids)
-    return workspace
-
-
-async def assign(
-    client: httpx.AsyncClient, workspace_id: str, key_ids: list[str]
-) -> dict[str, Any]:
-    response = await client.patch(f"/workspaces/{workspace_id}", json={"ai_provider_ids": key_ids})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    assert body["ai_provider_ids"] == key_ids
-    return body
 
 
 async def run(e2e: E2E, org: str, workspace_id: str, model: str, prompt: str | None = None) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_journeys import add_key, add_workspace, finished, run
-from tests.support.e2e import E2E
+from tests.e2e.test_journeys import finished, run
+from tests.support.e2e import E2E, add_key, add_workspace
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_journeys import add_key, add_workspace, key_hashes_seen
-from tests.support.e2e import E2E, ROOT, read_topic, sha256, wait_for
+from tests.e2e.test_journeys import key_hashes_seen
+from tests.support.e2e import E2E, ROOT, add_key, add_workspace, read_topic, sha256, wait_for
 
 pytestmark = pytest.mark.e2e
 MODEL = "claude-haiku-4-5"

@@ -304,37 +304,6 @@ async def tab_until_focused(
 # ---------------------------------------------------------------- API shortcuts
 
 
-async def add_key(
-    client: httpx.AsyncClient, provider: str, name: str, api_key: str
-) -> dict[str, Any]:
-    response = await client.post(
-        "/ai-providers", json={"provider": provider, "name": name, "api_key": api_key}
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def add_workspace(
-    client: httpx.AsyncClient, name: str, key_ids: list[str] | None = None
-) -> dict[str, Any]:
-    response = await client.post("/workspaces", json={"name": name})
-    assert response.status_code == 201, response.text
-    workspace: dict[str, Any] = response.json()
-    if key_ids is not None:
-        workspace = await assign(client, workspace["id"], key_ids)
-    return workspace
-
-
-async def assign(
-    client: httpx.AsyncClient, workspace_id: str, key_ids: list[str]
-) -> dict[str, Any]:
-    response = await client.patch(f"/workspaces/{workspace_id}", json={"ai_provider_ids": key_ids})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def run(
     client: httpx.AsyncClient, workspace_id: str, model: str, prompt: str | None = None
 ) -> dict[str, Any]:

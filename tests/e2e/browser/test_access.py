@@ -10,8 +10,8 @@ import httpx
 import pytest
 from playwright.async_api import Page, Route, expect
 
-from tests.e2e.browser.support import TOKEN_KEY, UI, add_key, add_workspace, keys_table
-from tests.support.e2e import E2E
+from tests.e2e.browser.support import TOKEN_KEY, UI, keys_table
+from tests.support.e2e import E2E, add_key, add_workspace
 
 pytestmark = pytest.mark.e2e
 UNREACHABLE = "Cannot reach the FlowTrux API. Check that the gateway is running, then reload."

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.browser.support import UI, add_key, add_workspace, axe, keys_table, quiet, run
-from tests.support.e2e import E2E
+from tests.e2e.browser.support import UI, axe, keys_table, quiet, run
+from tests.support.e2e import E2E, add_key, add_workspace
 
 pytestmark = pytest.mark.e2e
 TABS = {

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.browser.support import UI, add_key, add_workspace, keys_table, quiet, run
-from tests.support.e2e import E2E, ROOT
+from tests.e2e.browser.support import UI, keys_table, quiet, run
+from tests.support.e2e import E2E, ROOT, add_key, add_workspace
 
 pytestmark = pytest.mark.e2e
 LOCAL = ROOT / ".local" / "screenshots"

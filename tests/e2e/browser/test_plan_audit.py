@@ -10,8 +10,8 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.browser.support import UI, add_key, add_workspace, data_rows, run
-from tests.support.e2e import E2E, wait_for
+from tests.e2e.browser.support import UI, data_rows, run
+from tests.support.e2e import E2E, add_key, add_workspace, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,6 @@ from playwright.async_api import expect
 
 from tests.e2e.browser.support import (
     UI,
-    add_key,
-    add_workspace,
     catalog_models,
     keys_table,
     models_shown,
@@ -19,7 +17,7 @@ from tests.e2e.browser.support import (
     row,
     tab_until_focused,
 )
-from tests.support.e2e import E2E
+from tests.support.e2e import E2E, add_key, add_workspace
 
 pytestmark = pytest.mark.e2e
 SETTINGS = "/settings/ai-providers"

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.browser.support import UI, add_key, add_workspace, keys_table, row, run
-from tests.support.e2e import E2E, sha256, wait_for
+from tests.e2e.browser.support import UI, keys_table, row, run
+from tests.support.e2e import E2E, add_key, add_workspace, sha256, wait_for
 
 pytestmark = pytest.mark.e2e
 GRACE_S = 1.0  # runs requested this long after the replacement was answered use the new value

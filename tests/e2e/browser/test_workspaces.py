@@ -10,9 +10,6 @@ from playwright.async_api import Page, expect
 
 from tests.e2e.browser.support import (
     UI,
-    add_key,
-    add_workspace,
-    assign,
     catalog_models,
     current_models,
     data_rows,
@@ -22,7 +19,7 @@ from tests.e2e.browser.support import (
     row,
     tab_until_focused,
 )
-from tests.support.e2e import E2E
+from tests.support.e2e import E2E, add_key, add_workspace, assign
 
 pytestmark = pytest.mark.e2e
 
