@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.domain import (
@@ -16,6 +17,7 @@ from gateway.domain import (
 )
 from gateway.service import Gateway, verify_token
 from shared.contracts import is_identifier
+from shared.paging import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import ProblemError
 
 
@@ -69,3 +71,38 @@ def object_id(value: str, what: str) -> str:
     if not is_identifier(value):
         raise ProblemError(404, "not_found", f"{what} not found", title="Not found")
     return value
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which page of a newest-first list the caller wants."""
+
+    limit: int
+    cursor: str | None
+
+    def params(self, **filters: str | None) -> dict[str, str | int]:
+        """The query of the internal API's paged route (filters left out when unset)."""
+        params: dict[str, str | int] = {"limit": self.limit}
+        if self.cursor:
+            params["cursor"] = self.cursor
+        params.update({name: value for name, value in filters.items() if value})
+        return params
+
+
+def page(
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1–500).")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            pattern=CURSOR_PATTERN,
+            description="`next_cursor` of the previous page.",
+        ),
+    ] = None,
+) -> Page:
+    return Page(limit=limit, cursor=cursor)
+
+
+PageDep = Annotated[Page, Depends(page)]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from gateway.api.deps import GatewayDep, MemberDep, object_id
+from gateway.api.deps import GatewayDep, MemberDep, PageDep, object_id
 from gateway.api.openapi import EXECUTION, errors
 from gateway.api.schemas import Execution, ExecutionCreate, ExecutionPage, ExecutionQueued
 from gateway.api.workspaces import WS_NOT_FOUND, workspaces_path
@@ -16,7 +15,6 @@ from gateway.clients import seg, unavailable
 from gateway.domain import BusUnavailableError
 from gateway.service import key_names, recorded
 from shared.contracts import ExecutionRequested
-from shared.paging import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(tags=["Executions"])
 TEST_ORIGIN = "gateway-test"
@@ -113,26 +111,13 @@ async def list_workspace_executions(
     workspace_id: str,
     gw: GatewayDep,
     who: MemberDep,
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_LIMIT, description="Executions per page (1–500).")
-    ] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=512,
-            pattern=CURSOR_PATTERN,
-            description="`next_cursor` of the previous page.",
-        ),
-    ] = None,
+    page: PageDep,
 ) -> ExecutionPage:
     """The workspace's recent executions (test runs and workflow runs), newest first."""
     ws = object_id(workspace_id, "workspace")
     path = f"{workspaces_path(who.org_id)}/{seg(ws)}"
     await gw.workspace.call("GET", path, not_found=WS_NOT_FOUND)
-    params: dict[str, str | int] = {"limit": limit}
-    if cursor:
-        params["cursor"] = cursor
-    data = await gw.workspace.call("GET", f"{path}/executions", params=params)
-    page = ExecutionPage.model_validate(data)
-    await _named(gw, who.org_id, page.items)
-    return page
+    data = await gw.workspace.call("GET", f"{path}/executions", params=page.params())
+    executions = ExecutionPage.model_validate(data)
+    await _named(gw, who.org_id, executions.items)
+    return executions

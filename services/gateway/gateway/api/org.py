@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from gateway.api.deps import GatewayDep, MemberDep, OwnerDep, PlatformAdminDep
+from gateway.api.deps import GatewayDep, MemberDep, OwnerDep, PageDep, PlatformAdminDep
 from gateway.api.openapi import PLAN, TS, errors, ok
 from gateway.api.schemas import (
     AuditList,
@@ -22,7 +22,6 @@ from gateway.clients import seg
 from gateway.service import plan_with_key_count
 from shared.catalog import CATALOG
 from shared.contracts import IDENTIFIER_MAX, IDENTIFIER_PATTERN, is_identifier
-from shared.paging import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import ProblemError
 
 router = APIRouter()
@@ -132,29 +131,14 @@ async def get_usage(
 async def list_audit(
     gw: GatewayDep,
     who: OwnerDep,
+    page: PageDep,
     key_id: Annotated[
         str | None, Query(max_length=128, description="Only this key's entries.")
     ] = None,
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_LIMIT, description="Entries per page (1–500).")
-    ] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=512,
-            pattern=CURSOR_PATTERN,
-            description="`next_cursor` of the previous page.",
-        ),
-    ] = None,
 ) -> AuditList:
     """Every decryption and every key change, newest first, one page at a time."""
-    params: dict[str, str | int] = {"limit": limit}
-    if key_id:
-        params["key_id"] = key_id
-    if cursor:
-        params["cursor"] = cursor
     data = await gw.keyvault.call(
-        "GET", f"/internal/v1/orgs/{seg(who.org_id)}/audit", params=params
+        "GET", f"/internal/v1/orgs/{seg(who.org_id)}/audit", params=page.params(key_id=key_id)
     )
     return AuditList.model_validate(data)
 

@@ -1366,7 +1366,7 @@ export interface operations {
             query?: {
                 /** @description Only this key's entries. */
                 key_id?: string | null;
-                /** @description Entries per page (1–500). */
+                /** @description Items per page (1–500). */
                 limit?: number;
                 /** @description `next_cursor` of the previous page. */
                 cursor?: string | null;
@@ -2177,7 +2177,7 @@ export interface operations {
     listWorkspaceExecutions: {
         parameters: {
             query?: {
-                /** @description Executions per page (1–500). */
+                /** @description Items per page (1–500). */
                 limit?: number;
                 /** @description `next_cursor` of the previous page. */
                 cursor?: string | null;
