@@ -142,6 +142,17 @@ def health_router(checks: Checks, **route: Any) -> APIRouter:
     return router
 
 
+async def serve_lifespan(receive: Receive, send: Send) -> None:
+    """Answer an ASGI lifespan scope (startup, then shutdown) for a plain ASGI app."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def read_body(receive: Receive) -> bytes:
     """The whole request body of a plain ASGI app (for the few that run without a framework)."""
     chunks = []

@@ -18,6 +18,7 @@ import jwt
 
 from gateway.service import issue_token
 from gateway.settings import GatewaySettings
+from shared.web import serve_lifespan
 
 SECRET = "test-gateway-jwt-secret-0123456789abcdef"
 PROBLEM = "application/problem+json"
@@ -298,13 +299,8 @@ def provider_stub(status: int) -> Callable[[Any, Any, Any], Any]:
 
 async def _stub(status: int, body: bytes, scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await serve_lifespan(receive, send)
+        return
     await send(
         {
             "type": "http.response.start",
