@@ -3,6 +3,7 @@ import { WorkspaceDetailPage } from '../features/agent-node/WorkspaceDetailPage'
 import { SignInScreen } from '../features/auth/SignInScreen';
 import { WorkspacesListPage } from '../features/workspaces/WorkspacesListPage';
 import { ErrorAlert } from '../components/ErrorAlert';
+import { SignInFrame } from '../components/SignInFrame';
 import { useMe } from '../lib/queries';
 import { useSession } from '../lib/session';
 import { Layout } from './Layout';
@@ -18,15 +19,10 @@ function SignedIn() {
   const me = useMe();
   if (me.isError) {
     return (
-      <div className="signin-page">
-        <header className="topbar">
-          <span className="brand">FlowTrux AI Providers</span>
-        </header>
-        <main id="main" className="signin">
-          <h1>FlowTrux AI Providers</h1>
-          <ErrorAlert error={me.error} />
-        </main>
-      </div>
+      <SignInFrame>
+        <h1>FlowTrux AI Providers</h1>
+        <ErrorAlert error={me.error} />
+      </SignInFrame>
     );
   }
   if (!me.data) {

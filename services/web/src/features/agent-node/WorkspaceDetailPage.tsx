@@ -1,6 +1,8 @@
 import { useId, useState, type FormEvent } from 'react';
 import { useParams } from 'react-router-dom';
-import { ErrorAlert, Loading } from '../../components/ErrorAlert';
+import { DataTable, QueryStatus } from '../../components/DataTable';
+import { ErrorAlert } from '../../components/ErrorAlert';
+import { Section } from '../../components/Section';
 import type { Execution } from '../../lib/api';
 import { PROVIDERS, formatDateTime, formatInt, formatUsd, providerName, withArticle } from '../../lib/format';
 import { useRecentRuns, useRun, useWorkspace, useWorkspaceModels } from './api';
@@ -32,7 +34,7 @@ function AgentNode({ workspaceId }: { workspaceId: string }) {
   const [chosen, setChosen] = useState('');
   const [prompt, setPrompt] = useState('');
   const [promptProblem, setPromptProblem] = useState<string | null>(null);
-  const ids = { heading: useId(), model: useId(), prompt: useId(), promptErr: useId() };
+  const ids = { model: useId(), prompt: useId(), promptErr: useId() };
 
   const list = models.data ?? [];
   const model = list.some((m) => m.id === chosen) ? chosen : (list[0]?.id ?? '');
@@ -50,10 +52,8 @@ function AgentNode({ workspaceId }: { workspaceId: string }) {
   };
 
   return (
-    <section aria-labelledby={ids.heading} className="card agent">
-      <h2 id={ids.heading}>Agent node</h2>
-      <ErrorAlert error={models.error} />
-      {models.isPending && <Loading what="models" />}
+    <Section title="Agent node" className="card agent">
+      <QueryStatus errors={[models.error]} pending={models.isPending} what="models" />
       <form onSubmit={submit} className="stack" noValidate>
         {models.data && list.length === 0 && <p className="alert alert-info">{NO_MODEL}</p>}
         {list.length > 0 && (
@@ -104,7 +104,7 @@ function AgentNode({ workspaceId }: { workspaceId: string }) {
           provider={run.data?.provider ?? providerOf(run.data?.model ?? run.variables?.model)}
         />
       )}
-    </section>
+    </Section>
   );
 }
 
@@ -163,26 +163,11 @@ function RecentRuns({ workspaceId }: { workspaceId: string }) {
   const runs = useRecentRuns(workspaceId);
   const headingId = useId();
   return (
-    <section aria-labelledby={headingId} className="recent">
-      <h2 id={headingId}>Recent runs</h2>
-      <ErrorAlert error={runs.error} />
-      {runs.isPending && <Loading what="recent runs" />}
+    <Section title="Recent runs" headingId={headingId} className="recent">
+      <QueryStatus errors={[runs.error]} pending={runs.isPending} what="recent runs" />
       {runs.data?.length === 0 && <p className="muted">No runs yet.</p>}
       {runs.data && runs.data.length > 0 && (
-        <div className="table-wrap">
-          <table aria-labelledby={headingId}>
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Model</th>
-                <th scope="col">Status</th>
-                <th scope="col">Key</th>
-                <th scope="col">Tokens</th>
-                <th scope="col">Cost</th>
-                <th scope="col">Duration</th>
-              </tr>
-            </thead>
-            <tbody>
+        <DataTable labelledBy={headingId} columns={['Time', 'Model', 'Status', 'Key', 'Tokens', 'Cost', 'Duration']}>
               {runs.data.map((e) => (
                 <tr key={e.execution_id}>
                   <td>{formatDateTime(e.requested_at ?? e.finished_at)}</td>
@@ -198,10 +183,8 @@ function RecentRuns({ workspaceId }: { workspaceId: string }) {
                   <td className="num">{e.duration_ms !== null && e.duration_ms !== undefined ? `${e.duration_ms} ms` : '—'}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </DataTable>
       )}
-    </section>
+    </Section>
   );
 }

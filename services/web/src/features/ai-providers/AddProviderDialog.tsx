@@ -1,7 +1,10 @@
-import { useId, useRef, useState, type FormEvent } from 'react';
+import { useId, useRef, useState } from 'react';
 import { Link } from 'react-router-dom';
-import { Dialog } from '../../components/Dialog';
-import { ApiError, errorText, type ProviderId } from '../../lib/api';
+import { CheckField } from '../../components/CheckField';
+import { ErrorAlert } from '../../components/ErrorAlert';
+import { FormDialog } from '../../components/FormDialog';
+import { SecretField, TextField } from '../../components/TextField';
+import { ApiError, type ProviderId } from '../../lib/api';
 import { PROVIDERS } from '../../lib/format';
 import { usePlan } from '../../lib/queries';
 import { useCreateProviderKey } from './api';
@@ -21,7 +24,7 @@ function PlanLink() {
  * goes away with the dialog.
  */
 export function AddProviderDialog({ onClose }: { onClose: () => void }) {
-  const ids = { provider: useId(), name: useId(), key: useId(), verify: useId(), nameErr: useId(), keyErr: useId() };
+  const providerId = useId();
   const [provider, setProvider] = useState<ProviderId>('anthropic');
   const [name, setName] = useState('');
   const [verify, setVerify] = useState(false);
@@ -44,8 +47,7 @@ export function AddProviderDialog({ onClose }: { onClose: () => void }) {
     onClose();
   };
 
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
+  const submit = () => {
     if (full || create.isPending) return;
     const apiKey = keyRef.current?.value ?? '';
     const found = { name: nameProblem(name), key: keyProblem(apiKey) };
@@ -67,80 +69,43 @@ export function AddProviderDialog({ onClose }: { onClose: () => void }) {
   const planReached = serverError instanceof ApiError && serverError.code === 'plan_limit_reached';
 
   return (
-    <Dialog title="Add Provider" onClose={close} initialFocus={providerRef}>
-      <form onSubmit={submit} className="stack" noValidate>
-        {full && plan.data && (
-          <div role="alert" className="alert alert-error">
-            <p>
-              Plan limit reached: the {plan.data.plan} plan allows {limit} provider keys.
-            </p>
-            <PlanLink />
-          </div>
-        )}
-        <label htmlFor={ids.provider}>Provider</label>
-        <select ref={providerRef} id={ids.provider} value={provider} onChange={(e) => setProvider(e.target.value as ProviderId)}>
-          {PROVIDERS.map((p) => (
-            <option key={p.id} value={p.id}>
-              {p.name}
-            </option>
-          ))}
-        </select>
-
-        <label htmlFor={ids.name}>Name</label>
-        <input
-          id={ids.name}
-          type="text"
-          value={name}
-          placeholder="Production Anthropic Key"
-          onChange={(e) => setName(e.target.value)}
-          aria-invalid={problems.name ? true : undefined}
-          aria-describedby={problems.name ? ids.nameErr : undefined}
-        />
-        {problems.name && (
-          <p id={ids.nameErr} role="alert" className="field-error">
-            {problems.name}
+    <FormDialog
+      title="Add Provider"
+      onClose={close}
+      onSubmit={submit}
+      saveDisabled={full || create.isPending}
+      initialFocus={providerRef}
+    >
+      {full && plan.data && (
+        <div role="alert" className="alert alert-error">
+          <p>
+            Plan limit reached: the {plan.data.plan} plan allows {limit} provider keys.
           </p>
-        )}
-
-        <label htmlFor={ids.key}>API key</label>
-        <input
-          id={ids.key}
-          ref={keyRef}
-          type="password"
-          autoComplete="off"
-          spellCheck={false}
-          autoCapitalize="off"
-          autoCorrect="off"
-          aria-invalid={problems.key ? true : undefined}
-          aria-describedby={problems.key ? ids.keyErr : undefined}
-        />
-        {problems.key && (
-          <p id={ids.keyErr} role="alert" className="field-error">
-            {problems.key}
-          </p>
-        )}
-
-        <div className="check">
-          <input id={ids.verify} type="checkbox" checked={verify} onChange={(e) => setVerify(e.target.checked)} />
-          <label htmlFor={ids.verify}>Verify with the provider</label>
+          <PlanLink />
         </div>
+      )}
+      <label htmlFor={providerId}>Provider</label>
+      <select ref={providerRef} id={providerId} value={provider} onChange={(e) => setProvider(e.target.value as ProviderId)}>
+        {PROVIDERS.map((p) => (
+          <option key={p.id} value={p.id}>
+            {p.name}
+          </option>
+        ))}
+      </select>
 
-        {serverError && (
-          <div role="alert" className="alert alert-error">
-            <p>{errorText(serverError)}</p>
-            {planReached && <PlanLink />}
-          </div>
-        )}
+      <TextField
+        label="Name"
+        value={name}
+        placeholder="Production Anthropic Key"
+        onChange={setName}
+        problem={problems.name}
+      />
 
-        <div className="actions">
-          <button type="submit" className="primary" disabled={full || create.isPending}>
-            Save
-          </button>
-          <button type="button" onClick={close}>
-            Cancel
-          </button>
-        </div>
-      </form>
-    </Dialog>
+      <SecretField label="API key" inputRef={keyRef} problem={problems.key} />
+
+      <CheckField label="Verify with the provider" checked={verify} onChange={setVerify} />
+
+      <ErrorAlert error={serverError}>{planReached && <PlanLink />}</ErrorAlert>
+    </FormDialog>
   );
 }

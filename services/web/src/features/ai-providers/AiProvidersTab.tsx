@@ -1,5 +1,6 @@
 import { useId, useState } from 'react';
-import { ErrorAlert, Loading } from '../../components/ErrorAlert';
+import { ACTIONS_COLUMN, DataTable, QueryStatus } from '../../components/DataTable';
+import { Section } from '../../components/Section';
 import type { ProviderKey, Workspace } from '../../lib/api';
 import { displayPreview, formatUsd, lastUsed, providerName } from '../../lib/format';
 import { useCatalog, useProviderKeys, useWorkspaces } from '../../lib/queries';
@@ -26,42 +27,14 @@ export function AiProvidersTab() {
 
   return (
     <>
-      <section aria-labelledby={headingId}>
-        <div className="section-head">
-          <h2 id={headingId}>Provider keys</h2>
-          <button type="button" className="primary" onClick={() => setOpen({ kind: 'add' })}>
-            Add Provider
-          </button>
-        </div>
-        <ErrorAlert error={keys.error} />
-        <ErrorAlert error={workspaces.error} />
-        <ErrorAlert error={cost.error} />
-        {keys.isPending && <Loading what="provider keys" />}
+      <Section title="Provider keys" headingId={headingId} action={{ label: 'Add Provider', onClick: () => setOpen({ kind: 'add' }) }}>
+        <QueryStatus errors={[keys.error, workspaces.error, cost.error]} pending={keys.isPending} what="provider keys" />
         {keys.data && (
-          <div className="table-wrap">
-            <table>
-              <caption className="visually-hidden">Provider keys</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Provider</th>
-                  <th scope="col">Key</th>
-                  <th scope="col">Workspaces</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">Cost this month</th>
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {keys.data.length === 0 && (
-                  <tr>
-                    <td colSpan={7} className="muted">
-                      No provider keys yet. Use “Add Provider” to store one.
-                    </td>
-                  </tr>
-                )}
+          <DataTable
+            caption="Provider keys"
+            columns={['Name', 'Provider', 'Key', 'Workspaces', 'Last used', 'Cost this month', ACTIONS_COLUMN]}
+            empty={keys.data.length === 0 ? 'No provider keys yet. Use “Add Provider” to store one.' : undefined}
+          >
                 {keys.data.map((key) => {
                   const used = workspacesUsing(key.id, workspaces.data);
                   const nameId = `${headingId}-${key.id}`;
@@ -96,11 +69,9 @@ export function AiProvidersTab() {
                     </tr>
                   );
                 })}
-              </tbody>
-            </table>
-          </div>
+          </DataTable>
         )}
-      </section>
+      </Section>
       <SupportedModels />
       {open?.kind === 'add' && <AddProviderDialog onClose={close} />}
       {open?.kind === 'rename' && <RenameDialog providerKey={open.key} onClose={close} />}
@@ -118,12 +89,9 @@ export function AiProvidersTab() {
 
 function SupportedModels() {
   const catalog = useCatalog();
-  const headingId = useId();
   return (
-    <section aria-labelledby={headingId} className="models">
-      <h2 id={headingId}>Supported models</h2>
-      <ErrorAlert error={catalog.error} />
-      {catalog.isPending && <Loading what="models" />}
+    <Section title="Supported models" className="models">
+      <QueryStatus errors={[catalog.error]} pending={catalog.isPending} what="models" />
       <div className="model-grid">
         {catalog.data?.map((provider) => (
           <div key={provider.id} className="table-wrap">
@@ -149,6 +117,6 @@ function SupportedModels() {
           </div>
         ))}
       </div>
-    </section>
+    </Section>
   );
 }

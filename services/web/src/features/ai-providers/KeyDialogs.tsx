@@ -1,19 +1,19 @@
-import { useId, useRef, useState, type FormEvent } from 'react';
+import { useId, useRef, useState } from 'react';
+import { CheckField } from '../../components/CheckField';
 import { Dialog } from '../../components/Dialog';
 import { ErrorAlert } from '../../components/ErrorAlert';
+import { FormDialog } from '../../components/FormDialog';
+import { SecretField, TextField } from '../../components/TextField';
 import type { ProviderKey } from '../../lib/api';
 import { useDeleteProviderKey, useUpdateProviderKey } from './api';
 import { keyProblem, nameProblem } from './validation';
 
 export function RenameDialog({ providerKey, onClose }: { providerKey: ProviderKey; onClose: () => void }) {
-  const nameId = useId();
-  const errId = useId();
   const [name, setName] = useState(providerKey.name);
   const [problem, setProblem] = useState<string | null>(null);
   const update = useUpdateProviderKey();
 
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
+  const submit = () => {
     const found = nameProblem(name);
     setProblem(found);
     update.reset();
@@ -22,41 +22,20 @@ export function RenameDialog({ providerKey, onClose }: { providerKey: ProviderKe
   };
 
   return (
-    <Dialog title="Rename provider key" onClose={onClose}>
-      <form onSubmit={submit} className="stack" noValidate>
-        <label htmlFor={nameId}>Name</label>
-        <input
-          id={nameId}
-          type="text"
-          value={name}
-          onChange={(e) => setName(e.target.value)}
-          aria-invalid={problem ? true : undefined}
-          aria-describedby={problem ? errId : undefined}
-        />
-        {problem && (
-          <p id={errId} role="alert" className="field-error">
-            {problem}
-          </p>
-        )}
-        <ErrorAlert error={update.error} />
-        <div className="actions">
-          <button type="submit" className="primary" disabled={update.isPending}>
-            Save
-          </button>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <FormDialog
+      title="Rename provider key"
+      onClose={onClose}
+      onSubmit={submit}
+      error={update.error}
+      saveDisabled={update.isPending}
+    >
+      <TextField label="Name" value={name} onChange={setName} problem={problem} />
+    </FormDialog>
   );
 }
 
 /** "Replace key": the new value stays in its (uncontrolled) password field until "Save". */
 export function ReplaceKeyDialog({ providerKey, onClose }: { providerKey: ProviderKey; onClose: () => void }) {
-  const keyId = useId();
-  const verifyId = useId();
-  const errId = useId();
   const keyRef = useRef<HTMLInputElement>(null);
   const [verify, setVerify] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
@@ -67,8 +46,7 @@ export function ReplaceKeyDialog({ providerKey, onClose }: { providerKey: Provid
     onClose();
   };
 
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
+  const submit = () => {
     const value = keyRef.current?.value ?? '';
     const found = keyProblem(value);
     setProblem(found);
@@ -78,43 +56,13 @@ export function ReplaceKeyDialog({ providerKey, onClose }: { providerKey: Provid
   };
 
   return (
-    <Dialog title="Replace key" onClose={close}>
-      <form onSubmit={submit} className="stack" noValidate>
-        <p className="muted">
-          {providerKey.name}: the new value replaces the old one; the key keeps its workspaces.
-        </p>
-        <label htmlFor={keyId}>New API key</label>
-        <input
-          id={keyId}
-          ref={keyRef}
-          type="password"
-          autoComplete="off"
-          spellCheck={false}
-          autoCapitalize="off"
-          autoCorrect="off"
-          aria-invalid={problem ? true : undefined}
-          aria-describedby={problem ? errId : undefined}
-        />
-        {problem && (
-          <p id={errId} role="alert" className="field-error">
-            {problem}
-          </p>
-        )}
-        <div className="check">
-          <input id={verifyId} type="checkbox" checked={verify} onChange={(e) => setVerify(e.target.checked)} />
-          <label htmlFor={verifyId}>Verify with the provider</label>
-        </div>
-        <ErrorAlert error={update.error} />
-        <div className="actions">
-          <button type="submit" className="primary" disabled={update.isPending}>
-            Save
-          </button>
-          <button type="button" onClick={close}>
-            Cancel
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <FormDialog title="Replace key" onClose={close} onSubmit={submit} error={update.error} saveDisabled={update.isPending}>
+      <p className="muted">
+        {providerKey.name}: the new value replaces the old one; the key keeps its workspaces.
+      </p>
+      <SecretField label="New API key" inputRef={keyRef} problem={problem} />
+      <CheckField label="Verify with the provider" checked={verify} onChange={setVerify} />
+    </FormDialog>
   );
 }
 

@@ -1,5 +1,7 @@
-import { useId, useState } from 'react';
-import { ErrorAlert, Loading } from '../../components/ErrorAlert';
+import { useState } from 'react';
+import { DataTable, QueryStatus } from '../../components/DataTable';
+import { FilterSelect } from '../../components/FilterSelect';
+import { Section } from '../../components/Section';
 import { formatDateTime } from '../../lib/format';
 import { useProviderKeys, useWorkspaces } from '../../lib/queries';
 import { useAuditPage } from './api';
@@ -13,7 +15,6 @@ export function AuditTab() {
   const page = useAuditPage(keyId, cursor);
   const keys = useProviderKeys();
   const workspaces = useWorkspaces();
-  const ids = { heading: useId(), key: useId() };
 
   const keyName = (id: string | null | undefined) =>
     id ? (keys.data?.find((k) => k.id === id)?.name ?? id) : '—';
@@ -24,53 +25,26 @@ export function AuditTab() {
   const items = page.data?.items ?? [];
 
   return (
-    <section aria-labelledby={ids.heading}>
-      <h2 id={ids.heading}>Audit log</h2>
+    <Section title="Audit log">
       <div className="filters">
-        <span>
-          <label htmlFor={ids.key}>Key</label>
-          <select
-            id={ids.key}
-            value={keyId}
-            onChange={(e) => {
-              setKeyId(e.target.value);
-              setCursors([null]);
-            }}
-          >
-            <option value="">All keys</option>
-            {keys.data?.map((k) => (
-              <option key={k.id} value={k.id}>
-                {k.name}
-              </option>
-            ))}
-          </select>
-        </span>
+        <FilterSelect
+          label="Key"
+          value={keyId}
+          options={[{ id: '', label: 'All keys' }, ...(keys.data ?? []).map((k) => ({ id: k.id, label: k.name }))]}
+          onChange={(id) => {
+            setKeyId(id);
+            setCursors([null]);
+          }}
+        />
       </div>
-      <ErrorAlert error={page.error} />
-      <ErrorAlert error={keys.error} />
-      {page.isPending && <Loading what="audit log" />}
+      <QueryStatus errors={[page.error, keys.error]} pending={page.isPending} what="audit log" />
       {page.data && (
-        <div className="table-wrap">
-          <table aria-busy={page.isPlaceholderData}>
-            <caption className="visually-hidden">Audit log</caption>
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Action</th>
-                <th scope="col">Key</th>
-                <th scope="col">Workspace</th>
-                <th scope="col">Execution</th>
-                <th scope="col">Actor</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.length === 0 && (
-                <tr>
-                  <td colSpan={6} className="muted">
-                    No audit entries.
-                  </td>
-                </tr>
-              )}
+        <DataTable
+          caption="Audit log"
+          busy={page.isPlaceholderData}
+          columns={['Time', 'Action', 'Key', 'Workspace', 'Execution', 'Actor']}
+          empty={items.length === 0 ? 'No audit entries.' : undefined}
+        >
               {items.map((entry, index) => (
                 <tr key={`${entry.at}-${entry.action}-${entry.execution_id ?? ''}-${index}`}>
                   <td>{formatDateTime(entry.at)}</td>
@@ -83,9 +57,7 @@ export function AuditTab() {
                   <td>{entry.actor ?? '—'}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </DataTable>
       )}
       <div className="pager">
         <button
@@ -100,6 +72,6 @@ export function AuditTab() {
           Next page
         </button>
       </div>
-    </section>
+    </Section>
   );
 }

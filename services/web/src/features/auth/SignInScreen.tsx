@@ -1,6 +1,7 @@
 import { useId, useState, type FormEvent } from 'react';
 import { useNavigate } from 'react-router-dom';
 import { ErrorAlert } from '../../components/ErrorAlert';
+import { SignInFrame } from '../../components/SignInFrame';
 import { signIn, useSession } from '../../lib/session';
 import { useAuthOptions, useDevSignIn, type Role } from './api';
 
@@ -26,43 +27,38 @@ export function SignInScreen() {
   };
 
   return (
-    <div className="signin-page">
-      <header className="topbar">
-        <span className="brand">FlowTrux AI Providers</span>
-      </header>
-      <main className="signin" id="main">
-        <h1>Sign in</h1>
-        {ended === 'expired' && (
-          <div role="alert" className="alert alert-error">
-            Your session has expired. Sign in again.
-          </div>
+    <SignInFrame>
+      <h1>Sign in</h1>
+      {ended === 'expired' && (
+        <div role="alert" className="alert alert-error">
+          Your session has expired. Sign in again.
+        </div>
+      )}
+      {options.isError && <ErrorAlert error={options.error} />}
+      <form onSubmit={submit} className="card stack" noValidate>
+        <label htmlFor={tokenId}>Access token</label>
+        <textarea
+          id={tokenId}
+          value={token}
+          onChange={(e) => setToken(e.target.value)}
+          rows={4}
+          autoComplete="off"
+          spellCheck={false}
+          aria-invalid={tokenError ? true : undefined}
+        />
+        {tokenError && (
+          <p role="alert" className="field-error">
+            {tokenError}
+          </p>
         )}
-        {options.isError && <ErrorAlert error={options.error} />}
-        <form onSubmit={submit} className="card stack" noValidate>
-          <label htmlFor={tokenId}>Access token</label>
-          <textarea
-            id={tokenId}
-            value={token}
-            onChange={(e) => setToken(e.target.value)}
-            rows={4}
-            autoComplete="off"
-            spellCheck={false}
-            aria-invalid={tokenError ? true : undefined}
-          />
-          {tokenError && (
-            <p role="alert" className="field-error">
-              {tokenError}
-            </p>
-          )}
-          <div>
-            <button type="submit" className="primary">
-              Sign in
-            </button>
-          </div>
-        </form>
-        {options.data?.dev_sign_in && <DevSignIn />}
-      </main>
-    </div>
+        <div>
+          <button type="submit" className="primary">
+            Sign in
+          </button>
+        </div>
+      </form>
+      {options.data?.dev_sign_in && <DevSignIn />}
+    </SignInFrame>
   );
 }
 

@@ -1,5 +1,7 @@
 import { useId, useState } from 'react';
-import { ErrorAlert, Loading } from '../../components/ErrorAlert';
+import { DataTable, QueryStatus } from '../../components/DataTable';
+import { FilterSelect } from '../../components/FilterSelect';
+import { Section } from '../../components/Section';
 import { formatInt, formatUsd } from '../../lib/format';
 import { usePlan, useProviderKeys, useWorkspaces } from '../../lib/queries';
 import { useUsage, type GroupBy } from './api';
@@ -39,8 +41,7 @@ export function PlanUsageTab() {
   return (
     <>
       <section aria-labelledby={headingId}>
-        <ErrorAlert error={plan.error} />
-        {plan.isPending && <Loading what="plan" />}
+        <QueryStatus errors={[plan.error]} pending={plan.isPending} what="plan" />
         <h2 id={headingId}>{plan.data ? `Plan: ${plan.data.plan}` : 'Plan'}</h2>
         {plan.data && (
           <>
@@ -64,7 +65,6 @@ function UsageSection() {
   const totals = useUsage(groupBy, since, false);
   const keys = useProviderKeys();
   const workspaces = useWorkspaces();
-  const ids = { heading: useId(), period: useId(), group: useId() };
 
   const keyName = (id: string) => keys.data?.find((k) => k.id === id)?.name ?? id;
   const workspaceName = (id: string) => workspaces.data?.find((w) => w.id === id)?.name ?? id;
@@ -93,49 +93,16 @@ function UsageSection() {
   const empty = totals.data !== undefined && rows.length === 0;
 
   return (
-    <section aria-labelledby={ids.heading} className="usage">
-      <h2 id={ids.heading}>Usage</h2>
+    <Section title="Usage" className="usage">
       <div className="filters">
-        <span>
-          <label htmlFor={ids.period}>Period</label>
-          <select id={ids.period} value={period} onChange={(e) => setPeriod(e.target.value as Period)}>
-            {PERIODS.map((p) => (
-              <option key={p.id} value={p.id}>
-                {p.label}
-              </option>
-            ))}
-          </select>
-        </span>
-        <span>
-          <label htmlFor={ids.group}>Group by</label>
-          <select id={ids.group} value={groupBy} onChange={(e) => setGroupBy(e.target.value as GroupBy)}>
-            {GROUPS.map((g) => (
-              <option key={g.id} value={g.id}>
-                {g.label}
-              </option>
-            ))}
-          </select>
-        </span>
+        <FilterSelect label="Period" value={period} options={PERIODS} onChange={setPeriod} />
+        <FilterSelect label="Group by" value={groupBy} options={GROUPS} onChange={setGroupBy} />
       </div>
-      <ErrorAlert error={daily.error} />
-      <ErrorAlert error={totals.error} />
-      {(daily.isPending || totals.isPending) && <Loading what="usage" />}
+      <QueryStatus errors={[daily.error, totals.error]} pending={daily.isPending || totals.isPending} what="usage" />
       {empty && <p>No usage in this period.</p>}
       {!empty && series.length > 0 && <CostChart days={days} series={series} />}
       {!empty && rows.length > 0 && (
-        <div className="table-wrap">
-          <table>
-            <caption className="visually-hidden">Usage</caption>
-            <thead>
-              <tr>
-                <th scope="col">{groupLabel}</th>
-                <th scope="col">Executions</th>
-                <th scope="col">Input tokens</th>
-                <th scope="col">Output tokens</th>
-                <th scope="col">Cost</th>
-              </tr>
-            </thead>
-            <tbody>
+        <DataTable caption="Usage" columns={[groupLabel, 'Executions', 'Input tokens', 'Output tokens', 'Cost']}>
               {rows.map((row) => {
                 const name = groupName(row);
                 return (
@@ -148,10 +115,8 @@ function UsageSection() {
                   </tr>
                 );
               })}
-            </tbody>
-          </table>
-        </div>
+        </DataTable>
       )}
-    </section>
+    </Section>
   );
 }

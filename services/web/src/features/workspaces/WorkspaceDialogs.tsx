@@ -1,67 +1,26 @@
-import { useId, useState, type FormEvent } from 'react';
-import { Dialog } from '../../components/Dialog';
-import { ErrorAlert } from '../../components/ErrorAlert';
+import { useId, useState } from 'react';
+import { FormDialog } from '../../components/FormDialog';
+import { TextField } from '../../components/TextField';
 import type { ProviderKey, Workspace } from '../../lib/api';
 import { PROVIDERS } from '../../lib/format';
+import { nameProblem } from '../../lib/validation';
 import { useCreateWorkspace, useUpdateWorkspace } from './api';
 import { checkedOf, knownIds, move, toggle } from './ordering';
-
-const NAME_MESSAGE = 'Name must be 1–64 characters.';
-
-function nameProblem(name: string): string | null {
-  const length = Array.from(name.trim()).length;
-  return length < 1 || length > 64 ? NAME_MESSAGE : null;
-}
-
-function NameField({ value, onChange, problem }: { value: string; onChange: (v: string) => void; problem: string | null }) {
-  const id = useId();
-  const errId = useId();
-  return (
-    <>
-      <label htmlFor={id}>Name</label>
-      <input
-        id={id}
-        type="text"
-        value={value}
-        onChange={(e) => onChange(e.target.value)}
-        aria-invalid={problem ? true : undefined}
-        aria-describedby={problem ? errId : undefined}
-      />
-      {problem && (
-        <p id={errId} role="alert" className="field-error">
-          {problem}
-        </p>
-      )}
-    </>
-  );
-}
 
 export function NewWorkspaceDialog({ onClose }: { onClose: () => void }) {
   const [name, setName] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
   const create = useCreateWorkspace();
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
+  const submit = () => {
     const found = nameProblem(name);
     setProblem(found);
     create.reset();
     if (!found) create.mutate(name.trim(), { onSuccess: onClose });
   };
   return (
-    <Dialog title="New workspace" onClose={onClose}>
-      <form onSubmit={submit} className="stack" noValidate>
-        <NameField value={name} onChange={setName} problem={problem} />
-        <ErrorAlert error={create.error} />
-        <div className="actions">
-          <button type="submit" className="primary" disabled={create.isPending}>
-            Save
-          </button>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <FormDialog title="New workspace" onClose={onClose} onSubmit={submit} error={create.error} saveDisabled={create.isPending}>
+      <TextField label="Name" value={name} onChange={setName} problem={problem} />
+    </FormDialog>
   );
 }
 
@@ -80,8 +39,7 @@ export function EditWorkspaceDialog({
   const update = useUpdateWorkspace();
   const legendId = useId();
 
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
+  const submit = () => {
     const found = nameProblem(name);
     setProblem(found);
     update.reset();
@@ -93,57 +51,46 @@ export function EditWorkspaceDialog({
   };
 
   return (
-    <Dialog title="Edit workspace" onClose={onClose}>
-      <form onSubmit={submit} className="stack" noValidate>
-        <NameField value={name} onChange={setName} problem={problem} />
-        <fieldset className="providers" aria-describedby={legendId}>
-          <legend>AI Providers</legend>
-          <p id={legendId} className="muted small">
-            Checked keys of one provider are tried in the order shown.
-          </p>
-          {keys.length === 0 && <p>This organization has no provider keys yet.</p>}
-          {PROVIDERS.map((provider) => {
-            const ofProvider = keys.filter((k) => k.provider === provider.id);
-            if (ofProvider.length === 0) return null;
-            const checked = checkedOf(order, keys, provider.id);
-            const byId = new Map(ofProvider.map((k) => [k.id, k]));
-            const unchecked = ofProvider
-              .filter((k) => !checked.includes(k.id))
-              .sort((a, b) => a.name.localeCompare(b.name));
-            const shown = [...checked.map((id) => byId.get(id)!), ...unchecked];
-            return (
-              <div key={provider.id} className="provider-group">
-                <h3>{provider.name}</h3>
-                <ul className="key-list">
-                  {shown.map((key) => {
-                    const position = checked.indexOf(key.id);
-                    return (
-                      <KeyChoice
-                        key={key.id}
-                        providerKey={key}
-                        position={position}
-                        last={position === checked.length - 1}
-                        onToggle={(on) => setOrder((o) => toggle(o, key.id, on))}
-                        onMove={(direction) => setOrder((o) => move(o, keys, key.id, direction))}
-                      />
-                    );
-                  })}
-                </ul>
-              </div>
-            );
-          })}
-        </fieldset>
-        <ErrorAlert error={update.error} />
-        <div className="actions">
-          <button type="submit" className="primary" disabled={update.isPending}>
-            Save
-          </button>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <FormDialog title="Edit workspace" onClose={onClose} onSubmit={submit} error={update.error} saveDisabled={update.isPending}>
+      <TextField label="Name" value={name} onChange={setName} problem={problem} />
+      <fieldset className="providers" aria-describedby={legendId}>
+        <legend>AI Providers</legend>
+        <p id={legendId} className="muted small">
+          Checked keys of one provider are tried in the order shown.
+        </p>
+        {keys.length === 0 && <p>This organization has no provider keys yet.</p>}
+        {PROVIDERS.map((provider) => {
+          const ofProvider = keys.filter((k) => k.provider === provider.id);
+          if (ofProvider.length === 0) return null;
+          const checked = checkedOf(order, keys, provider.id);
+          const byId = new Map(ofProvider.map((k) => [k.id, k]));
+          const unchecked = ofProvider
+            .filter((k) => !checked.includes(k.id))
+            .sort((a, b) => a.name.localeCompare(b.name));
+          const shown = [...checked.map((id) => byId.get(id)!), ...unchecked];
+          return (
+            <div key={provider.id} className="provider-group">
+              <h3>{provider.name}</h3>
+              <ul className="key-list">
+                {shown.map((key) => {
+                  const position = checked.indexOf(key.id);
+                  return (
+                    <KeyChoice
+                      key={key.id}
+                      providerKey={key}
+                      position={position}
+                      last={position === checked.length - 1}
+                      onToggle={(on) => setOrder((o) => toggle(o, key.id, on))}
+                      onMove={(direction) => setOrder((o) => move(o, keys, key.id, direction))}
+                    />
+                  );
+                })}
+              </ul>
+            </div>
+          );
+        })}
+      </fieldset>
+    </FormDialog>
   );
 }
 

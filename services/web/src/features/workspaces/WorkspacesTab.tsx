@@ -1,5 +1,6 @@
-import { useId, useState } from 'react';
-import { ErrorAlert, Loading } from '../../components/ErrorAlert';
+import { useState } from 'react';
+import { ACTIONS_COLUMN, DataTable, QueryStatus } from '../../components/DataTable';
+import { Section } from '../../components/Section';
 import type { Workspace } from '../../lib/api';
 import { formatDateTime } from '../../lib/format';
 import { useProviderKeys, useWorkspaces } from '../../lib/queries';
@@ -10,42 +11,17 @@ export function WorkspacesTab() {
   const keys = useProviderKeys();
   const [editing, setEditing] = useState<Workspace | null>(null);
   const [creating, setCreating] = useState(false);
-  const headingId = useId();
   const names = new Map((keys.data ?? []).map((k) => [k.id, k.name]));
 
   return (
-    <section aria-labelledby={headingId}>
-      <div className="section-head">
-        <h2 id={headingId}>Workspaces</h2>
-        <button type="button" className="primary" onClick={() => setCreating(true)}>
-          New workspace
-        </button>
-      </div>
-      <ErrorAlert error={workspaces.error} />
-      <ErrorAlert error={keys.error} />
-      {workspaces.isPending && <Loading what="workspaces" />}
+    <Section title="Workspaces" action={{ label: 'New workspace', onClick: () => setCreating(true) }}>
+      <QueryStatus errors={[workspaces.error, keys.error]} pending={workspaces.isPending} what="workspaces" />
       {workspaces.data && (
-        <div className="table-wrap">
-          <table>
-            <caption className="visually-hidden">Workspaces</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">AI Providers</th>
-                <th scope="col">Created</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {workspaces.data.length === 0 && (
-                <tr>
-                  <td colSpan={4} className="muted">
-                    No workspaces yet.
-                  </td>
-                </tr>
-              )}
+        <DataTable
+          caption="Workspaces"
+          columns={['Name', 'AI Providers', 'Created', ACTIONS_COLUMN]}
+          empty={workspaces.data.length === 0 ? 'No workspaces yet.' : undefined}
+        >
               {workspaces.data.map((w) => (
                 <tr key={w.id}>
                   <td>{w.name}</td>
@@ -64,14 +40,12 @@ export function WorkspacesTab() {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </DataTable>
       )}
       {creating && <NewWorkspaceDialog onClose={() => setCreating(false)} />}
       {editing && keys.data && (
         <EditWorkspaceDialog workspace={editing} keys={keys.data} onClose={() => setEditing(null)} />
       )}
-    </section>
+    </Section>
   );
 }
