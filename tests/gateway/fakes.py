@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from gateway.events import BusUnavailableError, Waiters
+from gateway.domain import BusUnavailableError
+from gateway.events import Waiters
 from shared.contracts import ExecutionRequested, ExecutionResult
 
 

@@ -25,6 +25,7 @@ async def test_anthropic_request_shape_and_result() -> None:
     prov = ScriptedProvider([anthropic_ok])
     ex, _ = executor(kv, prov)
     result = await ex.execute(request())
+    assert result is not None
     assert result.status == "succeeded"
     assert result.provider == "anthropic"
     assert result.key_id == "key-a"
@@ -68,6 +69,7 @@ async def test_openai_request_shape() -> None:
     prov = ScriptedProvider([ok])
     ex, _ = executor(kv, prov)
     result = await ex.execute(request("gpt-5"))
+    assert result is not None
     assert result.status == "succeeded"
     assert result.output is not None
     assert (result.output.text, result.output.finish_reason) == ("Yo", "stop")
@@ -100,6 +102,7 @@ async def test_gemini_request_shape_and_key_never_in_url() -> None:
     prov = ScriptedProvider([ok])
     ex, _ = executor(kv, prov)
     result = await ex.execute(request("gemini-2.5-flash"))
+    assert result is not None
     assert result.status == "succeeded"
     assert result.output is not None
     assert result.output.finish_reason == "STOP"
@@ -117,6 +120,7 @@ async def test_unknown_model() -> None:
     kv = FakeKeyvault()
     ex, _ = executor(kv, ScriptedProvider([anthropic_ok]))
     result = await ex.execute(request("gpt-99"))
+    assert result is not None
     assert result.error is not None
     assert result.error.code == ErrorCode.MODEL_UNKNOWN
     assert result.provider is None
@@ -128,6 +132,7 @@ async def test_not_configured_carries_keyvault_message() -> None:
     prov = ScriptedProvider([anthropic_ok])
     ex, _ = executor(kv, prov)
     result = await ex.execute(request())
+    assert result is not None
     assert result.error is not None
     assert result.error.code == ErrorCode.PROVIDER_NOT_CONFIGURED
     assert "ws-1" in result.error.message
@@ -140,6 +145,7 @@ async def test_failover_to_next_key_on_401() -> None:
     prov = ScriptedProvider([status(401), anthropic_ok])
     ex, _ = executor(kv, prov)
     result = await ex.execute(request())
+    assert result is not None
     assert result.status == "succeeded"
     assert result.key_id == "key-b"
     assert result.attempts == 2
@@ -151,6 +157,7 @@ async def test_auth_failed_when_every_key_refused() -> None:
     kv = FakeKeyvault({"anthropic": [("key-a", KEY_A), ("key-b", KEY_B)]})
     ex, _ = executor(kv, ScriptedProvider([status(403)]))
     result = await ex.execute(request())
+    assert result is not None
     assert result.error is not None
     assert result.error.code == ErrorCode.PROVIDER_AUTH_FAILED
     assert result.attempts == 2
@@ -162,6 +169,7 @@ async def test_rate_limited_then_success_honours_retry_after() -> None:
     prov = ScriptedProvider([status(429, **{"retry-after": "0.01"}), anthropic_ok])
     ex, _ = executor(kv, prov)
     result = await ex.execute(request())
+    assert result is not None
     assert result.status == "succeeded"
     assert result.attempts == 2
 
@@ -171,6 +179,7 @@ async def test_rate_limited_gives_up_after_the_wait_cap() -> None:
     prov = ScriptedProvider([status(429, **{"retry-after": "0.02"})])
     ex, _ = executor(kv, prov)
     result = await ex.execute(request())
+    assert result is not None
     assert result.error is not None
     assert result.error.code == ErrorCode.PROVIDER_RATE_LIMITED
     assert result.error.retryable
@@ -181,6 +190,7 @@ async def test_unavailable_after_bounded_retries() -> None:
     kv = FakeKeyvault({"anthropic": [("key-a", KEY_A)]})
     ex, _ = executor(kv, ScriptedProvider([status(503)]), runner_unavailable_retries=2)
     result = await ex.execute(request())
+    assert result is not None
     assert result.error is not None
     assert result.error.code == ErrorCode.PROVIDER_UNAVAILABLE
     assert result.attempts == 3
@@ -194,6 +204,7 @@ async def test_timeouts_count_as_unavailable() -> None:
     prov = ScriptedProvider([timeout, anthropic_ok])
     ex, _ = executor(kv, prov)
     result = await ex.execute(request())
+    assert result is not None
     assert result.status == "succeeded"
     assert result.attempts == 2
 
@@ -203,6 +214,7 @@ async def test_invalid_request_message_is_scrubbed() -> None:
     prov = ScriptedProvider([status(400, f"bad thing near {KEY_A}")])
     ex, _ = executor(kv, prov)
     result = await ex.execute(request())
+    assert result is not None
     assert result.error is not None
     assert result.error.code == ErrorCode.INVALID_REQUEST
     assert "bad thing" in result.error.message
@@ -214,6 +226,7 @@ async def test_keyvault_down_gives_key_unavailable() -> None:
     prov = ScriptedProvider([anthropic_ok])
     ex, _ = executor(kv, prov)
     result = await ex.execute(request())
+    assert result is not None
     assert result.error is not None
     assert result.error.code == ErrorCode.KEY_UNAVAILABLE
     assert len(kv.calls) == 3

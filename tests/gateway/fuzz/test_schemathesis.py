@@ -12,6 +12,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import CheckFunction
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
     positive_data_acceptance,
@@ -35,7 +37,7 @@ BUSINESS_REJECTIONS = {
 }
 
 
-def only_business_rejections(ctx: Any, response: Any, case: schemathesis.Case) -> None:
+def only_business_rejections(ctx: Any, response: Any, case: schemathesis.Case[Any]) -> None:
     """A schema-valid request is accepted, or refused with a documented business code."""
     status = response.status_code
     if status < 400 or status in (401, 403):
@@ -70,11 +72,13 @@ def _fuzz(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> None
         derandomize=True,
         database=None,
     )
-    def run(case: schemathesis.Case) -> None:
+    def run(case: schemathesis.Case[Any]) -> None:
         case.call_and_validate(
             headers=headers, timeout=30, excluded_checks=excluded, additional_checks=additional
         )
 
+    excluded: list[CheckFunction]
+    additional: list[CheckFunction]
     if mode is GenerationMode.NEGATIVE:
         # Negative query data is serialized by `requests` in ways that can become valid
         # again (an object as repeated keys, a null as the string "null"), so rejecting it
@@ -95,6 +99,7 @@ def test_gateway_conforms_to_its_openapi(fuzz_stack: Stack, mode: GenerationMode
     failures: list[str] = []
     operations = 0
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok)
         operation = result.ok()
         operations += 1
         try:

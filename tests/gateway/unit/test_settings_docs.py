@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import httpx
 import pytest
@@ -17,17 +18,17 @@ from tests.gateway.support import FakeUpstreams, asgi_client, gateway_settings
 
 
 def test_prod_refuses_the_dev_jwt_secret() -> None:
-    tokens = {
+    tokens: dict[str, Any] = {
         f"service_token_{n}": f"prod-{n}-token-0123456789"
         for n in ("gateway", "keyvault", "workspace", "agent_runner")
     }
-    settings = GatewaySettings(flowtrux_env="prod", **tokens)  # type: ignore[arg-type]
+    settings = GatewaySettings(flowtrux_env="prod", **tokens)
     assert settings.dev_defaults_in_use() == ["GATEWAY_JWT_SECRET"]
     with pytest.raises(ProductionSettingsError, match="GATEWAY_JWT_SECRET"):
         create_app(settings, bus=InMemoryExecutionBus())
     fine = GatewaySettings(
         flowtrux_env="prod", gateway_jwt_secret="a-real-secret-" + "x" * 40, **tokens
-    )  # type: ignore[arg-type]
+    )
     create_app(fine, bus=InMemoryExecutionBus())
 
 

@@ -123,8 +123,8 @@ async def test_canary_key_never_leaks(
     assert key_doc["status"] == "deleted"
     assert "ciphertext" not in key_doc
     assert "wrapped_dek" not in key_doc
-    for needle in text_needles:
-        assert needle not in raw
+    for raw_needle in text_needles:
+        assert raw_needle not in raw
 
     for _ in range(100):  # the delete event is published before the answer, but wait for it
         blobs = await drain(kafka_bootstrap, kv.settings.topics.compacted())
@@ -133,8 +133,8 @@ async def test_canary_key_never_leaks(
         await asyncio.sleep(0.05)
     assert any(key_id.encode() in b for b in blobs)
     for blob in blobs:
-        for needle in text_needles:
-            assert needle not in blob
+        for raw_needle in text_needles:
+            assert raw_needle not in blob
 
     captured = capfd.readouterr()
     logs = caplog.text + captured.out + captured.err

@@ -116,7 +116,8 @@ async def test_unassign_and_delete_are_refused_within_one_second(kv: Running, un
 
     async def uses(key_id: str | None) -> bool:
         response = await kv.resolve(org, ws, "google", public)
-        return response.json().get("key_id") == key_id
+        resolved: object = response.json().get("key_id")
+        return resolved == key_id
 
     await until(lambda: uses(k1))
     # Delete: refused at once, the next assigned key takes over.

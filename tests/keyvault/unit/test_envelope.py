@@ -7,6 +7,7 @@ import os
 import stat
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,7 +141,7 @@ def test_dev_keyring_is_generated_once_with_mode_0600(tmp_path: Path) -> None:
 
 
 def test_prod_refuses_dev_keyring_and_missing_keyring(tmp_path: Path) -> None:
-    tokens = {
+    tokens: dict[str, Any] = {
         f"service_token_{n}": f"prod-{n}-token-0123456789"
         for n in ("gateway", "keyvault", "workspace", "agent_runner")
     }

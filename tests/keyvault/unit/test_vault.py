@@ -44,8 +44,11 @@ class FixedDirectory:
         return self.answers.get(workspace_id)
 
 
+Parts = tuple[Vault, InMemoryKeyStore, RecordingEvents, FixedDirectory]
+
+
 @pytest.fixture
-def parts() -> tuple[Vault, InMemoryKeyStore, RecordingEvents, FixedDirectory]:
+def parts() -> Parts:
     store = InMemoryKeyStore()
     events = RecordingEvents()
     directory = FixedDirectory()
@@ -66,7 +69,7 @@ def assign(vault: Vault, ws: str, org: str, key_ids: list[str]) -> None:
     )
 
 
-async def test_create_stores_preview_and_publishes_metadata(parts) -> None:  # type: ignore[no-untyped-def]
+async def test_create_stores_preview_and_publishes_metadata(parts: Parts) -> None:
     vault, store, events, _ = parts
     key = await vault.create(
         org_id="org-a", provider="anthropic", name="prod", secret=SecretValue(ANTHROPIC), actor="u1"
@@ -77,7 +80,7 @@ async def test_create_stores_preview_and_publishes_metadata(parts) -> None:  # t
     assert [e.action for e in store.audit] == ["created"]
 
 
-async def test_names_are_unique_among_live_keys(parts) -> None:  # type: ignore[no-untyped-def]
+async def test_names_are_unique_among_live_keys(parts: Parts) -> None:
     vault, *_ = parts
     key = await vault.create(
         org_id="org-a",
@@ -104,7 +107,7 @@ async def test_names_are_unique_among_live_keys(parts) -> None:  # type: ignore[
     )
 
 
-async def test_plan_limit_is_exact_and_deleting_frees_a_slot(parts) -> None:  # type: ignore[no-untyped-def]
+async def test_plan_limit_is_exact_and_deleting_frees_a_slot(parts: Parts) -> None:
     vault, *_ = parts
     results = await asyncio.gather(
         *(
@@ -147,7 +150,7 @@ async def test_plan_limit_is_exact_and_deleting_frees_a_slot(parts) -> None:  # 
     )
 
 
-async def test_resolve_seals_to_the_recipient_only(parts) -> None:  # type: ignore[no-untyped-def]
+async def test_resolve_seals_to_the_recipient_only(parts: Parts) -> None:
     vault, store, *_ = parts
     key = await vault.create(
         org_id="org-a", provider="anthropic", name="k", secret=SecretValue(ANTHROPIC), actor="u"
@@ -181,7 +184,7 @@ async def test_resolve_seals_to_the_recipient_only(parts) -> None:  # type: igno
     assert (await vault.get(org_id="org-a", key_id=key.id)).last_used_at is not None
 
 
-async def test_resolution_is_scoped(parts) -> None:  # type: ignore[no-untyped-def]
+async def test_resolution_is_scoped(parts: Parts) -> None:
     vault, _, _, directory = parts
     a1 = await vault.create(
         org_id="org-a", provider="anthropic", name="a1", secret=SecretValue(ANTHROPIC), actor="u"
@@ -238,7 +241,7 @@ async def test_resolution_is_scoped(parts) -> None:  # type: ignore[no-untyped-d
     assert await resolve("org-a", "ws-new") == a1.id
 
 
-async def test_rename_and_delete_of_missing_keys_answer_not_found(parts) -> None:  # type: ignore[no-untyped-def]
+async def test_rename_and_delete_of_missing_keys_answer_not_found(parts: Parts) -> None:
     vault, *_ = parts
     with pytest.raises(NotFoundError):
         await vault.rename(org_id="org-a", key_id="nope", name="x", actor="u")
