@@ -46,7 +46,7 @@ screenshots: install
 	@FLOWTRUX_DOCS_SCREENSHOTS=1 deploy/local/test.sh tests/e2e/browser/test_docs_screenshots.py
 
 lint:
-	@$(RUN) ruff format --check . && $(RUN) ruff check . && $(RUN) mypy shared services && $(RUN) lint-imports
+	@$(RUN) ruff format --check . && $(RUN) ruff check . && $(RUN) mypy shared services tests bench deploy/local && $(RUN) lint-imports
 
 fmt:
 	@$(RUN) ruff format . && $(RUN) ruff check --fix .

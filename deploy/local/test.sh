@@ -26,7 +26,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 echo "== quality gates"
 "${RUNPY[@]}" ruff format --check .
 "${RUNPY[@]}" ruff check .
-"${RUNPY[@]}" mypy shared services
+"${RUNPY[@]}" mypy shared services tests bench deploy/local
 "${RUNPY[@]}" lint-imports
 
 echo "== UI and API agree"
