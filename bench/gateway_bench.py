@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.support.e2e import load_stack_module  # noqa: E402
+from tests.support.e2e import load_stack_module, write_report  # noqa: E402
 
 JWT_SECRET = "bench-gateway-jwt-secret-0123456789abcdef"
 PORTS = {"gateway": 28080, "keyvault": 28081, "workspace": 28082, "agent-runner": 28083}
@@ -161,10 +161,7 @@ def main() -> int:
             f"| `{label}` | {int(r['requests'])} | {int(r['errors'])} | {r['p50']:.1f} | "
             f"{r['p99']:.1f} | {r['rps']:.0f} |"
         )
-    text = "\n".join(lines) + "\n"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text, encoding="utf-8")
-    print(text)
+    write_report(args.out, lines)
     return 0
 
 

@@ -26,10 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.support.e2e import load_stack_module  # noqa: E402
+from tests.e2e.browser.support import CHROMIUM, launch_args  # noqa: E402
+from tests.support.e2e import load_stack_module, write_report  # noqa: E402
 
 DIST = ROOT / "services" / "web" / "dist"
-CHROMIUM = "/usr/bin/chromium"
 JWT_SECRET = "bench-ui-jwt-secret-0123456789abcdef0123"
 PORTS = {"gateway": 38080, "keyvault": 38081, "workspace": 38082, "agent-runner": 38083}
 BUDGET_KB = 250.0
@@ -96,18 +96,7 @@ async def _time_to_usable(gateway: str, org: str, runs: int) -> dict[str, list[f
 
     timings: dict[str, list[float]] = {"cold": [], "warm": []}
     async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=launch_args())
         try:
             for run in range(runs + 1):  # the first run warms the server side and is dropped
                 context = await browser.new_context(viewport={"width": 1280, "height": 800})
@@ -195,10 +184,7 @@ def main() -> int:
             f"| {label} | {len(values)} | {statistics.median(values):.0f} | "
             f"{_percentile(values, 0.9):.0f} | {max(values):.0f} |"
         )
-    text = "\n".join(lines) + "\n"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text, encoding="utf-8")
-    print(text)
+    write_report(args.out, lines)
     return 0
 
 
