@@ -55,11 +55,11 @@ class FakeKeyvault:
 
 
 class InMemoryDedupeStore:
-    """The in-memory twin of `MongoDedupeStore`."""
+    """The in-memory twin of `MongoDedupeStore`: keyed by (org_id, execution_id)."""
 
     def __init__(self) -> None:
-        self.claimed: set[str] = set()
-        self.results: dict[str, ExecutionResult] = {}
+        self.claimed: set[tuple[str, str]] = set()
+        self.results: dict[tuple[str, str], ExecutionResult] = {}
         self.closed = False
 
     async def open(self) -> None:
@@ -71,12 +71,12 @@ class InMemoryDedupeStore:
     async def close(self) -> None:
         self.closed = True
 
-    async def claim(self, *, execution_id: str) -> ExecutionResult | None:
-        self.claimed.add(execution_id)
-        return self.results.get(execution_id)
+    async def claim(self, *, org_id: str, execution_id: str) -> ExecutionResult | None:
+        self.claimed.add((org_id, execution_id))
+        return self.results.get((org_id, execution_id))
 
     async def put(self, *, result: ExecutionResult) -> ExecutionResult:
-        return self.results.setdefault(result.execution_id, result)
+        return self.results.setdefault((result.org_id, result.execution_id), result)
 
 
 @dataclass

@@ -190,6 +190,12 @@ class KeyUnavailableError(Exception):
     """keyvault could not give a key (unreachable, 5xx, refused the runner, bad reply)."""
 
 
+def dedupe_key(org_id: str, execution_id: str) -> str:
+    """The store key of an execution: ids are scoped by org, so the org is part of it.
+    Identifiers cannot contain "/" (shared.contracts.IDENTIFIER_PATTERN): unambiguous."""
+    return f"{org_id}/{execution_id}"
+
+
 class DedupeStore(Protocol):
     """Finished executions, so a redelivered request republishes instead of re-executing."""
 
@@ -203,8 +209,9 @@ class DedupeStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def claim(self, *, execution_id: str) -> ExecutionResult | None:
-        """Claim `execution_id`: None if it is new (now claimed), else its stored result."""
+    async def claim(self, *, org_id: str, execution_id: str) -> ExecutionResult | None:
+        """Claim the org's `execution_id`: None if it is new (now claimed), else its stored
+        result. Execution ids are scoped by org: another org's use of the id is not seen."""
         ...
 
     async def put(self, *, result: ExecutionResult) -> ExecutionResult:

@@ -267,7 +267,9 @@ class ExecutionHandler:
         # The dedupe claim and the key request run side by side; the provider is called only
         # once the claim shows this execution is new (see store.py). A redelivery thus costs
         # one audited key resolution that is never used, and no provider call.
-        claim = asyncio.ensure_future(self._store.claim(execution_id=request.execution_id))
+        claim = asyncio.ensure_future(
+            self._store.claim(org_id=request.org_id, execution_id=request.execution_id)
+        )
 
         async def is_new() -> bool:
             return await asyncio.shield(claim) is None

@@ -3,7 +3,11 @@
 Stored before the result is published, so a request redelivered after a crash anywhere
 past that point republishes the same result instead of calling the provider again.
 
-The hot path only inserts, never looks up. `claim` inserts the execution id (an insert
+Execution ids are scoped by org: claims and results are keyed by `dedupe_key(org_id,
+execution_id)`, `"<org_id>/<execution_id>"` (identifiers cannot contain "/"), so two orgs
+using the same execution id never see each other's result.
+
+The hot path only inserts, never looks up. `claim` inserts that key (an insert
 into `claims`, unique `_id`): a fresh claim proves no result can exist yet (results are stored
 only after a claim), so only a clashing claim (a redelivery) reads `results`. Why: FerretDB on
 SQLite answers `_id` lookups by scanning the collection (a miss costs ~6 µs per stored
@@ -11,6 +15,11 @@ document, ~30 ms at 5,000), while inserts stay cheap through the unique index; o
 are indexed. Claims and results are group-committed (`shared.batching.GroupCommit`): the
 requests of one fetched batch claim with one `insert_many`, results finishing together are
 stored with one `insert_many`, and each caller returns only after its own document is stored.
+
+Records written before the key became org-scoped (`_id` = the execution id alone) are not
+migrated: they are only read when the same request is redelivered, so at most a request in
+flight across the upgrade is executed once more (at-least-once allows it; the ledger keeps the
+first result). They are never read as another org's result, since new keys always contain "/".
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
 
+from agent_runner.domain import dedupe_key
 from shared.batching import GroupCommit
 from shared.contracts import ExecutionResult
 from shared.mongo import DUPLICATE_KEY_CODES
@@ -28,7 +38,7 @@ NAMESPACE_EXISTS = 48
 
 
 class MongoDedupeStore:
-    """`results` collection of the runner's own database; `_id` is the execution id."""
+    """`claims` and `results` of the runner's own database; `_id` is `dedupe_key(org, id)`."""
 
     def __init__(
         self, client: AsyncMongoClient[dict[str, Any]], db: str, *, max_batch: int = 256
@@ -68,15 +78,15 @@ class MongoDedupeStore:
             return False
         return True
 
-    async def claim(self, *, execution_id: str) -> ExecutionResult | None:
+    async def claim(self, *, org_id: str, execution_id: str) -> ExecutionResult | None:
         """The stored result of a redelivered execution; None (and claimed) for a new one."""
-        return await self.claims.submit(execution_id)
+        return await self.claims.submit(dedupe_key(org_id, execution_id))
 
     async def put(self, *, result: ExecutionResult) -> ExecutionResult:
         return await self.inserts.submit(result)
 
-    async def _claim_many(self, ids: list[str]) -> list[ExecutionResult | None]:
-        docs = [{"_id": i} for i in dict.fromkeys(ids)]
+    async def _claim_many(self, keys: list[str]) -> list[ExecutionResult | None]:
+        docs = [{"_id": k} for k in dict.fromkeys(keys)]
         seen: set[str] = set()
         try:
             await self._claims.insert_many(docs, ordered=False)
@@ -87,16 +97,23 @@ class MongoDedupeStore:
             seen = {docs[e["index"]]["_id"] for e in errors}
         # Claimed before: a redelivery (or a retry of ours). Its result, if it was stored.
         stored: dict[str, ExecutionResult] = {}
-        for execution_id in seen:
-            doc = await self._results.find_one({"_id": execution_id})
+        for key in seen:
+            doc = await self._results.find_one({"_id": key})
             if doc is not None:
-                stored[execution_id] = ExecutionResult.model_validate(doc["result"])
-        return [stored.get(i) for i in ids]
+                stored[key] = ExecutionResult.model_validate(doc["result"])
+        return [stored.get(k) for k in keys]
 
     async def _put_many(self, results: list[ExecutionResult]) -> list[ExecutionResult]:
+        keys = [dedupe_key(r.org_id, r.execution_id) for r in results]
         docs = [
-            {"_id": r.execution_id, "result": r.model_dump(mode="json"), "at": r.occurred_at}
-            for r in results
+            {
+                "_id": key,
+                "org_id": r.org_id,
+                "execution_id": r.execution_id,
+                "result": r.model_dump(mode="json"),
+                "at": r.occurred_at,
+            }
+            for key, r in zip(keys, results, strict=True)
         ]
         try:
             await self._results.insert_many(docs, ordered=False)
@@ -107,11 +124,11 @@ class MongoDedupeStore:
             # Some were finished already (another instance, or twice in this batch): what is
             # stored wins, so every copy publishes the same result.
             stored: dict[str, ExecutionResult] = {}
-            for execution_id in {results[e["index"]].execution_id for e in errors}:
-                doc = await self._results.find_one({"_id": execution_id})
+            for key in {keys[e["index"]] for e in errors}:
+                doc = await self._results.find_one({"_id": key})
                 if doc is not None:
-                    stored[execution_id] = ExecutionResult.model_validate(doc["result"])
-            return [stored.get(r.execution_id, r) for r in results]
+                    stored[key] = ExecutionResult.model_validate(doc["result"])
+            return [stored.get(k, r) for k, r in zip(keys, results, strict=True)]
         return results
 
     async def close(self) -> None:

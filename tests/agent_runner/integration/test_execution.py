@@ -245,3 +245,40 @@ async def test_redelivered_request_is_not_executed_again(stack: Stack) -> None:
     again = stack.results[execution][1]
     assert again == first  # the very same result, event id included
     assert len(stack.sim.records) == 1
+
+
+async def test_an_execution_id_reused_by_another_org_runs_for_that_org(stack: Stack) -> None:
+    """Execution ids are scoped by org: org B reusing an id org A used gets its own run."""
+    ws_a, ws_b = f"ws-a-{stack.unique}", f"ws-b-{stack.unique}"
+    org_a, org_b = f"org-a-{stack.unique}", f"org-b-{stack.unique}"
+    secret_a = "sk-ant-api03-org-a-key-AAAAAAAAAA1111"
+    secret_b = "sk-ant-api03-org-b-key-BBBBBBBBBB2222"
+    key_a = await stack.create_key(org_a, "anthropic", secret_a)
+    key_b = await stack.create_key(org_b, "anthropic", secret_b)
+    await stack.assign(org_a, ws_a, [key_a])
+    await stack.assign(org_b, ws_b, [key_b])
+    execution = "exec-shared-1"
+    async with stack.runner():
+        await stack.request(execution, org_a, ws_a, "claude-opus-4-6", text="Alpha")
+        first = (await stack.wait_results({execution}))[execution]
+        await stack.request(execution, org_b, ws_b, "claude-opus-4-6", text="Bravo")
+        async with asyncio.timeout(20):
+            while len(stack.results[execution]) < 2:
+                await asyncio.sleep(0.05)
+        # B again (a redelivery of B's request) republishes B's result, not A's.
+        await stack.request(execution, org_b, ws_b, "claude-opus-4-6", text="Bravo")
+        async with asyncio.timeout(20):
+            while len(stack.results[execution]) < 3:
+                await asyncio.sleep(0.05)
+    assert first.org_id == org_a
+    assert first.output is not None
+    assert "Alpha" in first.output.text
+    for theirs in stack.results[execution][1:]:
+        assert theirs.org_id == org_b
+        assert theirs.event_id != first.event_id
+        assert theirs.key_id == key_b
+        assert theirs.output is not None
+        assert "Bravo" in theirs.output.text
+        assert "Alpha" not in theirs.output.text
+    assert stack.results[execution][1] == stack.results[execution][2]
+    assert [r["key_sha256"] for r in stack.sim.records] == [sha(secret_a), sha(secret_b)]

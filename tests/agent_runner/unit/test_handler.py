@@ -23,12 +23,12 @@ async def test_a_new_request_is_executed_recorded_and_published_once() -> None:
     store, published = InMemoryDedupeStore(), ListPublisher()
     handler = ExecutionHandler(executor=ex, store=store, publisher=published, metrics=metrics)
     await handler.handle(request())
-    assert store.claimed == {"exec-1"}
+    assert store.claimed == {("org-a", "exec-1")}
     assert [r.status for r in published.published] == ["succeeded"]
-    assert store.results["exec-1"] == published.published[0]
+    assert store.results[("org-a", "exec-1")] == published.published[0]
     # Redelivered: the recorded result again, and no second provider call.
     await handler.handle(request())
-    assert published.published == [store.results["exec-1"]] * 2
+    assert published.published == [store.results[("org-a", "exec-1")]] * 2
     assert len(prov.requests) == 1
     assert metrics.registry.get_sample_value("runner_redelivered_total") == 1
 
@@ -45,3 +45,16 @@ async def test_a_failure_is_a_published_result() -> None:
     assert result.error is not None
     assert result.error.code == ErrorCode.PROVIDER_NOT_CONFIGURED
     assert prov.requests == []
+
+
+async def test_the_same_execution_id_in_two_orgs_is_two_executions() -> None:
+    prov = ScriptedProvider([anthropic_ok])
+    ex, metrics = executor(FakeKeyvault({"anthropic": [("key-a", KEY)]}), prov)
+    store, published = InMemoryDedupeStore(), ListPublisher()
+    handler = ExecutionHandler(executor=ex, store=store, publisher=published, metrics=metrics)
+    await handler.handle(request(org_id="org-a"))
+    await handler.handle(request(org_id="org-b"))
+    assert [r.org_id for r in published.published] == ["org-a", "org-b"]
+    assert published.published[0].event_id != published.published[1].event_id
+    assert len(prov.requests) == 2
+    assert metrics.registry.get_sample_value("runner_redelivered_total") == 0
