@@ -105,6 +105,6 @@ async def test_the_same_execution_id_in_two_orgs_is_two_executions(
             store.claim(org_id="org-c", execution_id="exec-y"),
             store.claim(org_id="org-d", execution_id="exec-y"),
         )
-        assert both == [None, None]
+        assert list(both) == [None, None]
     finally:
         await store.close()
