@@ -144,8 +144,9 @@ class InMemoryLedgerStore:
     """Finished and queued records kept apart, as in Mongo; inserts only, first one wins."""
 
     def __init__(self) -> None:
-        self.finished: dict[str, ExecutionRecord] = {}
-        self.queued: dict[str, ExecutionRecord] = {}
+        # Keyed by (org_id, execution_id): execution ids are scoped by org.
+        self.finished: dict[tuple[str, str], ExecutionRecord] = {}
+        self.queued: dict[tuple[str, str], ExecutionRecord] = {}
 
     async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int:
         return _insert_new(self.finished, records)
@@ -154,7 +155,8 @@ class InMemoryLedgerStore:
         return _insert_new(self.queued, records)
 
     async def get_execution(self, *, org_id: str, execution_id: str) -> ExecutionRecord | None:
-        r = self.finished.get(execution_id) or self.queued.get(execution_id)
+        key = (org_id, execution_id)
+        r = self.finished.get(key) or self.queued.get(key)
         return r if r is not None and r.org_id == org_id else None
 
     async def finished_between(
@@ -209,10 +211,13 @@ class InMemoryLedgerStore:
         return pruned
 
 
-def _insert_new(into: dict[str, ExecutionRecord], records: Sequence[ExecutionRecord]) -> int:
+def _insert_new(
+    into: dict[tuple[str, str], ExecutionRecord], records: Sequence[ExecutionRecord]
+) -> int:
     new = 0
     for record in records:
-        if record.execution_id not in into:
-            into[record.execution_id] = record
+        key = (record.org_id, record.execution_id)
+        if key not in into:
+            into[key] = record
             new += 1
     return new

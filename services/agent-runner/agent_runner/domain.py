@@ -190,12 +190,6 @@ class KeyUnavailableError(Exception):
     """keyvault could not give a key (unreachable, 5xx, refused the runner, bad reply)."""
 
 
-def dedupe_key(org_id: str, execution_id: str) -> str:
-    """The store key of an execution: ids are scoped by org, so the org is part of it.
-    Identifiers cannot contain "/" (shared.contracts.IDENTIFIER_PATTERN): unambiguous."""
-    return f"{org_id}/{execution_id}"
-
-
 class DedupeStore(Protocol):
     """Finished executions, so a redelivered request republishes instead of re-executing."""
 

@@ -29,12 +29,17 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
 
-from agent_runner.domain import dedupe_key
 from shared.batching import GroupCommit
 from shared.contracts import ExecutionResult
 from shared.mongo import DUPLICATE_KEY_CODES
 
 NAMESPACE_EXISTS = 48
+
+
+def dedupe_key(org_id: str, execution_id: str) -> str:
+    """The `_id` of an execution's claim and result: ids are scoped by org, so the org is
+    part of it. Identifiers cannot contain "/" (shared.contracts.IDENTIFIER_PATTERN)."""
+    return f"{org_id}/{execution_id}"
 
 
 class MongoDedupeStore:

@@ -186,3 +186,96 @@ async def _committed(bootstrap: str, group: str) -> dict[str, int]:
     for tp, meta in offsets.items():
         out[tp.topic] = out.get(tp.topic, 0) + max(meta.offset, 0)
     return out
+
+
+async def test_two_orgs_using_the_same_execution_id_each_read_their_own(
+    store: MongoLedgerStore,
+) -> None:
+    ledger = ledger_over(store)
+    assert await ledger.record_requested(requested("shared", "org-b"))
+    mine = result("shared", "org-a", key_id="key-a", cost=0.5)
+    theirs = result("shared", "org-b", key_id="key-b", cost=0.25, status="failed")
+    assert await ledger.record_results([mine, theirs, mine]) == 2  # one batch, two orgs
+    assert await ledger.record_results([theirs]) == 0
+    a = await ledger.execution("org-a", "shared")
+    b = await ledger.execution("org-b", "shared")
+    assert (a.org_id, a.key_id, a.status, a.output_text) == ("org-a", "key-a", "succeeded", "Hi.")
+    assert (b.org_id, b.key_id, b.status, b.output_text) == ("org-b", "key-b", "failed", None)
+    assert (await ledger.month_totals("org-a")).executions == 1
+    assert (await ledger.month_totals("org-b")).executions == 1
+    assert [r.group for r in await ledger.usage("org-b", "key")] == ["key-b"]
+    assert not await ledger.record_requested(requested("shared", "org-b"))
+    (page, _cursor) = await ledger.recent("org-b", "ws-1", limit=10)
+    assert [(r.org_id, r.status) for r in page] == [("org-b", "failed")]
+    assert await store.finished.count_documents({}) == 2
+
+
+async def test_recent_pages_through_equal_times_by_execution_id(store: MongoLedgerStore) -> None:
+    ledger = ledger_over(store)
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    await ledger.record_results([result(f"p{n}", occurred_at=at) for n in range(5)])
+    await ledger.record_results([result("p2", "org-b", occurred_at=at)])
+    await ledger.record_requests([requested("p9"), requested("p8", "org-b")])
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = await ledger.recent("org-a", "ws-1", limit=2, cursor=cursor)
+        seen += [r.execution_id for r in page]
+        assert {r.org_id for r in page} == {"org-a"}
+        if cursor is None:
+            break
+    assert seen[1:] == ["p4", "p3", "p2", "p1", "p0"]
+    assert seen[0] == "p9"  # queued now: newer than the finished ones
+
+
+async def test_records_keyed_the_old_way_are_moved_once_at_open(
+    client: AsyncMongoClient[dict[str, Any]], db_name: str
+) -> None:
+    """Before ids were scoped by org the ledger's `_id` was the execution id alone."""
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    db = client[db_name]
+    await db["ledger_finished"].insert_one(
+        {
+            "_id": "old-1",
+            "org_id": "org-a",
+            "workspace_id": "ws-1",
+            "status": "succeeded",
+            "model": "claude-sonnet-4-6",
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "cost_usd": 0.5,
+            "finished_at": at,
+        }
+    )
+    for execution_id in ("old-1", "old-2"):
+        await db["ledger_queued"].insert_one(
+            {
+                "_id": execution_id,
+                "org_id": "org-a",
+                "workspace_id": "ws-1",
+                "status": "queued",
+                "model": "claude-sonnet-4-6",
+                "requested_at": at,
+            }
+        )
+    for _ in range(2):  # idempotent: a second open (another replica) changes nothing
+        store = MongoLedgerStore(client, db_name)
+        await store.open()
+        ledger = ledger_over(store)
+        assert (await ledger.execution("org-a", "old-1")).status == "succeeded"
+        assert (await ledger.execution("org-a", "old-2")).status == "queued"
+        assert await store.get_execution(org_id="org-b", execution_id="old-1") is None
+        assert [r.executions for r in await ledger.usage("org-a", "workspace")] == [1]
+        page, _cursor = await ledger.recent("org-a", "ws-1", limit=10)
+        assert [(r.execution_id, r.status) for r in page] == [
+            ("old-2", "queued"),
+            ("old-1", "succeeded"),
+        ]
+        assert await store.finished.count_documents({"execution_id": {"$exists": False}}) == 0
+        assert await store.queued.count_documents({"execution_id": {"$exists": False}}) == 0
+        assert await store.queued.count_documents({}) == 2
+    # The result of an old queued execution arrives: recorded once, under the new key; a
+    # second result of an old finished one is a duplicate.
+    assert await ledger.record_results([result("old-2"), result("old-1")]) == 1
+    assert (await ledger.execution("org-a", "old-2")).status == "succeeded"
+    assert await store.finished.count_documents({}) == 2

@@ -256,8 +256,8 @@ async def test_outputs_are_pruned_after_retention() -> None:
     ledger, store = make_ledger(datetime.now(UTC) + timedelta(days=8))
     await ledger.record_result(result("old"))
     assert await ledger.prune_outputs() == 1
-    assert store.finished["old"].output_text is None
-    assert store.finished["old"].input_tokens == 10
+    assert store.finished[("org-a", "old")].output_text is None
+    assert store.finished[("org-a", "old")].input_tokens == 10
 
 
 async def test_missing_cost_is_priced_from_the_table_only_when_configured() -> None:
@@ -270,5 +270,24 @@ async def test_missing_cost_is_priced_from_the_table_only_when_configured() -> N
     )
     await ledger.record_result(result("a", model="gpt-5", cost=None))
     await ledger.record_result(result("b", model="o4-mini", cost=None))
-    assert store.finished["a"].cost_usd == 1.0
-    assert store.finished["b"].cost_usd is None
+    assert store.finished[("org-a", "a")].cost_usd == 1.0
+    assert store.finished[("org-a", "b")].cost_usd is None
+
+
+async def test_two_orgs_using_the_same_execution_id_each_read_their_own() -> None:
+    ledger, _ = make_ledger()
+    req = ExecutionRequested.model_validate(requested_event("shared", "org-b"))
+    assert await ledger.record_requested(req)
+    mine = result("shared", "org-a", key_id="key-a", cost=0.5)
+    theirs = result("shared", "org-b", key_id="key-b", cost=0.25, status="failed")
+    assert await ledger.record_results([mine, theirs, mine]) == 2  # one batch, two orgs
+    a = await ledger.execution("org-a", "shared")
+    b = await ledger.execution("org-b", "shared")
+    assert (a.org_id, a.key_id, a.status, a.output_text) == ("org-a", "key-a", "succeeded", "Hi.")
+    assert (b.org_id, b.key_id, b.status, b.output_text) == ("org-b", "key-b", "failed", None)
+    assert (await ledger.month_totals("org-a")).executions == 1
+    assert (await ledger.month_totals("org-b")).executions == 1
+    assert [r.group for r in await ledger.usage("org-b", "key")] == ["key-b"]
+    assert not await ledger.record_requested(req)
+    (page, _cursor) = await ledger.recent("org-b", "ws-1", limit=10)
+    assert [(r.org_id, r.status) for r in page] == [("org-b", "failed")]

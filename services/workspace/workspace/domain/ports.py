@@ -51,7 +51,8 @@ class WorkspaceStore(Protocol):
 
 
 class LedgerStore(Protocol):
-    """Execution records: finished ones and queued ones, each inserted at most once per id.
+    """Execution records: finished ones and queued ones, each inserted at most once per
+    (org_id, execution_id): execution ids are scoped by org.
 
     Inserts of an id already present are ignored (never an update), so a duplicate counts
     once and the first result wins; reads prefer the finished record over the queued one.

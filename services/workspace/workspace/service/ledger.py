@@ -91,11 +91,12 @@ class Ledger:
         """Record finished executions in one write; returns how many were new.
 
         An execution already recorded (in this batch or before) is not counted again:
-        the first result wins.
+        the first result wins. Execution ids are scoped by org: the same id in two orgs is
+        two executions.
         """
-        records: dict[str, ExecutionRecord] = {}
-        for event in events:
-            records.setdefault(event.execution_id, self.finished_record(event))
+        records: dict[tuple[str, str], ExecutionRecord] = {}
+        for event in events:  # execution ids are scoped by org
+            records.setdefault((event.org_id, event.execution_id), self.finished_record(event))
         if not records:
             return 0
         return await self.store.insert_finished(records=list(records.values()))
@@ -105,9 +106,9 @@ class Ledger:
 
         A queued record never hides a finished one: reads prefer the finished record.
         """
-        records: dict[str, ExecutionRecord] = {}
+        records: dict[tuple[str, str], ExecutionRecord] = {}
         for event in events:
-            records.setdefault(event.execution_id, self.queued_record(event))
+            records.setdefault((event.org_id, event.execution_id), self.queued_record(event))
         if not records:
             return 0
         return await self.store.insert_queued(records=list(records.values()))

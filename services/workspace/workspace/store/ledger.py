@@ -1,14 +1,22 @@
 """The usage ledger in MongoDB (FerretDB-compatible): inserts only on the hot path.
 
 Finished executions live in `ledger_finished` and queued ones in `ledger_queued`, both keyed
-by execution id. A write is one `insert_many(ordered=False)`; an id already there is a
+by org and execution id: execution ids are scoped by org, so `_id` is
+`"<org_id>/<execution_id>"` (identifiers cannot contain "/"), and `org_id` and `execution_id`
+are fields too. A write is one `insert_many(ordered=False)`; an id already there is a
 duplicate and is ignored, so an execution counts once, the first result wins, and a queued
 record can never overwrite a finished one. Unique `_id` inserts are atomic on FerretDB too,
 unlike its conditional updates. Only the background output pruning updates documents.
+
+Records written before ids were scoped by org (`_id` = the execution id, no `execution_id`
+field) are moved to their new key by `open()`: copied (an insert, so running it twice or on two
+replicas at once is harmless), then the old document deleted. History is kept; reads only ever
+see one key shape.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict
@@ -42,15 +50,23 @@ _FACT_FIELDS = {
 }
 
 
+def ledger_id(org_id: str, execution_id: str) -> str:
+    """The `_id` of an execution's records: ids are scoped by org, so the org is part of it.
+    Identifiers cannot contain "/" (shared.contracts.IDENTIFIER_PATTERN): unambiguous, and
+    within one org `_id` sorts as the execution id does."""
+    return f"{org_id}/{execution_id}"
+
+
 def _record(doc: Doc) -> ExecutionRecord:
     values = {name: doc.get(name) for name in _RECORD_FIELDS if name != "execution_id"}
-    return ExecutionRecord(execution_id=doc["_id"], **values)  # type: ignore[arg-type]
+    # A record keyed the old way (written by an older replica mid-upgrade) has no field.
+    execution_id = doc.get("execution_id") or doc["_id"]
+    return ExecutionRecord(execution_id=execution_id, **values)  # type: ignore[arg-type]
 
 
 def _doc(record: ExecutionRecord) -> Doc:
-    fields = asdict(record)
-    doc: Doc = {"_id": fields.pop("execution_id")}
-    doc.update((k, v) for k, v in fields.items() if v is not None)
+    doc: Doc = {"_id": ledger_id(record.org_id, record.execution_id)}
+    doc.update((k, v) for k, v in asdict(record).items() if v is not None)
     return doc
 
 
@@ -71,8 +87,11 @@ def _newest_first(
 ) -> Doc:
     query: Doc = {"org_id": org_id, "workspace_id": workspace_id}
     if before is not None:
-        at, last_id = before
-        query["$or"] = [{field: {"$lt": at}}, {field: at, "_id": {"$lt": last_id}}]
+        at, last_id = before  # the cursor carries the execution id; within the org, the key
+        query["$or"] = [
+            {field: {"$lt": at}},
+            {field: at, "_id": {"$lt": ledger_id(org_id, last_id)}},
+        ]
     return query
 
 
@@ -89,7 +108,7 @@ async def insert_new(collection: AsyncCollection[Doc], docs: Sequence[Doc], what
 
 
 class MongoLedgerStore:
-    """Finished and queued executions in two collections, each keyed by execution id."""
+    """Finished and queued executions in two collections, each keyed by (org, execution id)."""
 
     def __init__(self, client: AsyncMongoClient[Doc], db_name: str) -> None:
         db = client[db_name]
@@ -97,12 +116,45 @@ class MongoLedgerStore:
         self.queued: AsyncCollection[Doc] = db["ledger_queued"]
 
     async def open(self) -> None:
+        for collection in (self.finished, self.queued):
+            await self._rekey(collection)
         await self.finished.create_index([("org_id", ASCENDING), ("finished_at", ASCENDING)])
         await self.finished.create_index([("output_expires_at", ASCENDING)])
         for collection, field in ((self.finished, "finished_at"), (self.queued, "requested_at")):
             await collection.create_index(
                 [("org_id", ASCENDING), ("workspace_id", ASCENDING), (field, DESCENDING)]
             )
+
+    async def _rekey(self, collection: AsyncCollection[Doc], *, chunk: int = 1000) -> int:
+        """Move records keyed the old way (by execution id alone) to `ledger_id`; how many.
+
+        Idempotent and safe on several replicas at once: the copy is an insert (a key already
+        there is a duplicate, ignored) and the old document is deleted only after its copy is
+        stored. Nothing to move (the usual case) costs one query.
+        """
+        old_shape = {"execution_id": {"$exists": False}, "org_id": {"$exists": True}}
+
+        async def read() -> list[Doc]:
+            return [doc async for doc in collection.find(old_shape).limit(chunk)]
+
+        moved = 0
+        while True:
+            docs = await retrying(read, "ledger re-key read")
+            if not docs:
+                return moved
+            copies = [
+                {**d, "_id": ledger_id(d["org_id"], d["_id"]), "execution_id": d["_id"]}
+                for d in docs
+            ]
+            await insert_new(collection, copies, "ledger re-key")
+            await retrying(
+                functools.partial(
+                    collection.delete_many, {"_id": {"$in": [d["_id"] for d in docs]}}
+                ),
+                "ledger re-key delete",
+            )
+            moved += len(docs)
+            log.info("ledger: %d record(s) moved to org-scoped keys", len(docs))
 
     async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int:
         return await insert_new(self.finished, [_doc(r) for r in records], "ledger results")
@@ -111,11 +163,13 @@ class MongoLedgerStore:
         return await insert_new(self.queued, [_doc(r) for r in records], "ledger queued")
 
     async def get_execution(self, *, org_id: str, execution_id: str) -> ExecutionRecord | None:
+        key = ledger_id(org_id, execution_id)
+
         async def read() -> Doc | None:
-            # By _id alone (FerretDB answers that from its primary key; adding org_id to the
-            # filter makes it several times slower); the org is checked below.
-            doc = await self.finished.find_one({"_id": execution_id})
-            return doc if doc is not None else await self.queued.find_one({"_id": execution_id})
+            # By _id alone (FerretDB answers that from its primary key; adding fields to the
+            # filter makes it several times slower); the key holds the org.
+            doc = await self.finished.find_one({"_id": key})
+            return doc if doc is not None else await self.queued.find_one({"_id": key})
 
         doc = await retrying(read, "execution read")
         if doc is None or doc.get("org_id") != org_id:
@@ -170,7 +224,7 @@ class MongoLedgerStore:
                 waiting += [_record(d) for d in docs if d["_id"] not in done]
                 if len(docs) < limit:
                     break
-                after = (docs[-1]["requested_at"], docs[-1]["_id"])
+                after = (docs[-1]["requested_at"], docs[-1]["execution_id"])
             merged = sorted(
                 finished + waiting, key=lambda r: (r.at or EPOCH, r.execution_id), reverse=True
             )
