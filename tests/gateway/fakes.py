@@ -35,6 +35,10 @@ class InMemoryExecutionBus:
         self.waiters.resolve(result)
 
     async def wait_for(
-        self, execution_id: str, seconds: float, publish: Callable[[], Awaitable[None]]
+        self,
+        org_id: str,
+        execution_id: str,
+        seconds: float,
+        publish: Callable[[], Awaitable[None]],
     ) -> ExecutionResult | None:
-        return await self.waiters.wait(execution_id, seconds, publish)
+        return await self.waiters.wait(org_id, execution_id, seconds, publish)

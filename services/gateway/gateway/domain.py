@@ -87,5 +87,12 @@ class ExecutionBus(Protocol):
     async def publish(self, request: ExecutionRequested) -> None: ...
 
     async def wait_for(
-        self, execution_id: str, seconds: float, publish: Callable[[], Awaitable[None]]
-    ) -> ExecutionResult | None: ...
+        self,
+        org_id: str,
+        execution_id: str,
+        seconds: float,
+        publish: Callable[[], Awaitable[None]],
+    ) -> ExecutionResult | None:
+        """Publish, then wait up to `seconds` for the org's result of `execution_id`
+        (execution ids are scoped by org); None when none came in time."""
+        ...

@@ -28,25 +28,32 @@ log = logging.getLogger(__name__)
 
 
 class Waiters:
-    """In-memory futures by execution id; a duplicate result is harmless."""
+    """In-memory futures by (org id, execution id); a duplicate result is harmless.
+
+    Execution ids are scoped by org: another org's result with the same id (a workflow
+    engine's, say) never resolves this org's waiter.
+    """
 
     def __init__(self) -> None:
-        self._futures: dict[str, list[asyncio.Future[ExecutionResult]]] = {}
+        self._futures: dict[tuple[str, str], list[asyncio.Future[ExecutionResult]]] = {}
 
-    def add(self, execution_id: str) -> asyncio.Future[ExecutionResult]:
+    def add(self, org_id: str, execution_id: str) -> asyncio.Future[ExecutionResult]:
         future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
-        self._futures.setdefault(execution_id, []).append(future)
+        self._futures.setdefault((org_id, execution_id), []).append(future)
         return future
 
-    def discard(self, execution_id: str, future: asyncio.Future[ExecutionResult]) -> None:
-        futures = self._futures.get(execution_id, [])
+    def discard(
+        self, org_id: str, execution_id: str, future: asyncio.Future[ExecutionResult]
+    ) -> None:
+        key = (org_id, execution_id)
+        futures = self._futures.get(key, [])
         if future in futures:
             futures.remove(future)
         if not futures:
-            self._futures.pop(execution_id, None)
+            self._futures.pop(key, None)
 
     def resolve(self, result: ExecutionResult) -> None:
-        for future in self._futures.pop(result.execution_id, []):
+        for future in self._futures.pop((result.org_id, result.execution_id), []):
             if not future.done():
                 future.set_result(result)
 
@@ -54,10 +61,14 @@ class Waiters:
         return len(self._futures)
 
     async def wait(
-        self, execution_id: str, seconds: float, publish: Callable[[], Awaitable[None]]
+        self,
+        org_id: str,
+        execution_id: str,
+        seconds: float,
+        publish: Callable[[], Awaitable[None]],
     ) -> ExecutionResult | None:
         """Register first, then publish, so a fast result can never be missed."""
-        future = self.add(execution_id)
+        future = self.add(org_id, execution_id)
         try:
             await publish()
             if seconds <= 0:
@@ -67,7 +78,7 @@ class Waiters:
             except TimeoutError:
                 return None
         finally:
-            self.discard(execution_id, future)
+            self.discard(org_id, execution_id, future)
 
 
 class KafkaExecutionBus:
@@ -182,9 +193,13 @@ class KafkaExecutionBus:
             raise BusUnavailableError(type(exc).__name__) from None
 
     async def wait_for(
-        self, execution_id: str, seconds: float, publish: Callable[[], Awaitable[None]]
+        self,
+        org_id: str,
+        execution_id: str,
+        seconds: float,
+        publish: Callable[[], Awaitable[None]],
     ) -> ExecutionResult | None:
-        return await self.waiters.wait(execution_id, seconds, publish)
+        return await self.waiters.wait(org_id, execution_id, seconds, publish)
 
     async def stop(self) -> None:
         if self._task is not None:

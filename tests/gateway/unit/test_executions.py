@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 
+from gateway.events import Waiters
 from shared.contracts import ExecutionOutput, ExecutionResult, ExecutionUsage
 from tests.gateway.fakes import InMemoryExecutionBus
 from tests.gateway.support import FakeUpstreams, assert_problem, auth
@@ -28,16 +29,16 @@ BODY = {
 }
 
 
-def result_for(execution_id: str) -> ExecutionResult:
+def result_for(execution_id: str, org_id: str = "org-a", text: str = "Hi.") -> ExecutionResult:
     return ExecutionResult(
         execution_id=execution_id,
-        org_id="org-a",
+        org_id=org_id,
         workspace_id="ws-1",
         status="succeeded",
         model="claude-sonnet-4-6",
         provider="anthropic",
         key_id="key-1",
-        output=ExecutionOutput(text="Hi.", finish_reason="end_turn"),
+        output=ExecutionOutput(text=text, finish_reason="end_turn"),
         usage=ExecutionUsage(input_tokens=12, output_tokens=3, cost_usd=0.000081),
         attempts=1,
         duration_ms=412,
@@ -112,6 +113,42 @@ async def test_waits_for_the_result(
         "finished_at",
     }
     assert len(bus.waiters) == 0
+
+
+async def test_another_orgs_result_with_the_same_id_does_not_answer_the_wait(
+    client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
+) -> None:
+    """Execution ids are scoped by org: a result of org B never resolves org A's waiter."""
+    upstreams.on("workspace", "GET", WS_PATH, httpx.Response(200, json=WS))
+
+    async def runner() -> None:
+        while not bus.published:
+            await asyncio.sleep(0.01)
+        execution_id = bus.published[0].execution_id
+        bus.deliver(result_for(execution_id, "org-b", text="B's answer"))
+        await asyncio.sleep(0.1)
+        bus.deliver(result_for(execution_id, "org-a", text="A's answer"))
+
+    task = asyncio.create_task(runner())
+    response = await client.post(
+        "/api/v1/workspaces/ws-1/executions",
+        json={**BODY, "wait_seconds": 5},
+        headers=auth("org-a", "MEMBER"),
+    )
+    await task
+    assert response.status_code == 200, response.text
+    assert response.json()["output"]["text"] == "A's answer"
+    assert len(bus.waiters) == 0
+
+
+async def test_waiters_are_keyed_by_org_and_execution_id() -> None:
+    waiters = Waiters()
+    mine = waiters.add("org-a", "exec-x")
+    waiters.resolve(result_for("exec-x", "org-b"))
+    assert not mine.done()
+    waiters.resolve(result_for("exec-x", "org-a"))
+    assert mine.result().org_id == "org-a"
+    assert len(waiters) == 0
 
 
 async def test_wait_times_out_to_202(

@@ -64,7 +64,7 @@ async def run_execution(
         except BusUnavailableError:
             raise unavailable("kafka") from None
 
-    result = await gw.bus.wait_for(request.execution_id, body.wait_seconds, publish)
+    result = await gw.bus.wait_for(request.org_id, request.execution_id, body.wait_seconds, publish)
     if result is None:
         queued = ExecutionQueued(execution_id=request.execution_id)
         return JSONResponse(queued.model_dump(mode="json"), status_code=202)
