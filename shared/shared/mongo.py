@@ -242,9 +242,7 @@ class Slots:
                 await self._delete(held[0])
         return True
 
-    async def _insert(
-        self, *, org_id: str, holder: str, at: datetime, free: Iterator[int]
-    ) -> bool:
+    async def _insert(self, *, org_id: str, holder: str, at: datetime, free: Iterator[int]) -> bool:
         for number in free:
             doc = {
                 "_id": f"{org_id}#{number}",
