@@ -7,7 +7,7 @@ on *update* with code 1 and SQLite's message, and a busy writer with "database i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -153,8 +153,23 @@ class Slots:
     """An org's `limit` quota slots, numbered, one document each (`_id` = "<org>#<n>").
 
     FerretDB's conditional updates are not atomic under concurrency (a conditional `$inc`
-    can overshoot), but a unique `_id` insert is: whoever inserts slot n holds it. Keys and
-    workspaces are counted this way; the caller decides what a refused slot means.
+    can overshoot), but a unique `_id` insert is: whoever inserts slot n holds it. A holder
+    (a key, a workspace) is admitted only by inserting one of the numbers 0..limit-1, so at
+    most `limit` holders sit in range at once; the caller decides what a refusal means.
+
+    Drift is reconciled by every `take`, against `live_holders(org_id)` (the org's existing
+    keys or workspaces, read from their own collection):
+    - a slot whose holder does not exist and that is older than `grace` (a crash between
+      the slot and the insert, or between a delete and its release) is deleted; an
+      existing holder always keeps a slot, and a younger one still counts (its insert may
+      be under way);
+    - a holder without a slot below the limit (created while the plan was unlimited, or
+      numbered above a lowered limit) is first given one, so after a downgrade nothing is
+      admitted until the org is back under the new limit, even under concurrent creates;
+    - a holder holding more than one slot (two reconcilers moved it at once) keeps its
+      lowest-numbered one.
+    Slots are read only when something is created, so a leaked slot is inert once `grace`
+    has passed and is deleted by the org's next create; no periodic job is needed.
     """
 
     def __init__(
@@ -162,63 +177,90 @@ class Slots:
         collection: AsyncCollection[Doc],
         *,
         holder_field: str,
-        live_holders: Callable[[list[str]], Awaitable[Collection[str]]],
-        stale_after: timedelta = timedelta(seconds=60),
+        live_holders: Callable[[str], Awaitable[Collection[str]]],
+        grace: timedelta = timedelta(seconds=60),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._slots = collection
         self._holder = holder_field
         self._live = live_holders
-        self._stale_after = stale_after
+        self._grace = grace
+        self._clock = clock
 
     async def open(self) -> None:
         await self._slots.create_index([("org_id", ASCENDING), (self._holder, ASCENDING)])
 
     async def take(self, *, org_id: str, holder: str, limit: int | None) -> bool:
-        """Take one of the org's `limit` slots for `holder`; False when all are held.
-
-        A slot whose holder never appeared (a crash between the slot and the insert) is
-        reclaimed once it is `stale_after` old.
-        """
+        """Take one of the org's `limit` slots for `holder`; False when the org holds
+        `limit` (or more) already. Reconciles the org's slots first (see the class)."""
         if limit is None:
             return True
-        for _ in range(3):
-            used = {d["_id"] async for d in self._slots.find({"org_id": org_id}, {"_id": 1})}
-            if len(used) < limit:
-                for number in range(limit):
-                    slot_id = f"{org_id}#{number}"
-                    if slot_id in used:
-                        continue
-                    try:
-                        await self._slots.insert_one(
-                            {
-                                "_id": slot_id,
-                                "org_id": org_id,
-                                "slot": number,
-                                self._holder: holder,
-                                "at": utcnow(),
-                            }
-                        )
-                    except DuplicateKeyError:
-                        continue
-                    return True
-            if not await self._reclaim_stale(org_id=org_id):
-                break
+        for _ in range(8):
+            outcome = await self._attempt(org_id=org_id, holder=holder, limit=limit)
+            if outcome is not None:
+                return outcome
+        return False  # still contended after several rounds: refuse rather than overshoot
+
+    async def _attempt(self, *, org_id: str, holder: str, limit: int) -> bool | None:
+        """True/False when decided; None when a concurrent writer changed the slots."""
+        # Holders first: a holder takes its slot before it appears, so a live holder's slot
+        # is already there when the slots are read.
+        live = set(await self._live(org_id))
+        slots = [d async for d in self._slots.find({"org_id": org_id})]
+        now = self._clock()
+        cutoff = now - self._grace
+        by_holder: dict[str, list[Doc]] = {}
+        for slot in slots:
+            name = slot[self._holder]
+            taken_at: datetime | None = slot.get("at")
+            if name not in live and (taken_at is None or taken_at < cutoff):
+                await self._delete(slot)  # leaked: its holder never appeared, or is gone
+                continue
+            by_holder.setdefault(name, []).append(slot)
+        counted = live | set(by_holder)
+        if len(counted) >= limit:
+            return False
+        in_range: set[str] = set()
+        taken: set[int] = set()
+        for name, held in by_holder.items():
+            held.sort(key=lambda d: int(d["slot"]))
+            for extra in held[1:]:
+                await self._delete(extra)  # keeps the lowest; it is never deleted here
+            number = int(held[0]["slot"])
+            if number < limit:
+                in_range.add(name)
+                taken.add(number)
+        free = (n for n in range(limit) if n not in taken)
+        for name in [*sorted(counted - in_range), holder]:
+            # A moved holder keeps its slot's age, so a leaked one still expires on time.
+            at = by_holder[name][0].get("at", now) if name in by_holder else now
+            if not await self._insert(org_id=org_id, holder=name, at=at, free=free):
+                return None
+        # Out-of-range slots of moved holders go only now: each has a lower one.
+        for name, held in by_holder.items():
+            if name not in in_range:
+                await self._delete(held[0])
+        return True
+
+    async def _insert(self, *, org_id: str, holder: str, at: datetime, free: Iterator[int]) -> bool:
+        for number in free:
+            doc = {
+                "_id": f"{org_id}#{number}",
+                "org_id": org_id,
+                "slot": number,
+                self._holder: holder,
+                "at": at,
+            }
+            try:
+                await self._slots.insert_one(doc)
+            except DuplicateKeyError:
+                continue
+            return True
         return False
 
-    async def _reclaim_stale(self, *, org_id: str) -> bool:
-        slots = [d async for d in self._slots.find({"org_id": org_id})]
-        live = await self._live([s[self._holder] for s in slots])
-        cutoff = utcnow() - self._stale_after
-        reclaimed = False
-        for slot in slots:
-            at: datetime | None = slot.get("at")
-            if slot[self._holder] not in live and at is not None and at < cutoff:
-                result = await self._slots.delete_one(
-                    {"_id": slot["_id"], self._holder: slot[self._holder]}
-                )
-                reclaimed = reclaimed or result.deleted_count == 1
-        return reclaimed
+    async def _delete(self, slot: Doc) -> None:
+        await self._slots.delete_one({"_id": slot["_id"], self._holder: slot[self._holder]})
 
     async def release(self, *, org_id: str, holder: str) -> None:
-        """Free the slot `holder` holds (if any)."""
+        """Free every slot `holder` holds (if any)."""
         await self._slots.delete_many({"org_id": org_id, self._holder: holder})

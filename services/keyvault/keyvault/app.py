@@ -63,7 +63,10 @@ def create_app(
         settings.check_production()
         keyring = settings.keyring()
         key_store: KeyStore = store or MongoKeyStore(
-            settings.mongodb_url, settings.keyvault_db, retries=settings.keyvault_store_retries
+            settings.mongodb_url,
+            settings.keyvault_db,
+            retries=settings.keyvault_store_retries,
+            slot_grace_s=settings.keyvault_slot_grace_s,
         )
         await key_store.open()
         topics = settings.topics

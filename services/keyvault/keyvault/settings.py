@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from keyvault.service.envelope import (
     LocalKeyring,
@@ -33,6 +33,9 @@ class KeyvaultSettings(ProviderEndpointSettings):
     keyvault_last_used_interval_s: float = 1.0
     # Retries of a transient store error (busy, failover) before answering 503.
     keyvault_store_retries: int = 5
+    # A quota slot whose key never appeared (a crash between slot and insert) is reclaimed
+    # by the org's next create once it is this old; longer than any create takes.
+    keyvault_slot_grace_s: float = Field(60.0, gt=0)
 
     def dev_defaults_in_use(self) -> list[str]:
         found = super().dev_defaults_in_use()

@@ -83,7 +83,9 @@ def create_app(
                 )
                 stack.push_async_callback(client.close)
                 if ws_store is None:
-                    mongo_ws = MongoWorkspaceStore(client, settings.workspace_db)
+                    mongo_ws = MongoWorkspaceStore(
+                        client, settings.workspace_db, slot_grace_s=settings.workspace_slot_grace_s
+                    )
                     await mongo_ws.open()
                     ws_store = mongo_ws
                 if led_store is None:

@@ -24,6 +24,9 @@ class WorkspaceSettings(BaseServiceSettings):
     ledger_output_retention_days: int = Field(7, ge=0, le=3650)
     ledger_prune_interval_s: float = Field(3600.0, gt=0)
     republish_interval_s: float = Field(5.0, gt=0)
+    # A quota slot whose workspace never appeared (a crash between slot and insert) is
+    # reclaimed by the org's next create once it is this old.
+    workspace_slot_grace_s: float = Field(60.0, gt=0)
 
     @property
     def ledger_group(self) -> str:

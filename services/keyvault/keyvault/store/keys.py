@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from bson.binary import Binary
@@ -83,6 +83,7 @@ class MongoKeyStore:
         retries: int = 5,
         backoff_base_s: float = 0.02,
         backoff_max_s: float = 0.3,
+        slot_grace_s: float = 60.0,
     ) -> None:
         self._client: AsyncMongoClient[Doc] = AsyncMongoClient(
             url, tz_aware=True, serverSelectionTimeoutMS=5000
@@ -96,7 +97,14 @@ class MongoKeyStore:
         )
         self._db: AsyncDatabase[Doc] = self._client[db_name]
         self._keys = self._db["keys"]
-        self._slots = Slots(self._db["slots"], holder_field="key_id", live_holders=self._live_keys)
+        # A slot without its key is reclaimed after `slot_grace_s`: longer than any create
+        # (provider verification included) takes.
+        self._slots = Slots(
+            self._db["slots"],
+            holder_field="key_id",
+            live_holders=self._live_keys,
+            grace=timedelta(seconds=slot_grace_s),
+        )
         self._audit = self._db["audit"]
 
     async def open(self) -> None:
@@ -132,8 +140,8 @@ class MongoKeyStore:
     async def acquire_slot(self, *, org_id: str, limit: int | None, key_id: str) -> bool:
         return await self._slots.take(org_id=org_id, holder=key_id, limit=limit)
 
-    async def _live_keys(self, key_ids: list[str]) -> Collection[str]:
-        query = {"_id": {"$in": key_ids}, "status": "active"}
+    async def _live_keys(self, org_id: str) -> Collection[str]:
+        query = {"org_id": org_id, "status": "active"}
         return {d["_id"] async for d in self._keys.find(query, {"_id": 1})}
 
     async def release_slot(self, *, org_id: str, key_id: str) -> None:

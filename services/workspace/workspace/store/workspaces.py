@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
@@ -43,12 +43,18 @@ def _workspace(doc: Doc) -> Workspace:
 class MongoWorkspaceStore:
     """Organizations and workspaces in MongoDB."""
 
-    def __init__(self, client: AsyncMongoClient[Doc], db_name: str) -> None:
+    def __init__(
+        self, client: AsyncMongoClient[Doc], db_name: str, *, slot_grace_s: float = 60.0
+    ) -> None:
         db = client[db_name]
         self.orgs: AsyncCollection[Doc] = db["orgs"]
         self.workspaces: AsyncCollection[Doc] = db["workspaces"]
+        # A slot without its workspace is reclaimed after `slot_grace_s`.
         self.slots = Slots(
-            db["workspace_slots"], holder_field="workspace_id", live_holders=self._live
+            db["workspace_slots"],
+            holder_field="workspace_id",
+            live_holders=self._live,
+            grace=timedelta(seconds=slot_grace_s),
         )
 
     async def open(self) -> None:
@@ -83,8 +89,8 @@ class MongoWorkspaceStore:
     async def acquire_slot(self, *, org_id: str, limit: int | None, workspace_id: str) -> bool:
         return await self.slots.take(org_id=org_id, holder=workspace_id, limit=limit)
 
-    async def _live(self, workspace_ids: list[str]) -> Collection[str]:
-        query = {"_id": {"$in": workspace_ids}, "deleted": False}
+    async def _live(self, org_id: str) -> Collection[str]:
+        query = {"org_id": org_id, "deleted": False}
         return {d["_id"] async for d in self.workspaces.find(query, {"_id": 1})}
 
     async def release_slot(self, *, org_id: str, workspace_id: str) -> None:
