@@ -14,7 +14,7 @@ from agent_runner import domain
 from agent_runner.clients.providers import PROVIDERS
 from agent_runner.domain import BadReplyError, InfraRetryPolicy, fit_result, infra_retry_wait_s
 from agent_runner.service import ExecutionHandler
-from shared.contracts import ErrorCode, ExecutionOutput
+from shared.contracts import ErrorCode
 from tests.agent_runner.fakes import (
     FakeKeyvault,
     InMemoryDedupeStore,
@@ -168,7 +168,8 @@ async def test_an_unexpected_exception_is_an_internal_error_result(
     assert result.error is not None
     assert result.error.code == ErrorCode.INTERNAL_ERROR
     assert "ZeroDivisionError" in result.error.message
-    assert KEY not in result.error.message and "price table" not in result.error.message
+    assert KEY not in result.error.message
+    assert "price table" not in result.error.message
     assert (result.provider, result.key_id, result.attempts) == ("anthropic", "key-a", 1)
     assert len(prov.requests) == 1
 
@@ -201,7 +202,8 @@ async def test_a_huge_output_is_truncated_to_the_limit() -> None:
         FakeKeyvault({"anthropic": [("key-a", KEY)]}), prov, runner_max_result_bytes=100_000
     )
     result = await ex.execute(request())
-    assert result is not None and result.output is not None
+    assert result is not None
+    assert result.output is not None
     assert result.status == "succeeded"
     assert result.output.finish_reason == domain.TRUNCATED
     assert result.output.text.endswith(domain.truncation_marker(100_000))
