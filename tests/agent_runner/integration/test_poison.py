@@ -123,8 +123,9 @@ async def test_malformed_200_is_one_call_and_a_failed_result(stack: Stack) -> No
         assert secret not in result.model_dump_json()
         assert calls_for(stack, execs[provider]) == 1
         assert len(stack.results[execs[provider]]) == 1
-    assert results[after].error is not None
-    assert results[after].error.code == ErrorCode.MODEL_UNKNOWN
+    after_error = results[after].error
+    assert after_error is not None
+    assert after_error.code == ErrorCode.MODEL_UNKNOWN
 
 
 async def test_huge_output_is_truncated_to_fit_the_result_topic(stack: Stack) -> None:
@@ -146,8 +147,9 @@ async def test_huge_output_is_truncated_to_fit_the_result_topic(stack: Stack) ->
     assert result.output.text.startswith("lorem-ip lorem-ip")
     assert 990_000 < len(result.model_dump_json().encode()) <= 1_000_000
     assert calls_for(stack, execution) == 1
-    assert results[after].error is not None
-    assert results[after].error.code == ErrorCode.MODEL_UNKNOWN
+    after_error = results[after].error
+    assert after_error is not None
+    assert after_error.code == ErrorCode.MODEL_UNKNOWN
 
 
 async def test_unexpected_exception_is_an_internal_error_result(
