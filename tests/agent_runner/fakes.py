@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from agent_runner.clients.keyvault import KeyvaultClient
+from agent_runner.domain import DedupeStore
 from agent_runner.service import Executor, RunnerMetrics
 from agent_runner.settings import RunnerSettings
 from shared.catalog import load_prices
@@ -184,3 +185,31 @@ def status(code: int, message: str = "nope", **headers: str) -> Responder:
         return httpx.Response(code, json={"error": {"message": message}}, headers=headers)
 
     return respond
+
+
+class FailingPuts:
+    """Wraps a dedupe store; recording the result of an execution whose id starts with one of
+    `prefixes` fails (an infrastructure fault injected for one request), `puts` counts tries."""
+
+    def __init__(self, inner: DedupeStore, *prefixes: str) -> None:
+        self.inner = inner
+        self.prefixes = prefixes
+        self.failed_puts: list[str] = []
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def ping(self) -> bool:
+        return await self.inner.ping()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def claim(self, *, execution_id: str) -> ExecutionResult | None:
+        return await self.inner.claim(execution_id=execution_id)
+
+    async def put(self, *, result: ExecutionResult) -> ExecutionResult:
+        if result.execution_id.startswith(self.prefixes):
+            self.failed_puts.append(result.execution_id)
+            raise ConnectionError("injected: the store refused the write")
+        return await self.inner.put(result=result)

@@ -23,6 +23,7 @@ from deploy.local.simulator.behaviour import (
     behaviour_for,
     count_tokens,
     fingerprint,
+    huge_text,
     reply_text,
 )
 from shared.web import read_body, serve_lifespan
@@ -235,11 +236,17 @@ class Simulator:
         if not isinstance(request, dict):
             return 400, _error_body(provider, 400, "request body must be a JSON object"), []
         if provider == "anthropic":
-            return self._anthropic(headers, request)
-        if provider == "openai":
-            return self._openai(request)
-        model = path.split("/models/", 1)[1].rsplit(":", 1)[0]
-        return self._gemini(model, request)
+            answer = self._anthropic(headers, request)
+        elif provider == "openai":
+            answer = self._openai(request)
+        else:
+            model = path.split("/models/", 1)[1].rsplit(":", 1)[0]
+            answer = self._gemini(model, request)
+        if answer[0] == 200 and behaviour.reply_kb:
+            _replace_text(provider, answer[1], huge_text(behaviour.reply_kb))
+        if answer[0] == 200 and behaviour.bad_body:
+            _break_body(provider, answer[1], behaviour.bad_body)
+        return answer
 
     # ------------------------------------------------------------------ providers
 
@@ -383,6 +390,46 @@ class Simulator:
             },
             [],
         )
+
+
+def _replace_text(provider: str, payload: dict[str, Any], text: str) -> None:
+    """Put `text` where the provider's 200 carries the reply text (and count its tokens)."""
+    tokens = count_tokens(text)
+    if provider == "anthropic":
+        payload["content"] = [{"type": "text", "text": text}]
+        payload["usage"]["output_tokens"] = tokens
+    elif provider == "openai":
+        payload["choices"][0]["message"]["content"] = text
+        payload["usage"]["completion_tokens"] = tokens
+    else:
+        payload["candidates"][0]["content"]["parts"] = [{"text": text}]
+        payload["usageMetadata"]["candidatesTokenCount"] = tokens
+
+
+def _break_body(provider: str, payload: dict[str, Any], kind: str) -> None:
+    """Give a 200 the wrong shape (the `badbody-…` markers)."""
+    usage_field = "usageMetadata" if provider == "google" else "usage"
+    if kind == "usage":
+        payload[usage_field] = [1, 2]
+        return
+    if provider == "anthropic":
+        block = payload["content"][0]
+        if kind == "nulltext":
+            block["text"] = None
+        else:
+            payload["content"] = [[block]]  # a list where a content block (object) belongs
+    elif provider == "openai":
+        message = payload["choices"][0]["message"]
+        if kind == "nulltext":
+            message["content"] = None
+        else:
+            message["content"] = [{"type": "text", "text": message["content"]}]
+    else:
+        candidate = payload["candidates"][0]
+        if kind == "nulltext":
+            candidate["content"]["parts"] = [{"text": None}]
+        else:
+            candidate["content"] = [candidate["content"]]
 
 
 def _text_of(content: Any) -> str:

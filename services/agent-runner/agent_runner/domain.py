@@ -55,6 +55,18 @@ class ProviderError(Exception):
         return classify(self.status)
 
 
+class BadReplyError(Exception):
+    """The provider answered 200 with a body the runner cannot read (wrong JSON shape).
+
+    `what` names the field and what was wrong with it, never its value (no body excerpt).
+    Not retried: the call may already be billed, and the same body would come back.
+    """
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
 def classify(status: int | None) -> Outcome:
     """Map an HTTP status (None: timeout or connection error) to what the runner does next."""
     if status is None or status >= 500:
@@ -175,6 +187,38 @@ def may_fail_over(keys_refused: int, *, policy: RetryPolicy) -> bool:
     return keys_refused <= policy.max_key_failovers
 
 
+@dataclass(frozen=True, slots=True)
+class InfraRetryPolicy:
+    """How often a request is retried after an infrastructure error of the runner itself
+    (dedupe store, result publishing) before it goes to the dead-letter topic."""
+
+    retries: int
+    backoff_base_s: float
+    backoff_max_s: float
+
+
+def infra_retry_wait_s(
+    failures: int, *, policy: InfraRetryPolicy, rng: random.Random | None = None
+) -> float | None:
+    """Seconds to wait before retrying a request that failed `failures` times (1-based) on
+    infrastructure, or None: retries are used up and the request goes to the DLQ.
+
+    Capped exponential backoff with half jitter: the n-th retry waits between half and all of
+    min(max, base * 2**(n-1)), so the total time spent is bounded by the settings.
+    """
+    if failures > policy.retries:
+        return None
+    ceiling = min(policy.backoff_max_s, policy.backoff_base_s * (2 ** max(0, failures - 1)))
+    uniform = random.uniform if rng is None else rng.uniform
+    return float(uniform(ceiling / 2, ceiling))
+
+
+def infra_dead_letter_reason(failures: int, last_error: str) -> str:
+    """The `x-error` of a request dead-lettered after infrastructure errors (already scrubbed
+    `last_error`: exception type and message)."""
+    return f"infrastructure error, gave up after {failures} tries: {last_error}"[:1000]
+
+
 # ---------------------------------------------------------------- ports and their errors
 
 
@@ -279,6 +323,66 @@ def failed(
         error=ExecutionError(code=code, message=message, retryable=code in RETRYABLE),
         attempts=attempts,
         duration_ms=duration_ms,
+    )
+
+
+TRUNCATED = "truncated"
+
+
+def truncation_marker(limit_bytes: int) -> str:
+    """Appended to an output cut to fit the result topic's message limit."""
+    return (
+        f"\n[output truncated by the runner: the result exceeded {limit_bytes} bytes, "
+        "the largest message the result topic takes]"
+    )
+
+
+def fit_result(result: ExecutionResult, *, max_bytes: int) -> ExecutionResult:
+    """`result`, or, when its JSON exceeds `max_bytes`, the same result with the output text
+    cut to fit, ending with `truncation_marker`, and `finish_reason` "truncated".
+
+    The cut never splits a character and keeps as much of the text as fits; a result that does
+    not fit even with an empty text (no output to cut) is returned unchanged.
+    """
+    output = result.output
+    if output is None or _json_size(result) <= max_bytes:
+        return result
+    marker = truncation_marker(max_bytes)
+
+    def cut(keep: int) -> ExecutionResult:
+        text = output.text[:keep] + marker
+        return result.model_copy(
+            update={"output": ExecutionOutput(text=text, finish_reason=TRUNCATED)}
+        )
+
+    if _json_size(cut(0)) > max_bytes:
+        return result
+    low, high = 0, len(output.text)  # cut(low) fits; find the longest prefix that fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _json_size(cut(middle)) <= max_bytes:
+            low = middle
+        else:
+            high = middle - 1
+    return cut(low)
+
+
+def _json_size(result: ExecutionResult) -> int:
+    return len(result.model_dump_json().encode())
+
+
+def bad_response_message(provider: str, what: str) -> str:
+    return (
+        f"The {provider} provider answered with a reply the runner cannot read ({what}); "
+        "it was not called again, as the call may already have been billed."
+    )
+
+
+def internal_error_message(exc: BaseException) -> str:
+    """Names the exception type only: its text may quote a provider body or a secret."""
+    return (
+        f"The runner failed unexpectedly ({type(exc).__name__}) while executing; the "
+        "execution was not retried. Report the execution id to the operators."
     )
 
 

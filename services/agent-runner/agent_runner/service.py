@@ -3,8 +3,11 @@
 `ExecutionHandler.handle` claims the execution in the dedupe store while `Executor` runs it:
 model → provider → scoped key (per key, failing over on 401/403) → provider calls (per attempt,
 retrying 429, 5xx and timeouts). The decisions between attempts are `domain.after_failure` and
-`domain.may_fail_over`. Every failure becomes a result (`shared.contracts.ErrorCode`); only
-infrastructure errors of the runner itself (Kafka, MongoDB) escape as exceptions.
+`domain.may_fail_over`. Every failure becomes a result (`shared.contracts.ErrorCode`): a 200
+the runner cannot read is `provider_bad_response` after one call, any other unexpected
+exception while executing is `internal_error`; only infrastructure errors of the runner itself
+(Kafka, MongoDB, including the dedupe claim) escape as exceptions, which the consumer retries
+a bounded number of times (`domain.infra_retry_wait_s`).
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ class _Run:
 
     def __init__(self, request: ExecutionRequested, provider: ProviderId | None) -> None:
         self.request = request
-        self.provider = provider
+        self.provider: ProviderId | None = provider
         self.started = time.monotonic()
         self.attempts = 0
         self.key_id: str | None = None
@@ -111,11 +114,27 @@ class _Run:
             duration_ms=self.elapsed_ms(),
         )
 
+    def internal_error(self, exc: Exception) -> ExecutionResult:
+        log.error(
+            "execution failed unexpectedly",
+            exc_info=exc,
+            extra={"execution_id": self.request.execution_id},
+        )
+        return self.fail(ErrorCode.INTERNAL_ERROR, domain.internal_error_message(exc))
+
     def all_keys_refused(self) -> ExecutionResult:
         message = domain.auth_failed_message(
             str(self.provider), self.request.workspace_id, len(self.skip)
         )
         return self.fail(ErrorCode.PROVIDER_AUTH_FAILED, message)
+
+
+class _ProceedFailedError(Exception):
+    """The handler's `proceed` (the dedupe claim) raised: infrastructure, not the execution."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class Executor:
@@ -148,13 +167,25 @@ class Executor:
         `proceed`, if given, is asked once the key is at hand and before the first provider
         call; False means "do not call the provider" and the execution returns None. The
         handler passes its dedupe claim this way, so the claim and the key request overlap.
+        An exception of `proceed` (the store's) propagates; any other exception becomes an
+        `internal_error` result, so a poison request is never retried.
         """
+        run = _Run(request, None)
+        try:
+            return await self._execute(run, proceed)
+        except _ProceedFailedError as failed:
+            raise failed.error from None
+        except Exception as exc:
+            return run.internal_error(exc)
+
+    async def _execute(
+        self, run: _Run, proceed: Callable[[], Awaitable[bool]] | None
+    ) -> ExecutionResult | None:
+        request = run.request
         entry = find_model(request.model)
         if entry is None:
-            return _Run(request, None).fail(
-                ErrorCode.MODEL_UNKNOWN, domain.model_unknown_message(request.model)
-            )
-        run = _Run(request, entry.provider)
+            return run.fail(ErrorCode.MODEL_UNKNOWN, domain.model_unknown_message(request.model))
+        run.provider = entry.provider
         provider = PROVIDERS[entry.provider]
         base = self._settings.provider_base_url(entry.provider)
         while True:
@@ -168,7 +199,11 @@ class Executor:
                 return run.fail(ErrorCode.KEY_UNAVAILABLE, str(exc))
             run.key_id = resolved.key_id
             if proceed is not None:
-                if not await proceed():
+                try:
+                    go = await proceed()
+                except Exception as exc:
+                    raise _ProceedFailedError(exc) from exc
+                if not go:
                     return None
                 proceed = None
             result = await self._with_key(run, provider, base, resolved)
@@ -198,6 +233,14 @@ class Executor:
                         model=request.model,
                         data=request.input,
                         key=key.secret,
+                    )
+                except domain.BadReplyError as bad:
+                    self._metrics.provider_latency.labels(provider_id, "bad_response").observe(
+                        time.monotonic() - t0
+                    )
+                    return run.fail(
+                        ErrorCode.PROVIDER_BAD_RESPONSE,
+                        domain.bad_response_message(provider_id, bad.what),
                     )
                 except domain.ProviderError as failure:
                     outcome = failure.outcome
@@ -229,7 +272,7 @@ class Executor:
                 self._metrics.provider_latency.labels(provider_id, "ok").observe(
                     time.monotonic() - t0
                 )
-                return domain.succeeded(
+                result = domain.succeeded(
                     request,
                     provider=provider_id,
                     key_id=key.key_id,
@@ -240,6 +283,7 @@ class Executor:
                     attempts=run.attempts,
                     duration_ms=run.elapsed_ms(),
                 )
+                return domain.fit_result(result, max_bytes=self._settings.runner_max_result_bytes)
 
 
 class ExecutionHandler:
@@ -247,7 +291,7 @@ class ExecutionHandler:
 
     A redelivered request (claimed before, result recorded) republishes the recorded result
     and calls no provider. Infrastructure errors (store, publisher) propagate; the caller
-    retries the whole request.
+    retries the whole request a bounded number of times, then dead-letters it.
     """
 
     def __init__(

@@ -32,6 +32,21 @@ class RunnerSettings(ProviderEndpointSettings):
     runner_rate_limit_default_wait_s: float = Field(1.0, ge=0)
     runner_max_key_failovers: int = Field(10, ge=0)
 
+    runner_max_result_bytes: int = Field(
+        1_000_000,
+        ge=10_000,
+        le=1_048_000,
+        description="Largest result (JSON bytes); a longer output is truncated with a marker. "
+        "Stays below the producer's max_request_size (aiokafka default 1,048,576 bytes).",
+    )
+
+    # Infrastructure errors (dedupe store, result publishing) of one request.
+    runner_infra_retries: int = Field(
+        8, ge=0, le=100, description="Retries after an infrastructure error before the DLQ."
+    )
+    runner_infra_backoff_base_s: float = Field(0.5, ge=0)
+    runner_infra_backoff_max_s: float = Field(30.0, ge=0)
+
     # keyvault calls.
     runner_keyvault_retries: int = Field(3, ge=0)
     runner_keyvault_batches_in_flight: int = Field(

@@ -50,6 +50,8 @@ class ErrorCode(StrEnum):
     PROVIDER_RATE_LIMITED = "provider_rate_limited"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     KEY_UNAVAILABLE = "key_unavailable"
+    PROVIDER_BAD_RESPONSE = "provider_bad_response"
+    INTERNAL_ERROR = "internal_error"
 
 
 def provider_not_configured_message(workspace_id: str, provider: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from agent_runner.domain import ProviderError, ProviderReply, parse_retry_after
+from agent_runner.domain import BadReplyError, ProviderError, ProviderReply, parse_retry_after
 from shared.contracts import ExecutionInput, ProviderId
 from shared.crypto import SecretValue
 from shared.http import DirectClient
@@ -37,6 +37,51 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and value >= 0 else 0
 
 
+# Reading a 200 body: an absent (or null) container counts as empty, as before, but a field
+# of the wrong JSON type is a `BadReplyError` naming the field and the type found, never the
+# value. A bad body thus becomes a failed result (`provider_bad_response`) after one call.
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    """An optional JSON object: {} when absent or null."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadReplyError(f"{where} is {_kind(value)}, not an object")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    """An optional JSON list: [] when absent or null."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadReplyError(f"{where} is {_kind(value)}, not a list")
+    return value
+
+
+def _text(value: Any, where: str) -> str:
+    """A text field that must be present as a string."""
+    if not isinstance(value, str):
+        raise BadReplyError(f"{where} is {_kind(value)}, not a string")
+    return value
+
+
+def _reason(value: Any, where: str) -> str | None:
+    """A stop reason: a string or absent."""
+    if value is not None and not isinstance(value, str):
+        raise BadReplyError(f"{where} is {_kind(value)}, not a string")
+    return value
+
+
 class Anthropic:
     id: ProviderId = "anthropic"
 
@@ -56,14 +101,15 @@ class Anthropic:
         return f"{base}/v1/messages", headers, body
 
     def reply(self, body: dict[str, Any]) -> ProviderReply:
-        blocks = body.get("content") or []
-        text = "".join(
-            b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"
-        )
-        usage = body.get("usage") or {}
+        texts: list[str] = []
+        for i, item in enumerate(_list(body.get("content"), "content")):
+            block = _object(item, f"content[{i}]")
+            if block.get("type") == "text":
+                texts.append(_text(block.get("text"), f"content[{i}].text"))
+        usage = _object(body.get("usage"), "usage")
         return ProviderReply(
-            text=text,
-            finish_reason=body.get("stop_reason"),
+            text="".join(texts),
+            finish_reason=_reason(body.get("stop_reason"), "stop_reason"),
             input_tokens=_int(usage.get("input_tokens")),
             output_tokens=_int(usage.get("output_tokens")),
         )
@@ -90,13 +136,16 @@ class OpenAI:
         return f"{base}/v1/chat/completions", headers, body
 
     def reply(self, body: dict[str, Any]) -> ProviderReply:
-        choices = body.get("choices") or [{}]
-        choice = choices[0] if isinstance(choices[0], dict) else {}
-        message = choice.get("message") or {}
-        usage = body.get("usage") or {}
+        choices = _list(body.get("choices"), "choices")
+        choice = _object(choices[0], "choices[0]") if choices else {}
+        message = _object(choice.get("message"), "choices[0].message")
+        content = message.get("content")
+        if content is None and (not message or isinstance(message.get("refusal"), str)):
+            content = ""  # no message, or a refusal: no text, as before
+        usage = _object(body.get("usage"), "usage")
         return ProviderReply(
-            text=message.get("content") or "",
-            finish_reason=choice.get("finish_reason"),
+            text=_text(content, "choices[0].message.content"),
+            finish_reason=_reason(choice.get("finish_reason"), "choices[0].finish_reason"),
             input_tokens=_int(usage.get("prompt_tokens")),
             output_tokens=_int(usage.get("completion_tokens")),
         )
@@ -126,14 +175,18 @@ class Gemini:
         return f"{base}/v1beta/models/{model}:generateContent", headers, body
 
     def reply(self, body: dict[str, Any]) -> ProviderReply:
-        candidates = body.get("candidates") or [{}]
-        first = candidates[0] if isinstance(candidates[0], dict) else {}
-        parts = (first.get("content") or {}).get("parts") or []
-        text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
-        usage = body.get("usageMetadata") or {}
+        candidates = _list(body.get("candidates"), "candidates")
+        first = _object(candidates[0], "candidates[0]") if candidates else {}
+        content = _object(first.get("content"), "candidates[0].content")
+        texts: list[str] = []
+        for i, item in enumerate(_list(content.get("parts"), "candidates[0].content.parts")):
+            part = _object(item, f"candidates[0].content.parts[{i}]")
+            if "text" in part:
+                texts.append(_text(part["text"], f"candidates[0].content.parts[{i}].text"))
+        usage = _object(body.get("usageMetadata"), "usageMetadata")
         return ProviderReply(
-            text=text,
-            finish_reason=first.get("finishReason"),
+            text="".join(texts),
+            finish_reason=_reason(first.get("finishReason"), "candidates[0].finishReason"),
             input_tokens=_int(usage.get("promptTokenCount")),
             output_tokens=_int(usage.get("candidatesTokenCount")),
         )
@@ -168,7 +221,8 @@ async def call(
     data: ExecutionInput,
     key: SecretValue,
 ) -> ProviderReply:
-    """One provider call; raises `ProviderError` for an error status or no answer."""
+    """One provider call; raises `ProviderError` for an error status or no answer, and
+    `BadReplyError` for a 200 whose body does not have the provider's documented shape."""
     url, headers, body = provider.request(base, model, data, key)
     headers["content-type"] = "application/json"
     try:
@@ -186,7 +240,7 @@ async def call(
     try:
         parsed = response.json()
     except ValueError:
-        raise ProviderError(502, "the provider answered with invalid JSON") from None
+        raise BadReplyError("the body is not JSON") from None
     if not isinstance(parsed, dict):
-        raise ProviderError(502, "the provider answered with an unexpected body")
+        raise BadReplyError(f"the body is {_kind(parsed)}, not an object")
     return provider.reply(parsed)

@@ -2,7 +2,10 @@
 
 The loop fetches at most as many records as there are free slots (`RUNNER_CONCURRENCY`),
 hands each new offset to a task (parse → `ExecutionHandler.handle`, or the dead-letter
-strategy), and lets the commit policy commit below the lowest unfinished offset. A rebalance
+strategy), and lets the commit policy commit below the lowest unfinished offset. An
+infrastructure error (store, publish) is retried with capped backoff `RUNNER_INFRA_RETRIES`
+times (`domain.infra_retry_wait_s`), then the request goes to the DLQ with the reason in
+`x-error` and its offset finishes: a partition's commit point never waits forever. A rebalance
 waits (bounded) for the revoked partitions' work; SIGTERM stops fetching, finishes in-flight
 work within the grace period and abandons the rest uncommitted.
 """
@@ -18,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import ValidationError
 
+from agent_runner import domain
 from agent_runner.events.dead_letter import DeadLetter, invalid_reason
 from agent_runner.events.offsets import CommitPolicy
 from agent_runner.service import ExecutionHandler, RunnerMetrics
@@ -60,6 +64,11 @@ class RequestConsumer:
         self._started_offset = commits.tracker.started
         self._finished_offset = commits.tracker.finished
         self._metrics = metrics
+        self._infra = domain.InfraRetryPolicy(
+            retries=settings.runner_infra_retries,
+            backoff_base_s=settings.runner_infra_backoff_base_s,
+            backoff_max_s=settings.runner_infra_backoff_max_s,
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._by_partition: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._slot = asyncio.Event()
@@ -146,32 +155,60 @@ class RequestConsumer:
             self._slot.set()
 
     async def _retrying(self, record: Record) -> None:
-        """Process one record; infrastructure errors are retried until shutdown."""
-        delay = 0.2
+        """Process one record: an invalid one is dead-lettered; a valid one is handled, with
+        infrastructure errors retried (bounded), then dead-lettered with the last error."""
+        try:
+            request = ExecutionRequested.model_validate_json(record.value or b"")
+        except ValidationError as exc:
+            await self._dead_letter_surely(record, invalid_reason(exc))
+            return
+        failures = 0
         while True:
             try:
-                await self._process(record)
+                await self._handler.handle(request)
                 return
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as exc:
                 if self._stopping:
                     raise
+                failures += 1
+                error = redact(f"{type(exc).__name__}: {exc}")[:300]
+                wait = domain.infra_retry_wait_s(failures, policy=self._infra)
+                if wait is None:
+                    reason = domain.infra_dead_letter_reason(failures, error)
+                    await self._dead_letter_surely(record, reason)
+                    return
                 log.warning(
-                    "processing offset %s failed (%s); retrying",
+                    "processing offset %s failed (%s); retry %d of %d in %.2f s",
+                    record.offset,
+                    error,
+                    failures,
+                    self._infra.retries,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+
+    async def _dead_letter_surely(self, record: Record, reason: str) -> None:
+        """Send to the DLQ, retrying at the capped backoff until sent (or shutdown): while
+        Kafka refuses the DLQ it refuses commits too, so nothing is skipped unrecorded."""
+        failures = 0
+        while True:
+            try:
+                await self._dead_letter.send(record, reason)
+                return
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                if self._stopping:
+                    raise
+                failures += 1
+                log.warning(
+                    "dead-lettering offset %s failed (%s); retrying",
                     record.offset,
                     redact(f"{type(exc).__name__}: {exc}")[:300],
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-    async def _process(self, record: Record) -> None:
-        try:
-            request = ExecutionRequested.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            await self._dead_letter.send(record, invalid_reason(exc))
-            return
-        await self._handler.handle(request)
+                await asyncio.sleep(min(self._infra.backoff_max_s, 0.2 * 2 ** min(failures, 8)))
 
     # ---------------------------------------------------------------- rebalance and shutdown
 

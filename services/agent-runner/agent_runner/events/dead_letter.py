@@ -1,8 +1,9 @@
 """The dead-letter strategy: a request that can never be processed goes to the DLQ as received.
 
-Only requests that fail validation are dead-lettered (retrying cannot fix them); the record
-keeps its key, value and headers, and an `x-error` header says why (field paths and messages,
-never the offending values). Infrastructure errors are retried instead (`consumer.py`).
+Requests that fail validation are dead-lettered at once (retrying cannot fix them; `x-error`
+gives field paths and messages, never the offending values), and valid requests whose
+infrastructure errors outlasted `RUNNER_INFRA_RETRIES` retries (`consumer.py`; `x-error` gives
+the tries and the last error, scrubbed). The record keeps its key, value and headers.
 """
 
 from __future__ import annotations

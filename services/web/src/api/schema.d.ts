@@ -505,7 +505,7 @@ export interface components {
          * @description Why an execution failed; part of the public contract.
          * @enum {string}
          */
-        ErrorCode: "provider_not_configured" | "model_unknown" | "invalid_request" | "provider_auth_failed" | "provider_rate_limited" | "provider_unavailable" | "key_unavailable";
+        ErrorCode: "provider_not_configured" | "model_unknown" | "invalid_request" | "provider_auth_failed" | "provider_rate_limited" | "provider_unavailable" | "key_unavailable" | "provider_bad_response" | "internal_error";
         /**
          * Execution
          * @description One execution and, once finished, its outcome (fields as in ExecutionResult).
