@@ -205,8 +205,8 @@ class FailingPuts:
     async def close(self) -> None:
         await self.inner.close()
 
-    async def claim(self, *, execution_id: str) -> ExecutionResult | None:
-        return await self.inner.claim(execution_id=execution_id)
+    async def claim(self, *, org_id: str, execution_id: str) -> ExecutionResult | None:
+        return await self.inner.claim(org_id=org_id, execution_id=execution_id)
 
     async def put(self, *, result: ExecutionResult) -> ExecutionResult:
         if result.execution_id.startswith(self.prefixes):

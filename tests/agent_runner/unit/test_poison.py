@@ -147,7 +147,7 @@ async def test_a_bad_200_is_one_call_and_a_failed_result(respond: Any) -> None:
     assert "anthropic" in result.error.message
     assert (result.attempts, result.key_id) == (1, "key-a")
     assert KEY not in result.model_dump_json()
-    assert store.results["exec-1"] == result
+    assert store.results[("org-a", "exec-1")] == result
 
 
 async def test_an_unexpected_exception_is_an_internal_error_result(
@@ -176,7 +176,7 @@ async def test_an_unexpected_exception_is_an_internal_error_result(
 
 async def test_a_store_error_in_the_claim_still_propagates() -> None:
     class BrokenClaims(InMemoryDedupeStore):
-        async def claim(self, *, execution_id: str) -> Any:
+        async def claim(self, *, org_id: str, execution_id: str) -> Any:
             raise ConnectionError("store down")
 
     prov = ScriptedProvider([anthropic_ok])
