@@ -13,7 +13,7 @@ from gateway.api.schemas import Execution, ExecutionCreate, ExecutionPage, Execu
 from gateway.api.workspaces import WS_NOT_FOUND, workspaces_path
 from gateway.clients import seg, unavailable
 from gateway.domain import BusUnavailableError
-from gateway.service import key_names, recorded
+from gateway.service import Gateway, key_names, recorded
 from shared.contracts import ExecutionRequested
 
 router = APIRouter(tags=["Executions"])
@@ -73,7 +73,8 @@ async def run_execution(
     return JSONResponse(execution.model_dump(mode="json"), status_code=200)
 
 
-async def _named(gw: GatewayDep, org_id: str, executions: list[Execution]) -> None:
+async def _named(gw: Gateway, org_id: str, executions: list[Execution]) -> None:
+    """Fill in the name of the key each execution used."""
     names = await key_names(gw, org_id, {e.key_id for e in executions if e.key_id})
     for execution in executions:
         execution.key_name = names.get(execution.key_id or "")

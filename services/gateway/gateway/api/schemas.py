@@ -14,7 +14,6 @@ from shared.contracts import (
     ExecutionError,
     ExecutionInput,
     ExecutionOutput,
-    ExecutionResult,
     ExecutionUsage,
     ProviderId,
 )
@@ -110,7 +109,7 @@ class ProviderKeyUpdate(Request):
     )
 
     @model_validator(mode="after")
-    def _something(self) -> ProviderKeyUpdate:
+    def _name_or_api_key(self) -> ProviderKeyUpdate:
         if self.name is None and self.api_key is None:
             raise ValueError("give a new name, a new api_key, or both")
         return self
@@ -277,11 +276,6 @@ class Execution(Reply):
     key_name: str | None = Field(None, description="Name of the key used (null if none).")
     requested_at: datetime | None = Field(None, description="When it was requested.")
     finished_at: datetime | None = Field(None, description="When its result was published.")
-
-    @classmethod
-    def from_result(cls, result: ExecutionResult) -> Execution:
-        finished = result.model_dump(mode="json")
-        return cls.model_validate({**finished, "finished_at": finished.get("occurred_at")})
 
 
 class ExecutionPage(Reply):
