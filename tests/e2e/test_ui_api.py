@@ -18,11 +18,11 @@ import httpx
 import pytest
 
 from tests.e2e.test_journeys import key_hashes_seen
-from tests.support.e2e import E2E, ROOT, add_key, add_workspace, read_topic, sha256, wait_for
+from tests.support.e2e import E2E, PORTS, ROOT, add_key, add_workspace, read_topic, sha256, wait_for
 
 pytestmark = pytest.mark.e2e
 MODEL = "claude-haiku-4-5"
-SECOND_GATEWAY_PORT = 18085
+SECOND_GATEWAY_PORT = PORTS["second-gateway"]
 
 
 def run_body(prompt: str = "Hello", wait: float = 30) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import importlib.util
 import json
+import os
 import secrets
 import sys
 import time
@@ -23,12 +24,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
+# FLOWTRUX_E2E_PORT_BASE moves the whole e2e stack (two suites can then run side by side).
+PORT_BASE = int(os.environ.get("FLOWTRUX_E2E_PORT_BASE", "18080"))
 PORTS = {
-    "gateway": 18080,
-    "keyvault": 18081,
-    "workspace": 18082,
-    "agent-runner": 18083,
-    "provider-sim": 18090,
+    "gateway": PORT_BASE,
+    "keyvault": PORT_BASE + 1,
+    "workspace": PORT_BASE + 2,
+    "agent-runner": PORT_BASE + 3,
+    "second-gateway": PORT_BASE + 5,
+    "provider-sim": PORT_BASE + 10,
 }
 JWT_SECRET = "e2e-gateway-jwt-secret-0123456789abcdef"
 ENV_CANARIES = {
