@@ -83,6 +83,7 @@ class Vault:
         verifier: KeyVerifier | None = None,
         id_factory: Callable[[], str] = new_key_id,
         last_used_interval_s: float = 1.0,
+        observe_audit_write: Callable[[float], None] | None = None,
     ) -> None:
         self.store = store
         self.keyring = keyring
@@ -93,7 +94,7 @@ class Vault:
         self.verifier = verifier
         self._new_id = id_factory
         self._publish_locks: dict[str, asyncio.Lock] = {}
-        self.audit_log = AuditLog(store)
+        self.audit_log = AuditLog(store, observe_write=observe_audit_write)
         self.last_used = LastUsed(store, interval_s=last_used_interval_s)
 
     async def drain(self) -> None:
