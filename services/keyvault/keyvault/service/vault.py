@@ -413,6 +413,24 @@ class Vault:
         if not lock.locked():
             self._publish_locks.pop(key_id, None)
 
+    async def republish_all(self, *, batch: int = 500) -> int:
+        """Publish every stored key's current state again (disaster recovery of the compacted
+        keys topic): every key is put in the outbox, then the outbox is drained. Safe while
+        keyvault runs (both publish the current state; the last record per key wins).
+        Returns how many keys were published; raises if some could not be."""
+        marked = await self.store.mark_all_pending()
+        previous: set[str] = set()
+        while True:
+            pending = await self.store.pending_events(limit=batch)
+            if not pending:
+                return marked
+            ids = {key.id for key in pending}
+            if ids == previous:  # the last round published none of them
+                raise RuntimeError(f"{len(ids)} keys could not be published; is Kafka reachable?")
+            previous = ids
+            for key in pending:
+                await self.publish(key.id, key.org_id)
+
     async def flush_outbox(self, *, limit: int = 500) -> int:
         """Publish every key whose last change has not reached Kafka yet."""
         pending = await self.store.pending_events(limit=limit)
