@@ -67,7 +67,12 @@ async def test_republish_rebuilds_the_keys_topic_from_the_store(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:  # never leave it running (e.g. a CLI that serves instead)
+            proc.kill()
+            await proc.wait()
     assert proc.returncode == 0, err.decode()
     assert "republished 3 keys" in out.decode(), out.decode()
     records = await read_all(kafka_bootstrap, Topics(lost).keys, expect=3)
