@@ -4,6 +4,7 @@ gateway, runner, the provider simulator, Kafka and FerretDB), and request ids tr
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -170,9 +171,10 @@ async def test_every_series_exists_and_moves_after_an_execution(
     exists("runner", "flowtrux_runner_in_flight")
 
 
-async def test_request_id_reaches_the_answer_and_the_problem(
-    full: tuple[Stack, str], org: str
+async def test_request_id_reaches_the_answer_the_problem_and_the_upstream(
+    full: tuple[Stack, str], org: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="flowtrux.access")
     live, _ = full
     async with httpx.AsyncClient(base_url=f"{live.gateway}/api/v1") as c:
         listed = await c.get("/ai-providers", headers={**auth(org), "X-Request-Id": "obs-1"})
@@ -183,3 +185,10 @@ async def test_request_id_reaches_the_answer_and_the_problem(
         body = assert_problem(missing, 404, "not_found")
         assert body["instance"] == "urn:flowtrux:request:obs-2"
         assert missing.headers["x-request-id"] == "obs-2"
+    # The gateway passed the id on: workspace's access log has the same request id.
+    upstream = [
+        r
+        for r in caplog.records
+        if r.name == "flowtrux.access" and str(getattr(r, "route", "")).startswith("/internal/")
+    ]
+    assert "obs-2" in {getattr(r, "request_id", None) for r in upstream}
