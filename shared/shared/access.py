@@ -147,9 +147,11 @@ def install_telemetry(
     registry: CollectorRegistry,
     *,
     before: Iterable[Callable[[], Awaitable[None] | None]] = (),
+    direct_only: bool = False,
     **route: Any,
 ) -> None:
     """Request id, access log and HTTP metrics on every request, and `GET /metrics` from
-    `registry`. Call it last in `create_app`, so it wraps the other middleware too."""
+    `registry` (`direct_only`: not through a proxy; see `metrics_router`). Call it last in
+    `create_app`, so it wraps the other middleware too."""
     app.add_middleware(RequestTelemetry, metrics=HttpMetrics(registry))
-    app.include_router(metrics_router(registry, before=before, **route))
+    app.include_router(metrics_router(registry, before=before, direct_only=direct_only, **route))

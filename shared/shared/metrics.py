@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import IllegalStateError
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -25,6 +25,8 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+
+from shared.web import ProblemError
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 UNMATCHED = "unmatched"
@@ -116,19 +118,30 @@ async def consumer_lag(consumer: AIOKafkaConsumer) -> dict[str, int]:
     return lags
 
 
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
 def metrics_router(
     registry: CollectorRegistry,
     *,
     before: Iterable[Callable[[], Awaitable[None] | None]] = (),
+    direct_only: bool = False,
     **route: Any,
 ) -> APIRouter:
-    """`GET /metrics` in Prometheus text format; `before` refresh gauges at scrape time."""
+    """`GET /metrics` in Prometheus text format; `before` refresh gauges at scrape time.
+
+    `direct_only` (the gateway, the one service behind the public Ingress): a request that
+    came through a proxy (it carries `Forwarded`, `X-Forwarded-For` or `X-Real-IP`, which
+    ingress controllers add) is answered 404, so the metrics are reachable only by scraping
+    the pod directly, as Prometheus does."""
     router = APIRouter()
     refreshers = list(before)
 
     @router.get("/metrics", **route)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
         """Prometheus metrics."""
+        if direct_only and any(h in request.headers for h in PROXY_HEADERS):
+            raise ProblemError(404, "not_found", "not found")
         for refresh in refreshers:
             pending = refresh()
             if pending is not None:

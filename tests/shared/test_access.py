@@ -90,3 +90,15 @@ async def test_metrics_count_by_route_template_with_process_and_gc_series() -> N
     assert "/things/a" not in text
     assert "process_resident_memory_bytes" in text
     assert "python_gc_collections_total" in text
+
+
+async def test_direct_only_metrics_refuse_requests_that_came_through_a_proxy() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    install_telemetry(app, new_registry(), direct_only=True)
+    async with client(app) as c:
+        assert (await c.get("/metrics")).status_code == 200
+        for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
+            proxied = await c.get("/metrics", headers={header: "203.0.113.7"})
+            assert proxied.status_code == 404, header
+            assert "flowtrux_http" not in proxied.text

@@ -150,5 +150,8 @@ def create_app(
             max_age=600,
             expose_headers=["X-Request-Id"],
         )
-    install_telemetry(app, registry, before=[lag.refresh], include_in_schema=False)
+    # Behind the public Ingress: /metrics answers only Prometheus scraping the pod directly.
+    install_telemetry(
+        app, registry, before=[lag.refresh], direct_only=True, include_in_schema=False
+    )
     return app
