@@ -107,6 +107,15 @@ class StateTopicReader:
             if not pending and not self.caught_up.is_set():
                 self.caught_up.set()
 
+    @property
+    def topic(self) -> str:
+        return self._topic
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer | None:
+        """The running consumer (for its lag), None before `start`."""
+        return self._consumer
+
     async def wait_caught_up(self, seconds: float = 30.0) -> None:
         async with asyncio.timeout(seconds):
             await self.caught_up.wait()

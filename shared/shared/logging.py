@@ -6,6 +6,7 @@ they appear, and anything shaped like a provider key is masked even if never reg
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
@@ -17,6 +18,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 REDACTED = "[REDACTED]"
+
+# The id of the HTTP request being served (set by shared.access.RequestTelemetry); every
+# JSON log record written while serving it carries it.
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "flowtrux_request_id", default=None
+)
+_EXTRAS = (
+    "execution_id",
+    "key_id",
+    "workspace_id",
+    "org_id",
+    "event",
+    "method",
+    "route",
+    "path",
+    "status",
+    "duration_ms",
+    "request_id",
+    "trace_id",
+)
 
 # Provider key shapes: Anthropic (sk-ant-…), OpenAI (sk-proj-…, sk-…), Google (AIza…),
 # and bearer/x-api-key header values.
@@ -91,9 +112,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key in ("execution_id", "key_id", "workspace_id", "org_id", "event"):
+        for key in _EXTRAS:
             if hasattr(record, key):
                 payload[key] = getattr(record, key)
+        if "request_id" not in payload and (request_id := request_id_var.get()) is not None:
+            payload["request_id"] = request_id
         if record.exc_text:
             payload["exc"] = record.exc_text
         return redact(json.dumps(payload, default=str))

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.logging import redact
+from shared.logging import redact, request_id_var
 from shared.settings import BaseServiceSettings
 
 PROBLEM = "application/problem+json"
@@ -33,14 +33,19 @@ class ProblemError(Exception):
 
 
 def problem_body(status: int, code: str, detail: str, title: str | None = None) -> dict[str, Any]:
-    """An RFC 9457 problem with our machine-readable `code`; the detail is redacted."""
-    return {
+    """An RFC 9457 problem with our machine-readable `code`; the detail is redacted; the
+    `instance` names the request (`urn:flowtrux:request:<X-Request-Id>`) when there is one."""
+    body: dict[str, Any] = {
         "type": f"https://docs.flowtrux.dev/problems/{code}",
         "title": title or code.replace("_", " ").capitalize(),
         "status": status,
         "detail": redact(detail),
         "code": code,
     }
+    request_id = request_id_var.get()
+    if request_id is not None:
+        body["instance"] = f"urn:flowtrux:request:{request_id}"
+    return body
 
 
 def problem_response(status: int, code: str, detail: str, title: str | None = None) -> JSONResponse:
@@ -223,12 +228,22 @@ def service_caller(
 def internal_client(
     settings: BaseServiceSettings, *, caller: str, base_url: str, **kwargs: Any
 ) -> httpx.AsyncClient:
-    """A pooled httpx client that presents `caller`'s service credential to `base_url`."""
+    """A pooled httpx client that presents `caller`'s service credential to `base_url`, and
+    passes on the `X-Request-Id` of the request being served (one id across the services)."""
     token = settings.service_tokens()[caller].get_secret_value()
+    hooks = kwargs.pop("event_hooks", {})
+    hooks = {**hooks, "request": [*hooks.get("request", []), _forward_request_id]}
     return httpx.AsyncClient(
         base_url=base_url,
         headers={"Authorization": f"Bearer {token}"},
         timeout=httpx.Timeout(settings.internal_http_timeout_s),
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        event_hooks=hooks,
         **kwargs,
     )
+
+
+async def _forward_request_id(request: httpx.Request) -> None:
+    request_id = request_id_var.get()
+    if request_id is not None and "x-request-id" not in request.headers:
+        request.headers["X-Request-Id"] = request_id

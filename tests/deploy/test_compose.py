@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib
 import inspect
 from pathlib import Path
@@ -96,3 +97,47 @@ def test_the_image_builds_the_ui_in_a_stage_of_its_own() -> None:
     assert GatewaySettings().gateway_web_dir == "services/web/dist"
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert {"services/web/node_modules", "services/web/dist"} <= set(ignored)
+
+
+def test_kafka_and_mongodb_keep_their_data_in_named_volumes() -> None:
+    """`docker compose down` (without -v) keeps the state topics and the stores."""
+    services = COMPOSE["services"]
+    kafka = services["kafka"]
+    log_dir = kafka["environment"]["KAFKA_LOG_DIRS"]
+    assert f"kafka-data:{log_dir}" in kafka["volumes"]
+    # A fixed cluster id: the broker restarts on the formatted volume instead of refusing it.
+    cluster_id = kafka["environment"]["CLUSTER_ID"]
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16  # a UUID, as KRaft wants
+    assert "mongodb-data:/data/db" in services["mongodb"]["volumes"]
+    assert {"kafka-data", "mongodb-data"} <= set(COMPOSE["volumes"])
+
+
+def test_the_simulator_is_an_optional_profile_the_runner_can_use() -> None:
+    services = COMPOSE["services"]
+    sim = services["simulator"]
+    assert sim["profiles"] == ["sim"]
+    assert sim["command"] == ["python", "-m", "deploy.local.simulator"]
+    assert sim["environment"]["SIM_HOST"] == "0.0.0.0"  # noqa: S104 - the container listens for the runner
+    for name, service in services.items():
+        if name != "simulator":
+            assert "profiles" not in service, name  # everything else starts by default
+    runner = services["agent-runner"]["environment"]
+    sim_env = dict(
+        line.split("=", 1)
+        for line in (ROOT / "deploy/compose.sim.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert sim_env["COMPOSE_PROFILES"] == "sim"
+    for provider in ("ANTHROPIC", "OPENAI", "GOOGLE"):
+        variable = f"RUNNER_{provider}_BASE_URL"
+        assert runner[variable].startswith(f"${{{variable}:-https://"), runner[variable]
+        assert sim_env[variable] == "http://simulator:8090"
+    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+    assert "COPY deploy/local/simulator ./deploy/local/simulator" in dockerfile
+
+
+def test_how_to_get_a_token_is_documented() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    command = "docker compose exec gateway python -m gateway token --org org-dev --role OWNER"
+    assert command in text
+    assert command in (ROOT / "README.md").read_text()

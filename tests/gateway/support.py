@@ -60,6 +60,14 @@ def assert_problem(
     return body
 
 
+def problem_content(response: httpx.Response) -> dict[str, Any]:
+    """A problem's body without its `instance` (which names the request, so differs per call):
+    what two answers must share to be "the same problem"."""
+    body: dict[str, Any] = response.json()
+    body.pop("instance", None)
+    return body
+
+
 def gateway_settings(**overrides: Any) -> GatewaySettings:
     values: dict[str, Any] = {"gateway_jwt_secret": SECRET, "log_format": "text"}
     values.update(overrides)

@@ -158,6 +158,11 @@ class InMemoryKeyStore:
     async def pending_events(self, *, limit: int) -> list[ProviderKey]:
         return [self.keys[k] for k, flag in self.pending.items() if flag][:limit]
 
+    async def mark_all_pending(self) -> int:
+        for key_id in self.keys:
+            self.pending[key_id] = True
+        return len(self.keys)
+
     async def mark_published(self, *, key_id: str, rev: int) -> None:
         if self.keys[key_id].rev == rev:
             self.pending[key_id] = False

@@ -53,6 +53,11 @@ class InMemoryWorkspaceStore:
         if org is not None and org.plan == plan:
             self.plan_pending.discard(org_id)
 
+    async def mark_all_for_publish(self) -> tuple[int, int]:
+        self.plan_pending.update(self.orgs)
+        self.publish_pending.update(self.workspaces)
+        return len(self.orgs), len(self.workspaces)
+
     async def orgs_pending_publish(self) -> list[Org]:
         return [self.orgs[o] for o in sorted(self.plan_pending)]
 

@@ -18,6 +18,7 @@ from agent_runner.events import CommitPolicy, DeadLetter, KafkaPublisher, Reques
 from agent_runner.service import ExecutionHandler, Executor, RunnerMetrics
 from agent_runner.settings import RunnerSettings
 from agent_runner.store import MongoDedupeStore
+from shared.access import install_telemetry
 from shared.catalog import load_prices
 from shared.http import direct_client, pooled_client
 from shared.kafka import ensure_topics
@@ -130,11 +131,10 @@ def create_app(
 
     app = FastAPI(title="agent-runner", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runner = runner
-    app.include_router(
-        health_router(
-            checks=runner.checks,
-            metrics=runner.metrics,
-            in_flight=lambda: runner.consumer.in_flight,
-        )
-    )
+    app.include_router(health_router(checks=runner.checks))
+
+    def in_flight() -> None:
+        runner.metrics.in_flight.set(runner.consumer.in_flight)
+
+    install_telemetry(app, runner.metrics.registry, before=[in_flight])
     return app

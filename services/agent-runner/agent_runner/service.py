@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from agent_runner import domain
 from agent_runner.clients.keyvault import KeyvaultClient, ResolvedKey
@@ -34,44 +34,75 @@ from shared.catalog import Price, cost_usd, find_model
 from shared.contracts import ErrorCode, ExecutionRequested, ExecutionResult, ProviderId
 from shared.http import DirectClient
 from shared.logging import registered_secret
+from shared.metrics import LATENCY_BUCKETS, ConsumerLag, new_registry
 
 log = logging.getLogger(__name__)
 
 
 class RunnerMetrics:
-    """Prometheus metrics of one runner (own registry, so several runners can share a process)."""
+    """Prometheus metrics of one runner: its own registry (so several runners can share a
+    process) with the process/GC collectors. Labels are bounded: `model` is a catalog model
+    id or `other`; `provider` one of the three providers or empty."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = new_registry()
         self.in_flight = Gauge(
-            "runner_in_flight", "Executions in flight in this process.", registry=self.registry
+            "flowtrux_runner_in_flight",
+            "Executions in flight in this process.",
+            registry=self.registry,
         )
         self.executions = Counter(
-            "runner_executions",
-            "Results published, by status, provider and error code.",
-            ["status", "provider", "code"],
+            "flowtrux_runner_executions",
+            "Results published, by status, provider, model and error code.",
+            ["status", "provider", "model", "code"],
             registry=self.registry,
         )
         self.provider_latency = Histogram(
-            "runner_provider_latency_seconds",
+            "flowtrux_runner_provider_latency_seconds",
             "Latency of provider HTTP calls, by provider and outcome.",
             ["provider", "outcome"],
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.consumer_lag = Gauge(
-            "runner_consumer_lag",
-            "Requests not yet committed on the assigned partitions (high-water minus commit).",
+        self.tokens = Counter(
+            "flowtrux_runner_tokens",
+            "Tokens counted by the providers, by provider, model and direction (input/output).",
+            ["provider", "model", "direction"],
             registry=self.registry,
         )
+        self.cost = Counter(
+            "flowtrux_runner_cost_usd",
+            "Cost in USD of succeeded executions (priced models only), by provider and model.",
+            ["provider", "model"],
+            registry=self.registry,
+        )
+        self.lag = ConsumerLag(self.registry)
         self.dead_lettered = Counter(
-            "runner_dead_lettered", "Requests sent to the DLQ.", registry=self.registry
+            "flowtrux_runner_dead_lettered",
+            "Requests sent to the DLQ.",
+            registry=self.registry,
         )
         self.redelivered = Counter(
-            "runner_redelivered",
+            "flowtrux_runner_redelivered",
             "Requests already finished, republished without executing.",
             registry=self.registry,
         )
+
+    def set_consumer_lag(self, topic: str, lag: int) -> None:
+        """Requests not yet committed on the assigned partitions (high-water minus commit)."""
+        self.lag.set(topic=topic, consumer="agent-runner", lag=lag)
+
+    def record(self, result: ExecutionResult) -> None:
+        """Count one published result: status, tokens and cost by provider and model."""
+        model = result.model if find_model(result.model) is not None else "other"
+        provider = result.provider or ""
+        code = result.error.code.value if result.error else ""
+        self.executions.labels(result.status, provider, model, code).inc()
+        if result.usage is not None:
+            self.tokens.labels(provider, model, "input").inc(result.usage.input_tokens)
+            self.tokens.labels(provider, model, "output").inc(result.usage.output_tokens)
+            if result.usage.cost_usd is not None:
+                self.cost.labels(provider, model).inc(result.usage.cost_usd)
 
 
 def retry_policy(settings: RunnerSettings) -> domain.RetryPolicy:
@@ -332,5 +363,4 @@ class ExecutionHandler:
             raise RuntimeError("execution declined without a stored result")
         recorded = await self._store.put(result=result)
         await self._publisher.publish(recorded)
-        code = recorded.error.code.value if recorded.error else ""
-        self._metrics.executions.labels(recorded.status, recorded.provider or "", code).inc()
+        self._metrics.record(recorded)

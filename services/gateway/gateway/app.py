@@ -22,7 +22,9 @@ from gateway.domain import ExecutionBus
 from gateway.events import KafkaExecutionBus
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
+from shared.access import install_telemetry
 from shared.kafka import ensure_topics
+from shared.metrics import ConsumerLag, new_registry
 from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
 
 DESCRIPTION = """The public HTTP API of FlowTrux AI Providers, for the UI.
@@ -134,6 +136,9 @@ def create_app(
         return asyncapi_doc
 
     install_openapi(app, plans=settings.plan_names())
+    registry = new_registry()
+    lag = ConsumerLag(registry)
+    lag.watch("gateway-results", the_bus)
     app.add_middleware(BodySizeLimit, max_bytes=settings.gateway_max_body_bytes)
     origins = settings.cors_origins()
     if origins:
@@ -141,7 +146,12 @@ def create_app(
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
             max_age=600,
+            expose_headers=["X-Request-Id"],
         )
+    # Behind the public Ingress: /metrics answers only Prometheus scraping the pod directly.
+    install_telemetry(
+        app, registry, before=[lag.refresh], direct_only=True, include_in_schema=False
+    )
     return app

@@ -94,6 +94,11 @@ class KafkaExecutionBus:
         self._connected = asyncio.Event()
         self.waiters = Waiters()
 
+    @property
+    def consumer(self) -> AIOKafkaConsumer | None:
+        """The results consumer while connected (for its lag), else None."""
+        return self._consumer
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="gateway-results")
         # Give a healthy broker the chance to be ready before the first request.

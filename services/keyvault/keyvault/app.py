@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 
-from keyvault.api import create_router
+from keyvault.api import KeyvaultMetrics, create_router
 from keyvault.clients import HttpKeyVerifier, HttpWorkspaceDirectory
 from keyvault.domain import (
     AssignmentsView,
@@ -26,7 +26,9 @@ from keyvault.events import KafkaKeyEvents, assignments_reader, plans_reader
 from keyvault.service import Vault
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoKeyStore
+from shared.access import install_telemetry
 from shared.kafka import ensure_topics
+from shared.metrics import ConsumerLag, new_registry
 from shared.mongo import is_transient
 from shared.web import (
     BodySizeLimit,
@@ -57,6 +59,9 @@ def create_app(
 ) -> FastAPI:
     """The keyvault ASGI app; everything starts in its lifespan, nothing at import time."""
     settings = settings or KeyvaultSettings()
+    registry = new_registry()
+    metrics = KeyvaultMetrics(registry)
+    lag = ConsumerLag(registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,6 +86,7 @@ def create_app(
         ]
         for reader in readers:
             await reader.start()
+            lag.watch(f"state-reader:{reader.topic}", reader)
         owned_verifier = None
         if verifier is None:
             owned_verifier = HttpKeyVerifier(settings, timeout_s=settings.keyvault_verify_timeout_s)
@@ -98,6 +104,7 @@ def create_app(
             directory=directory or owned_directory,
             verifier=verifier or owned_verifier,
             last_used_interval_s=settings.keyvault_last_used_interval_s,
+            observe_audit_write=metrics.audit_write.observe,
         )
         app.state.vault = vault
 
@@ -153,5 +160,6 @@ def create_app(
 
     app.add_middleware(BodySizeLimit, max_bytes=1024 * 1024)  # a full /resolve-batch fits
     app.include_router(health_router(lambda: app.state.readiness()))
-    app.include_router(create_router(settings))
+    app.include_router(create_router(settings, metrics))
+    install_telemetry(app, registry, before=[lag.refresh])
     return app

@@ -1,18 +1,78 @@
-"""`python -m workspace`: serve the workspace service on 127.0.0.1:WORKSPACE_PORT."""
+"""`python -m workspace`: serve the workspace service on 127.0.0.1:WORKSPACE_PORT.
+
+python -m workspace republish   rebuild workspace.assignments.v1 and workspace.plans.v1
+                                from the store (disaster recovery; docs/OPERATIONS.md)
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import sys
+
 import uvicorn
 
+from shared.kafka import ensure_topics
 from shared.logging import configure_logging
+from shared.plans import DEFAULT_PLAN, parse_plans
 from workspace.app import create_app
+from workspace.domain import KeyDirectory, KeyInfo
+from workspace.events import KafkaStatePublisher
+from workspace.service import SharedCatalog, WorkspaceService
 from workspace.settings import WorkspaceSettings
+from workspace.store import MongoWorkspaceStore
 
 
-def main() -> None:
+class _NoConfirmer:
+    """Republishing never confirms keys; nothing here may ask keyvault."""
+
+    async def fetch_key(self, *, org_id: str, key_id: str) -> KeyInfo | None:
+        raise RuntimeError("keyvault is not asked while republishing")
+
+
+async def _republish(settings: WorkspaceSettings) -> int:
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, serverSelectionTimeoutMS=5000
+    )
+    publisher = KafkaStatePublisher(settings)
+    try:
+        store = MongoWorkspaceStore(
+            client, settings.workspace_db, slot_grace_s=settings.workspace_slot_grace_s
+        )
+        await store.open()
+        await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
+        await publisher.start()
+        svc = WorkspaceService(
+            store=store,
+            publisher=publisher,
+            keys=KeyDirectory(),
+            confirmer=_NoConfirmer(),
+            catalog=SharedCatalog(),
+            plans=parse_plans(settings.flowtrux_plans),
+            default_plan=DEFAULT_PLAN,
+        )
+        orgs, workspaces = await svc.republish_all()
+    finally:
+        await publisher.stop()
+        await client.close()
+    print(
+        f"republished {orgs} plans and {workspaces} workspaces to "
+        f"{settings.topics.plans} and {settings.topics.assignments}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workspace")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "republish"])
+    args = parser.parse_args(argv)
     settings = WorkspaceSettings()
     configure_logging("workspace", level=settings.log_level, fmt=settings.log_format)
     settings.check_production()
+    if args.command == "republish":
+        return asyncio.run(_republish(settings))
     app = create_app(settings)
     uvicorn.run(
         app,
@@ -21,7 +81,8 @@ def main() -> None:
         log_config=None,
         timeout_graceful_shutdown=8,
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -12,11 +12,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
+from prometheus_client import Histogram
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from shared.access import install_telemetry
 from shared.catalog import cost_usd, load_prices
 from shared.kafka import StateTopicReader, ensure_topics
+from shared.metrics import LATENCY_BUCKETS, ConsumerLag, new_registry
 from shared.mongo import is_transient
 from shared.plans import DEFAULT_PLAN, parse_plans
 from shared.web import (
@@ -71,6 +74,14 @@ def create_app(
     plans = parse_plans(settings.flowtrux_plans)
     prices = load_prices(settings.model_prices_file)
     catalog = SharedCatalog()
+    registry = new_registry()
+    lag = ConsumerLag(registry)
+    ingest_lag = Histogram(
+        "flowtrux_workspace_ledger_ingest_lag_seconds",
+        "From a result's occurred_at to its write into the usage ledger.",
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -130,9 +141,12 @@ def create_app(
                 reader = keys_reader(settings, svc)
                 await reader.start()
                 stack.push_async_callback(reader.stop)
-                broker = ledger_broker(settings, led)
+                lag.watch(f"state-reader:{reader.topic}", reader)
+                broker = ledger_broker(settings, led, ingest_lag=ingest_lag.observe)
                 await broker.start()
                 stack.push_async_callback(broker.stop)
+                for sub in broker.subscribers:
+                    lag.watch(settings.ledger_group, sub)
             app.state.keys_reader = reader
 
             async def ready() -> dict[str, bool]:
@@ -192,4 +206,5 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
     app.include_router(health_router(ready))
     app.include_router(build_router(settings))
+    install_telemetry(app, registry, before=[lag.refresh])
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -113,7 +114,12 @@ def _batch(msg: KafkaMessage) -> Sequence[ConsumerRecord[bytes, bytes]]:
     return raw if isinstance(raw, tuple) else (raw,)
 
 
-def ledger_broker(settings: WorkspaceSettings, ledger: Ledger) -> KafkaBroker:
+def ledger_broker(
+    settings: WorkspaceSettings,
+    ledger: Ledger,
+    *,
+    ingest_lag: Callable[[float], None] | None = None,
+) -> KafkaBroker:
     """Two batch subscribers in group workspace-ledger; each commits only after its write.
 
     A batch is written with one unordered insert, then the consumer's offsets are committed
@@ -145,6 +151,10 @@ def ledger_broker(settings: WorkspaceSettings, ledger: Ledger) -> KafkaBroker:
             await asyncio.sleep(STORE_RETRY_PAUSE_S)
             raise
         log.debug("results: %d received, %d newly counted", len(events), counted)
+        if ingest_lag is not None:
+            now = datetime.now(UTC)
+            for event in events:
+                ingest_lag(max(0.0, (now - event.occurred_at).total_seconds()))
 
     @batches_of(topics.execution_requested)
     async def on_execution_requests(msg: KafkaMessage) -> None:

@@ -46,9 +46,12 @@ async def test_each_provider_end_to_end(stack: Stack, capfd: pytest.CaptureFixtu
             assert (await http.get("/healthz")).status_code == 200
             assert (await http.get("/readyz")).status_code == 200
             metrics = (await http.get("/metrics")).text
-    assert 'runner_executions_total{code="",provider="openai",status="succeeded"} 1.0' in metrics
-    assert "runner_provider_latency_seconds_bucket" in metrics
-    assert "runner_consumer_lag" in metrics
+    assert (
+        'flowtrux_runner_executions_total{code="",model="gpt-5",provider="openai",'
+        'status="succeeded"} 1.0'
+    ) in metrics
+    assert "flowtrux_runner_provider_latency_seconds_bucket" in metrics
+    assert 'flowtrux_kafka_consumer_lag{consumer="agent-runner"' in metrics
     received = {r["provider"]: r for r in stack.sim.records}
     for provider, (model, secret) in PROVIDER_KEYS.items():
         result = results[execs[provider]]

@@ -30,7 +30,7 @@ async def test_a_new_request_is_executed_recorded_and_published_once() -> None:
     await handler.handle(request())
     assert published.published == [store.results[("org-a", "exec-1")]] * 2
     assert len(prov.requests) == 1
-    assert metrics.registry.get_sample_value("runner_redelivered_total") == 1
+    assert metrics.registry.get_sample_value("flowtrux_runner_redelivered_total") == 1
 
 
 async def test_a_failure_is_a_published_result() -> None:
@@ -57,4 +57,4 @@ async def test_the_same_execution_id_in_two_orgs_is_two_executions() -> None:
     assert [r.org_id for r in published.published] == ["org-a", "org-b"]
     assert published.published[0].event_id != published.published[1].event_id
     assert len(prov.requests) == 2
-    assert metrics.registry.get_sample_value("runner_redelivered_total") == 0
+    assert metrics.registry.get_sample_value("flowtrux_runner_redelivered_total") == 0

@@ -41,11 +41,13 @@ async def test_keyvault_and_workspace_down(live: Stack, org: str) -> None:
             if name:
                 assert name in got["detail"]
         assert time.monotonic() - started < 10
-        ready = assert_problem(await c.get("/readyz"), 503, "dependency_unavailable")
-        assert "keyvault" in ready["detail"]
-        assert "workspace" in ready["detail"]
-        assert "kafka" not in ready["detail"]
+        # Ready all the same: the gateway serves its own routes, and what needs an upstream
+        # answers 503 problem+json (an unready gateway would turn that into connection errors).
+        ready = await c.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json() == {"status": "ready", "checks": {"started": "ok"}}
         assert (await c.get("/healthz")).status_code == 200
+        assert (await c.get("/api/v1/auth/options")).status_code == 200
 
 
 async def test_kafka_down_gives_503_naming_kafka(live: Stack, org: str) -> None:
@@ -69,5 +71,4 @@ async def test_kafka_down_gives_503_naming_kafka(live: Stack, org: str) -> None:
             "dependency_unavailable",
         )
         assert "kafka" in got["detail"]
-        ready = assert_problem(await c.get("/api/v1/readyz"), 503, "dependency_unavailable")
-        assert ready["detail"] == "kafka unavailable"
+        assert (await c.get("/api/v1/readyz")).status_code == 200

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.support import FakeRunner, Stack, assert_problem, auth
+from tests.gateway.support import FakeRunner, Stack, assert_problem, auth, problem_content
 
 pytestmark = pytest.mark.integration
 
@@ -227,7 +227,10 @@ async def test_cross_tenant_matrix_every_route_404_like_missing(live: Stack, uni
             other = await c.request(method, path, json=body, headers=auth(org_b))
             absent = await c.request(method, missing_path, json=body, headers=auth(org_b))
             assert_problem(other, 404, "not_found")
-            assert (other.status_code, other.json()) == (absent.status_code, absent.json()), path
+            assert (other.status_code, problem_content(other)) == (
+                absent.status_code,
+                problem_content(absent),
+            ), path
         # A's key cannot be assigned in B: the same answer as a key that does not exist.
         steal = await c.patch(
             f"/workspaces/{own_ws['id']}",
@@ -302,4 +305,4 @@ async def test_bounds_through_the_real_stack(live: Stack, org: str) -> None:
         extra = await c.post("/workspaces", json={"name": "x", "org_id": "evil"}, headers=auth(org))
         assert_problem(extra, 422, "validation_error")
         ready = await httpx.AsyncClient().get(f"{live.gateway}/readyz")
-        assert ready.json()["checks"] == {"keyvault": "ok", "workspace": "ok", "kafka": "ok"}
+        assert ready.json()["checks"] == {"started": "ok"}

@@ -256,3 +256,36 @@ async def test_rename_and_delete_of_missing_keys_answer_not_found(parts: Parts) 
     with pytest.raises(NotFoundError):
         await vault.delete(org_id="org-a", key_id=key.id, actor="u")
     assert (await vault.get(org_id="org-a", key_id=key.id)).status == "deleted"
+
+
+async def test_republish_all_publishes_every_key_again_deleted_ones_too(parts: Parts) -> None:
+    vault, _, events, _ = parts
+    made = [
+        await vault.create(
+            org_id="org-a",
+            provider="anthropic",
+            name=f"k{n}",
+            secret=SecretValue(ANTHROPIC + str(n)),
+            actor="u1",
+        )
+        for n in range(3)
+    ]
+    await vault.delete(org_id="org-a", key_id=made[0].id, actor="u1")
+    events.published.clear()
+    assert await vault.republish_all(batch=2) == 3  # batches smaller than the key count
+    latest = {k.id: k.status for k in events.published}
+    assert latest == {made[0].id: "deleted", made[1].id: "active", made[2].id: "active"}
+
+
+async def test_republish_all_fails_loudly_when_nothing_can_be_published(parts: Parts) -> None:
+    vault, _, events, _ = parts
+    await vault.create(
+        org_id="org-a", provider="anthropic", name="k", secret=SecretValue(ANTHROPIC), actor="u1"
+    )
+
+    async def down(key: ProviderKey) -> None:
+        raise ConnectionError("kafka down")
+
+    events.publish = down  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="1 keys could not be published"):
+        await vault.republish_all()

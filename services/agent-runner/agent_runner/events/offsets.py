@@ -156,11 +156,12 @@ class CommitPolicy:
         self.tracker.forget(revoked)
 
     def _update_lag(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
-        lag = 0
+        lags: dict[str, int] = {}
         for tp in assigned:
             high = consumer.highwater(tp)
             point = self.tracker.commit_point(tp)
             if high is None or point is None:
                 continue
-            lag += max(0, high - point)
-        self._metrics.consumer_lag.set(lag)
+            lags[tp.topic] = lags.get(tp.topic, 0) + max(0, high - point)
+        for topic, lag in lags.items():
+            self._metrics.set_consumer_lag(topic, lag)

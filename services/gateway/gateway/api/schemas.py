@@ -56,6 +56,11 @@ class Problem(BaseModel):
     status: int = Field(description="HTTP status code.")
     detail: str = Field(description="What went wrong, for a human; never secret material.")
     code: str = Field(description="Machine-readable error code, e.g. `plan_limit_reached`.")
+    instance: str | None = Field(
+        None,
+        description="The request this answers, `urn:flowtrux:request:<id>`; the same id is in"
+        " the `X-Request-Id` response header (quote it when reporting a problem).",
+    )
 
 
 # --- provider keys -----------------------------------------------------------------------

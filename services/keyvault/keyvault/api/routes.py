@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from keyvault.api.metrics import GRANTED, KeyvaultMetrics
 from keyvault.api.schemas import (
     AuditList,
     AuditRead,
@@ -52,7 +53,7 @@ def _public_key(value: str) -> bytes:
     return raw
 
 
-def create_router(settings: BaseServiceSettings) -> APIRouter:
+def create_router(settings: BaseServiceSettings, metrics: KeyvaultMetrics) -> APIRouter:
     """The internal routes, each guarded by the service credentials allowed to call it."""
     readers = Depends(service_caller(settings, allowed={"gateway", "workspace"}))
     writer = Depends(service_caller(settings, allowed={"gateway"}))
@@ -131,15 +132,20 @@ def create_router(settings: BaseServiceSettings) -> APIRouter:
     @router.post("/resolve", dependencies=[Depends(runner)])
     async def resolve(body: ResolveRequest, vault: VaultDep) -> ResolveResponse:
         """A workspace's key for one execution, sealed to the runner's one-time public key."""
-        resolved = await vault.resolve(
-            org_id=body.org_id,
-            workspace_id=body.workspace_id,
-            provider=body.provider,
-            execution_id=body.execution_id,
-            public_key=_public_key(body.public_key),
-            skip_key_ids=body.skip_key_ids,
-            service=RUNNER,
-        )
+        try:
+            resolved = await vault.resolve(
+                org_id=body.org_id,
+                workspace_id=body.workspace_id,
+                provider=body.provider,
+                execution_id=body.execution_id,
+                public_key=_public_key(body.public_key),
+                skip_key_ids=body.skip_key_ids,
+                service=RUNNER,
+            )
+        except KeyvaultError as exc:
+            metrics.resolved(exc.code)
+            raise
+        metrics.resolved(GRANTED)
         return ResolveResponse(
             key_id=resolved.key_id, sealed=base64.b64encode(resolved.sealed).decode()
         )
@@ -174,7 +180,9 @@ def create_router(settings: BaseServiceSettings) -> APIRouter:
                     status=outcome.status, code=outcome.code, detail=outcome.detail
                 )
                 items.append(ResolveBatchItem(error=refusal))
+                metrics.resolved(outcome.code)
             else:
+                metrics.resolved(GRANTED)
                 sealed = base64.b64encode(outcome.sealed).decode()
                 items.append(ResolveBatchItem(key_id=outcome.key_id, sealed=sealed))
         return ResolveBatchResponse(items=items)

@@ -94,6 +94,10 @@ class KeyStore(Protocol):
 
     async def pending_events(self, *, limit: int) -> list[ProviderKey]: ...
 
+    async def mark_all_pending(self) -> int:
+        """Put every key (deleted ones too) in the outbox; how many there are."""
+        ...
+
     async def mark_published(self, *, key_id: str, rev: int) -> None: ...
 
     async def wrapped_not_at(

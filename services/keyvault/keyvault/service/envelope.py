@@ -100,6 +100,11 @@ def format_keyring(entries: list[tuple[str, bytes]]) -> str:
     return ",".join(f"{v}:{base64.b64encode(k).decode()}" for v, k in entries)
 
 
+def valid_version(version: str) -> bool:
+    """A keyring entry id: 1-64 of letters, digits, `.`, `_`, `-`, starting alphanumeric."""
+    return _VERSION_RE.fullmatch(version) is not None
+
+
 def new_version_entry(prefix: str = "") -> tuple[str, bytes]:
     """A fresh KEK with a random version id."""
     return f"{prefix}{secrets.token_hex(4)}", AESGCM.generate_key(bit_length=256)

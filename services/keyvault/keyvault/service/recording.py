@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from keyvault.domain import AuditEntry, KeyStore
@@ -27,8 +28,15 @@ log = logging.getLogger(__name__)
 class AuditLog:
     """Group commit of audit entries: `record_many` returns once its entries are stored."""
 
-    def __init__(self, store: KeyStore, *, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        store: KeyStore,
+        *,
+        max_batch: int = 256,
+        observe_write: Callable[[float], None] | None = None,
+    ) -> None:
         self._store = store
+        self._observe_write = observe_write
         self._commit: GroupCommit[AuditEntry, None] = GroupCommit(self._flush, max_batch=max_batch)
 
     @property
@@ -36,7 +44,10 @@ class AuditLog:
         return self._commit.batches
 
     async def _flush(self, entries: list[AuditEntry]) -> list[None]:
+        started = time.perf_counter()
         await self._store.add_audits(entries=entries)
+        if self._observe_write is not None:
+            self._observe_write(time.perf_counter() - started)
         return [None] * len(entries)
 
     async def record_many(self, entries: list[AuditEntry]) -> None:

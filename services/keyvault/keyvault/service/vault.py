@@ -83,6 +83,7 @@ class Vault:
         verifier: KeyVerifier | None = None,
         id_factory: Callable[[], str] = new_key_id,
         last_used_interval_s: float = 1.0,
+        observe_audit_write: Callable[[float], None] | None = None,
     ) -> None:
         self.store = store
         self.keyring = keyring
@@ -93,7 +94,7 @@ class Vault:
         self.verifier = verifier
         self._new_id = id_factory
         self._publish_locks: dict[str, asyncio.Lock] = {}
-        self.audit_log = AuditLog(store)
+        self.audit_log = AuditLog(store, observe_write=observe_audit_write)
         self.last_used = LastUsed(store, interval_s=last_used_interval_s)
 
     async def drain(self) -> None:
@@ -411,6 +412,24 @@ class Vault:
             await self.store.mark_published(key_id=key_id, rev=key.rev)
         if not lock.locked():
             self._publish_locks.pop(key_id, None)
+
+    async def republish_all(self, *, batch: int = 500) -> int:
+        """Publish every stored key's current state again (disaster recovery of the compacted
+        keys topic): every key is put in the outbox, then the outbox is drained. Safe while
+        keyvault runs (both publish the current state; the last record per key wins).
+        Returns how many keys were published; raises if some could not be."""
+        marked = await self.store.mark_all_pending()
+        previous: set[str] = set()
+        while True:
+            pending = await self.store.pending_events(limit=batch)
+            if not pending:
+                return marked
+            ids = {key.id for key in pending}
+            if ids == previous:  # the last round published none of them
+                raise RuntimeError(f"{len(ids)} keys could not be published; is Kafka reachable?")
+            previous = ids
+            for key in pending:
+                await self.publish(key.id, key.org_id)
 
     async def flush_outbox(self, *, limit: int = 500) -> int:
         """Publish every key whose last change has not reached Kafka yet."""

@@ -321,6 +321,10 @@ class MongoKeyStore:
         cursor = self._keys.find({"pending_event": True}).limit(limit)
         return [_key(d) async for d in cursor]
 
+    async def mark_all_pending(self) -> int:
+        result = await self._keys.update_many({}, {"$set": {"pending_event": True}})
+        return int(result.matched_count)
+
     async def mark_published(self, *, key_id: str, rev: int) -> None:
         await self._keys.update_one({"_id": key_id, "rev": rev}, {"$set": {"pending_event": False}})
 

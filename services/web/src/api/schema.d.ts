@@ -755,6 +755,12 @@ export interface components {
              */
             detail: string;
             /**
+             * Instance
+             * @description The request this answers, `urn:flowtrux:request:<id>`; the same id is in the `X-Request-Id` response header (quote it when reporting a problem).
+             * @default null
+             */
+            instance?: string | null;
+            /**
              * Status
              * @description HTTP status code.
              */

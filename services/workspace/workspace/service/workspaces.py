@@ -262,6 +262,29 @@ class WorkspaceService:
             return
         self.pending_key_removals.discard((org_id, key_id))
 
+    async def republish_all(self) -> tuple[int, int]:
+        """Publish every org's plan and every workspace's assignments again (disaster recovery
+        of the compacted topics): all go to the outbox, which is then drained. Safe while the
+        service runs (the last record per key is the current state). Returns (orgs,
+        workspaces); raises if a round publishes nothing that is left."""
+        counts = await self.store.mark_all_for_publish()
+        previous: tuple[set[str], set[str]] | None = None
+        while True:
+            orgs = await self.store.orgs_pending_publish()
+            workspaces = await self.store.workspaces_pending_publish()
+            if not orgs and not workspaces:
+                return counts
+            now = ({o.org_id for o in orgs}, {w.id for w in workspaces})
+            if now == previous:
+                raise RuntimeError(
+                    f"{len(now[0])} plans and {len(now[1])} workspaces could not be published"
+                )
+            previous = now
+            for workspace in workspaces:
+                await self._publish_workspace(workspace.id)
+            for org in orgs:
+                await self._publish_plan(org)
+
     async def retry_pending(self) -> None:
         """Republish state whose publish failed, and finish interrupted unassignments."""
         for org_id, key_id in list(self.pending_key_removals):

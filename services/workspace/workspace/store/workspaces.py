@@ -102,6 +102,11 @@ class MongoWorkspaceStore:
     async def mark_org_published(self, *, org_id: str, plan: str) -> None:
         await self.orgs.update_one({"_id": org_id, "plan": plan}, {"$set": {"plan_pending": False}})
 
+    async def mark_all_for_publish(self) -> tuple[int, int]:
+        orgs = await self.orgs.update_many({}, {"$set": {"plan_pending": True}})
+        workspaces = await self.workspaces.update_many({}, {"$set": {"publish_pending": True}})
+        return int(orgs.matched_count), int(workspaces.matched_count)
+
     async def orgs_pending_publish(self) -> list[Org]:
         return [_org(d) async for d in self.orgs.find({"plan_pending": True}).limit(1000)]
 
