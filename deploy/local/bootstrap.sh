@@ -31,6 +31,8 @@ if [[ ! -f "$stamp" || uv.lock -nt "$stamp" || ! -d .venv ]]; then
 fi
 
 "$ROOT/deploy/local/infra.sh" install
+# The OpenTelemetry Collector the e2e suite exports spans to (Go module proxy, cached).
+"$ROOT/deploy/local/otelcol.sh" install >/dev/null
 "$ROOT/deploy/local/web.sh"
 
 # --- browser tests (tests/e2e/browser): Debian's Chromium and axe-core -------------------

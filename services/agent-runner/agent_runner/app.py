@@ -21,6 +21,7 @@ from agent_runner.store import MongoDedupeStore
 from shared.catalog import load_prices
 from shared.http import direct_client, pooled_client
 from shared.kafka import ensure_topics
+from shared.tracing import trace_app
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ def create_app(
             await runner.stop()
 
     app = FastAPI(title="agent-runner", lifespan=lifespan, docs_url=None, redoc_url=None)
+    trace_app(app, "agent-runner")
     app.state.runner = runner
     app.include_router(
         health_router(

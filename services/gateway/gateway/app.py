@@ -23,6 +23,7 @@ from gateway.events import KafkaExecutionBus
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from shared.kafka import ensure_topics
+from shared.tracing import trace_app
 from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
 
 DESCRIPTION = """The public HTTP API of FlowTrux AI Providers, for the UI.
@@ -108,6 +109,7 @@ def create_app(
         servers=[{"url": "/", "description": "This gateway (the UI's own origin)"}],
         generate_unique_id_function=operation_id,
     )
+    trace_app(app, "gateway")
     install_problem_handlers(app)
     web = WebUI(settings.web_dir())
 

@@ -28,6 +28,7 @@ from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoKeyStore
 from shared.kafka import ensure_topics
 from shared.mongo import is_transient
+from shared.tracing import trace_app
 from shared.web import (
     BodySizeLimit,
     health_router,
@@ -139,6 +140,7 @@ def create_app(
                 await key_store.close()
 
     app = FastAPI(title="FlowTrux keyvault (internal)", version="1", lifespan=lifespan)
+    trace_app(app, "keyvault")
     install_problem_handlers(app, KeyvaultError)
 
     @app.exception_handler(PyMongoError)
