@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen --no-sync
 ORG ?= org-dev
 ROLE ?= OWNER
 
-.PHONY: dev test unit down token bench install lint fmt api-client screenshots
+.PHONY: dev test unit down token bench bench-peer install lint fmt api-client screenshots
 
 ## Install what is missing (uv, Python deps, Kafka jars, FerretDB launcher); idempotent.
 install:
@@ -35,6 +35,10 @@ token: install
 ## Run the benchmarks and write their report to bench/report.md.
 bench: install
 	@deploy/local/bench.sh
+
+## FlowTrux next to LiteLLM's proxy (installed into .local/peer): writes bench/peer-report.md.
+bench-peer: install
+	@deploy/local/peer.sh $(PEER_ARGS)
 
 ## Regenerate services/web/openapi.json and the UI's typed client from the gateway's API.
 api-client: install

@@ -34,6 +34,8 @@ fi
 "$ROOT/deploy/local/infra.sh" install
 # kustomize + kubeconform (Go module proxy) for the Kubernetes manifest tests (tests/deploy).
 "$ROOT/deploy/local/k8s-tools.sh" >/dev/null
+# The OpenTelemetry Collector the e2e suite exports spans to (Go module proxy, cached).
+"$ROOT/deploy/local/otelcol.sh" install >/dev/null
 "$ROOT/deploy/local/web.sh"
 
 # --- browser tests (tests/e2e/browser): Debian's Chromium and axe-core -------------------

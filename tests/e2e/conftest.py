@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.e2e import E2E, ENV_CANARIES, JWT_SECRET, PORTS, ROOT, load_stack_module
+from tests.support.otelcol import Collector
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +22,11 @@ def e2e(kafka_bootstrap: str, mongo_url: str) -> Iterator[E2E]:
     run = secrets.token_hex(3)
     suffix = f".e2e{run}"
     databases = [f"e2e_{run}_keyvault", f"e2e_{run}_workspace", f"e2e_{run}_runner"]
+    # Every service exports its spans to a real collector (the canary scan reads them too).
+    collector = Collector(
+        PORTS["otel-collector"], ROOT / ".local" / "logs" / f"e2e-{run}-spans.jsonl"
+    )
+    collector.start()
     env = {
         **os.environ,
         **ENV_CANARIES,
@@ -33,12 +39,15 @@ def e2e(kafka_bootstrap: str, mongo_url: str) -> Iterator[E2E]:
         "GATEWAY_JWT_SECRET": JWT_SECRET,
         "KEYVAULT_KEYRING_FILE": str(ROOT / ".local" / "keyvault" / f"e2e-{run}-keyring"),
         "LOG_LEVEL": "DEBUG",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
     stack = stack_module.Stack(env=env, prefix="e2e-", with_simulator=True, ports=dict(PORTS))
     try:
         stack.start(timeout=120)
     except Exception:
         stack.stop()
+        collector.stop()
         raise
     try:
         yield E2E(
@@ -50,9 +59,11 @@ def e2e(kafka_bootstrap: str, mongo_url: str) -> Iterator[E2E]:
             databases=databases,
             log_prefix="e2e-",
             service_env=stack.service_env(),
+            collector=collector,
         )
     finally:
         stack.stop()
+        collector.stop()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Runs last: no canary key created during the e2e suite appears in any log under
-.local/logs, any message on any of the run's topics, any stored document or any response."""
+.local/logs, any message on any of the run's topics, any stored document, any span the
+services exported or any response."""
 
 from __future__ import annotations
 
@@ -64,6 +65,12 @@ async def test_no_canary_anywhere(e2e: E2E) -> None:
         assert documents > 0
     finally:
         await client.close()
+
+    assert e2e.collector is not None
+    assert len(e2e.collector.spans()) > 0, "the services should have exported spans"
+    hits = _hits(e2e.collector.raw(), canaries | env_canaries)
+    if hits:
+        found["exported spans"] = hits
 
     for index, body in enumerate(e2e.seen_bodies):
         hits = _hits(body, canaries | env_canaries)

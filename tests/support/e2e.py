@@ -15,11 +15,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import jwt
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+if TYPE_CHECKING:
+    from tests.support.otelcol import Collector
 
 T = TypeVar("T")
 
@@ -33,6 +36,7 @@ PORTS = {
     "agent-runner": PORT_BASE + 3,
     "second-gateway": PORT_BASE + 5,
     "provider-sim": PORT_BASE + 10,
+    "otel-collector": PORT_BASE + 20,
 }
 JWT_SECRET = "e2e-gateway-jwt-secret-0123456789abcdef"
 ENV_CANARIES = {
@@ -57,6 +61,7 @@ class E2E:
     seen_bodies: list[bytes] = field(default_factory=list)
     canaries: set[str] = field(default_factory=set)
     service_env: dict[str, str] = field(default_factory=dict)
+    collector: Collector | None = None
     _producer: AIOKafkaProducer | None = None
 
     def token(self, org: str, role: str = "OWNER", **extra: Any) -> str:

@@ -22,6 +22,7 @@ from shared.access import install_telemetry
 from shared.catalog import load_prices
 from shared.http import direct_client, pooled_client
 from shared.kafka import ensure_topics
+from shared.tracing import trace_app
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ def create_app(
             await runner.stop()
 
     app = FastAPI(title="agent-runner", lifespan=lifespan, docs_url=None, redoc_url=None)
+    trace_app(app, "agent-runner")
     app.state.runner = runner
     app.include_router(health_router(checks=runner.checks))
 

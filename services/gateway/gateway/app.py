@@ -25,6 +25,7 @@ from gateway.settings import GatewaySettings
 from shared.access import install_telemetry
 from shared.kafka import ensure_topics
 from shared.metrics import ConsumerLag, new_registry
+from shared.tracing import trace_app
 from shared.web import BodySizeLimit, install_problem_handlers, internal_client, problem_response
 
 DESCRIPTION = """The public HTTP API of FlowTrux AI Providers, for the UI.
@@ -110,6 +111,7 @@ def create_app(
         servers=[{"url": "/", "description": "This gateway (the UI's own origin)"}],
         generate_unique_id_function=operation_id,
     )
+    trace_app(app, "gateway")
     install_problem_handlers(app)
     web = WebUI(settings.web_dir())
 

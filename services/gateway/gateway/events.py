@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from gateway.domain import BusUnavailableError
 from shared.contracts import ExecutionRequested, ExecutionResult, Topics
+from shared.tracing import EXECUTION, consuming, producing
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class Waiters:
             futures.remove(future)
         if not futures:
             self._futures.pop(key, None)
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._futures
 
     def resolve(self, result: ExecutionResult) -> None:
         for future in self._futures.pop((result.org_id, result.execution_id), []):
@@ -161,9 +165,11 @@ class KafkaExecutionBus:
                 continue
             for records in batches.values():
                 for record in records:
-                    self._on_result(record.value)
+                    self._on_result(record.value, record.headers)
 
-    def _on_result(self, value: bytes | None) -> None:
+    def _on_result(
+        self, value: bytes | None, headers: Sequence[tuple[str, bytes]] | None = None
+    ) -> None:
         if not value or not len(self.waiters):
             return
         try:
@@ -171,7 +177,10 @@ class KafkaExecutionBus:
         except ValidationError:
             log.warning("unreadable execution result skipped")
             return
-        self.waiters.resolve(result)
+        if (result.org_id, result.execution_id) not in self.waiters:
+            return  # another replica's (or a workflow engine's) execution
+        with consuming(self._topics.execution_result, headers, **{EXECUTION: result.execution_id}):
+            self.waiters.resolve(result)
 
     async def ready(self) -> bool:
         if not self._connected.is_set() or self._consumer is None:
@@ -187,13 +196,16 @@ class KafkaExecutionBus:
         producer = self._producer
         if producer is None:
             raise BusUnavailableError("kafka is not connected")
+        topic = self._topics.execution_requested
         try:
             async with asyncio.timeout(self._timeout_s):
-                await producer.send_and_wait(
-                    self._topics.execution_requested,
-                    value=request.model_dump_json().encode(),
-                    key=request.execution_id.encode(),
-                )
+                with producing(topic, **{EXECUTION: request.execution_id}) as headers:
+                    await producer.send_and_wait(
+                        topic,
+                        value=request.model_dump_json().encode(),
+                        key=request.execution_id.encode(),
+                        headers=headers,
+                    )
         except Exception as exc:
             raise BusUnavailableError(type(exc).__name__) from None
 

@@ -30,6 +30,7 @@ from shared.access import install_telemetry
 from shared.kafka import ensure_topics
 from shared.metrics import ConsumerLag, new_registry
 from shared.mongo import is_transient
+from shared.tracing import trace_app
 from shared.web import (
     BodySizeLimit,
     health_router,
@@ -146,6 +147,7 @@ def create_app(
                 await key_store.close()
 
     app = FastAPI(title="FlowTrux keyvault (internal)", version="1", lifespan=lifespan)
+    trace_app(app, "keyvault")
     install_problem_handlers(app, KeyvaultError)
 
     @app.exception_handler(PyMongoError)

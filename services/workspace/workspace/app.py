@@ -22,6 +22,7 @@ from shared.kafka import StateTopicReader, ensure_topics
 from shared.metrics import LATENCY_BUCKETS, ConsumerLag, new_registry
 from shared.mongo import is_transient
 from shared.plans import DEFAULT_PLAN, parse_plans
+from shared.tracing import trace_app
 from shared.web import (
     BodySizeLimit,
     health_router,
@@ -185,6 +186,7 @@ def create_app(
                 await asyncio.gather(*jobs, return_exceptions=True)
 
     app = FastAPI(title="FlowTrux workspace (internal)", version="1", lifespan=lifespan)
+    trace_app(app, "workspace")
 
     async def ready() -> dict[str, bool]:
         check: Callable[[], Awaitable[dict[str, bool]]] | None = getattr(app.state, "ready", None)

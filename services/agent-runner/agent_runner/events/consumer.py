@@ -19,6 +19,7 @@ from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from opentelemetry import trace
 from pydantic import ValidationError
 
 from agent_runner import domain
@@ -28,6 +29,7 @@ from agent_runner.service import ExecutionHandler, RunnerMetrics
 from agent_runner.settings import RunnerSettings
 from shared.contracts import ExecutionRequested
 from shared.logging import redact
+from shared.tracing import EXECUTION, consuming
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +159,16 @@ class RequestConsumer:
     async def _retrying(self, record: Record) -> None:
         """Process one record: an invalid one is dead-lettered; a valid one is handled, with
         infrastructure errors retried (bounded), then dead-lettered with the last error."""
+        with consuming(record.topic, record.headers):
+            await self._process(record)
+
+    async def _process(self, record: Record) -> None:
         try:
             request = ExecutionRequested.model_validate_json(record.value or b"")
         except ValidationError as exc:
             await self._dead_letter_surely(record, invalid_reason(exc))
             return
+        trace.get_current_span().set_attribute(EXECUTION, request.execution_id)
         failures = 0
         while True:
             try:

@@ -6,6 +6,7 @@ from aiokafka import AIOKafkaProducer
 
 from agent_runner.settings import RunnerSettings
 from shared.contracts import ExecutionResult
+from shared.tracing import EXECUTION, producing
 
 
 class KafkaPublisher:
@@ -30,11 +31,14 @@ class KafkaPublisher:
     async def publish(self, result: ExecutionResult) -> None:
         if self.producer is None:
             raise RuntimeError("start() first")
-        await self.producer.send_and_wait(
-            self._topics.execution_result,
-            key=result.execution_id.encode(),
-            value=result.model_dump_json().encode(),
-        )
+        topic = self._topics.execution_result
+        with producing(topic, **{EXECUTION: result.execution_id}) as headers:
+            await self.producer.send_and_wait(
+                topic,
+                key=result.execution_id.encode(),
+                value=result.model_dump_json().encode(),
+                headers=headers,
+            )
 
     async def stop(self) -> None:
         if self.producer is not None:

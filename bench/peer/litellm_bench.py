@@ -1,0 +1,415 @@
+"""The yardstick: FlowTrux next to LiteLLM's proxy, one load generator, one run.
+
+Four paths to the same fake provider (the project's simulator, Anthropic Messages API):
+  direct   POST the simulator's /v1/messages (the baseline every "added" figure subtracts)
+  litellm  LiteLLM proxy (pinned, one worker, no database) → simulator
+  gateway  FlowTrux's test-run route, `POST /api/v1/workspaces/{id}/executions` with
+           `wait_seconds` → Kafka → runner → keyvault → simulator → Kafka → gateway
+  kafka    publish an `ExecutionRequested` as a workflow engine does, wait for its result
+Each path runs closed-loop (a fixed number of requests in flight), at provider latency 0 and
+500 ms (the simulator's `slow500ms` key marker). CPU per request is read from /proc for every
+process (user + system over the run). The LiteLLM proxy is a benchmark tool installed by
+deploy/local/peer.sh into .local/peer, not a project dependency.
+
+    deploy/local/peer.sh   (make bench-peer)  writes bench/peer-report.md
+"""
+
+from __future__ import annotations
+
+# ruff: noqa: S603, E501, ASYNC240
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from bench.runner_bench import cpu_s, infra_pids, pct, rss_mb  # noqa: E402
+from shared.http import AiohttpTransport  # noqa: E402
+from tests.support.e2e import load_stack_module, wait_for  # noqa: E402
+
+JWT_SECRET = "bench-peer-jwt-secret-0123456789abcdef0123"
+PORTS = {
+    "gateway": 28180,
+    "keyvault": 28181,
+    "workspace": 28182,
+    "agent-runner": 28183,
+    "provider-sim": 28190,
+}
+LITELLM_PORT = 28200
+# LiteLLM refuses to start without a master key; with no database it is a plain comparison
+# (as FlowTrux's gateway checks a signed token on every request).
+LITELLM_MASTER_KEY = "sk-peer-bench-master-" + "0" * 32
+MODEL = "claude-haiku-4-5"
+KEYS = {0: "sk-ant-api03-peerbench-fast-0000000000", 500: "sk-ant-api03-peerbench-slow500ms-00000"}
+PROMPT = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16}
+
+
+@dataclass
+class Run:
+    path: str
+    latency_ms: int
+    in_flight: int
+    requests: int
+    errors: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def p(self, q: float) -> float:
+        return pct(self.latencies, q) * 1000
+
+
+async def closed_loop(
+    call: Callable[[int], Awaitable[bool]], total: int, in_flight: int
+) -> tuple[float, list[float], int]:
+    """`in_flight` workers call until `total` calls are done; (seconds, latencies, errors)."""
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(total))
+
+    async def worker() -> None:
+        nonlocal errors
+        for n in counter:
+            t0 = time.perf_counter()
+            ok = await call(n)
+            latencies.append(time.perf_counter() - t0)
+            if not ok:
+                errors += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return time.perf_counter() - t0, latencies, errors
+
+
+class KafkaPath:
+    """Publishes requests as an engine would and matches results by execution id."""
+
+    def __init__(self, bootstrap: str, suffix: str, org: str) -> None:
+        self.bootstrap = bootstrap
+        self.requests = f"agent.execution.requested.v1{suffix}"
+        self.results = f"agent.execution.result.v1{suffix}"
+        self.org = org
+        self.waiting: dict[str, asyncio.Future[str]] = {}
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.producer.start()
+        await self.consumer.start()
+        partitions = await self.producer.partitions_for(self.results)
+        tps = [TopicPartition(self.results, p) for p in sorted(partitions)]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_end(*tps)
+        for tp in tps:
+            await self.consumer.position(tp)
+        await self.producer.partitions_for(self.requests)
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            for records in (await self.consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    body = json.loads(record.value or b"{}")
+                    future = self.waiting.pop(body.get("execution_id", ""), None)
+                    if future is not None and not future.done():
+                        future.set_result(body.get("status", ""))
+
+    def call(self, workspace_id: str) -> Callable[[int], Awaitable[bool]]:
+        async def one(_: int) -> bool:
+            execution_id = f"exec-peer-{uuid.uuid4().hex[:20]}"
+            future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            self.waiting[execution_id] = future
+            event = {
+                "event_id": str(uuid.uuid4()),
+                "occurred_at": "2026-11-30T12:00:00Z",
+                "schema_version": 1,
+                "execution_id": execution_id,
+                "org_id": self.org,
+                "workspace_id": workspace_id,
+                "workflow_id": "wf-peer",
+                "node_id": "node-1",
+                "model": MODEL,
+                "input": PROMPT,
+            }
+            await self.producer.send_and_wait(
+                self.requests, json.dumps(event).encode(), key=execution_id.encode()
+            )
+            try:
+                return await asyncio.wait_for(future, 120) == "succeeded"
+            except TimeoutError:
+                self.waiting.pop(execution_id, None)
+                return False
+
+        return one
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.producer.stop()
+        await self.consumer.stop()
+
+
+def token(org: str) -> str:
+    import jwt
+
+    claims = {"sub": "bench", "org_id": org, "role": "OWNER", "exp": int(time.time()) + 7200}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
+def litellm_config(sim: str) -> str:
+    models = [
+        {
+            "model_name": f"peer-{ms}ms",
+            "litellm_params": {"model": f"anthropic/{MODEL}", "api_base": sim, "api_key": key},
+        }
+        for ms, key in KEYS.items()
+    ]
+    return json.dumps({"model_list": models, "litellm_settings": {"telemetry": False}})
+
+
+def start_litellm(binary: Path, sim: str, logs: Path) -> subprocess.Popen[bytes]:
+    config = logs / "peer-litellm-config.yaml"
+    config.write_text(litellm_config(sim))  # JSON is YAML
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no network: the bundled price map
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_TELEMETRY": "False",
+        "DISABLE_SCHEMA_UPDATE": "True",
+    }
+    env.pop("DATABASE_URL", None)
+    env["LITELLM_MASTER_KEY"] = LITELLM_MASTER_KEY
+    return subprocess.Popen(
+        [
+            str(binary),
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(LITELLM_PORT),
+            "--num_workers",
+            "1",
+        ],
+        env=env,
+        stdout=(logs / "peer-litellm.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+
+
+async def ok_status(response: Awaitable[httpx.Response], expected: int = 200) -> bool:
+    try:
+        return (await response).status_code == expected
+    except httpx.HTTPError:
+        return False
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="bench/peer-report.md")
+    parser.add_argument("--litellm", default=str(ROOT / ".local/peer/litellm/bin/litellm"))
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--in-flight", type=int, default=64)
+    parser.add_argument("--latencies", default="0,500")
+    parser.add_argument("--paths", default="direct,litellm,gateway,kafka")
+    args = parser.parse_args()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    mongo = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
+    logs = ROOT / ".local" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    tag = secrets.token_hex(4)
+    suffix = f".peer{tag}"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "MONGODB_URL": mongo,
+        "KAFKA_TOPIC_SUFFIX": suffix,
+        "KEYVAULT_DB": f"peer_{tag}_keyvault",
+        "WORKSPACE_DB": f"peer_{tag}_workspace",
+        "RUNNER_DB": f"peer_{tag}_runner",
+        "GATEWAY_JWT_SECRET": JWT_SECRET,
+        "KEYVAULT_KEYRING_FILE": str(ROOT / ".local" / "keyvault" / f"peer-{tag}-keyring"),
+        "LOG_LEVEL": "WARNING",
+    }
+    stack = load_stack_module().Stack(
+        env=env, prefix="peer-", with_simulator=True, ports=dict(PORTS)
+    )
+    stack.start(timeout=180)
+    sim = f"http://127.0.0.1:{PORTS['provider-sim']}"
+    gateway = f"http://127.0.0.1:{PORTS['gateway']}"
+    litellm: subprocess.Popen[bytes] | None = None
+    paths = args.paths.split(",")
+    latencies = [int(x) for x in args.latencies.split(",")]
+    runs: list[Run] = []
+    rss: dict[str, tuple[float, float]] = {}
+    try:
+        if "litellm" in paths:
+            litellm = start_litellm(Path(args.litellm), sim, logs)
+        limits = httpx.Limits(max_connections=args.in_flight * 2)
+        http = httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=120)
+        org = f"org-peer-{tag}"
+        api = {"Authorization": f"Bearer {token(org)}"}
+        workspaces: dict[int, str] = {}
+        for ms, key in KEYS.items():
+            created = await http.post(
+                f"{gateway}/api/v1/ai-providers",
+                headers=api,
+                json={"provider": "anthropic", "name": f"peer {ms}", "api_key": key},
+            )
+            created.raise_for_status()
+            ws = await http.post(
+                f"{gateway}/api/v1/workspaces", headers=api, json={"name": f"peer {ms}"}
+            )
+            ws.raise_for_status()
+            wid = ws.json()["id"]
+            (
+                await http.patch(
+                    f"{gateway}/api/v1/workspaces/{wid}",
+                    headers=api,
+                    json={"ai_provider_ids": [created.json()["id"]]},
+                )
+            ).raise_for_status()
+            workspaces[ms] = wid
+        kafka = KafkaPath(bootstrap, suffix, org)
+        await kafka.start()
+        if litellm is not None:
+
+            async def litellm_up() -> bool:
+                try:
+                    return (
+                        await http.get(f"http://127.0.0.1:{LITELLM_PORT}/health/liveliness")
+                    ).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            await wait_for(litellm_up, timeout=180, interval=0.5)
+
+        def call_for(path: str, ms: int) -> Callable[[int], Awaitable[bool]]:
+            if path == "direct":
+                headers = {"x-api-key": KEYS[ms], "anthropic-version": "2023-06-01"}
+                body = {"model": MODEL, **PROMPT}
+                return lambda _: ok_status(
+                    http.post(f"{sim}/v1/messages", headers=headers, json=body)
+                )
+            if path == "litellm":
+                body = {"model": f"peer-{ms}ms", **PROMPT}
+                master = {"Authorization": f"Bearer {LITELLM_MASTER_KEY}"}
+                url = f"http://127.0.0.1:{LITELLM_PORT}/chat/completions"
+                return lambda _: ok_status(http.post(url, headers=master, json=body))
+            if path == "gateway":
+                body = {"model": MODEL, "input": PROMPT, "wait_seconds": 60}
+                url = f"{gateway}/api/v1/workspaces/{workspaces[ms]}/executions"
+                return lambda _: ok_status(http.post(url, headers=api, json=body))
+            return kafka.call(workspaces[ms])
+
+        def pids() -> dict[str, int]:
+            found = {name.removeprefix("peer-"): proc.pid for name, proc in stack.procs.items()}
+            found.update(infra_pids())
+            if litellm is not None:
+                found["litellm"] = litellm.pid
+            found["load generator"] = os.getpid()
+            return found
+
+        plan = [(p, ms, args.in_flight) for ms in latencies for p in paths]
+        if "kafka" in paths and 500 in latencies:
+            plan.append(("kafka", 500, 256))
+        for path, ms, in_flight in plan:
+            call = call_for(path, ms)
+            await closed_loop(call, min(200, args.requests), in_flight)  # warm-up
+            before = {name: cpu_s(pid) for name, pid in pids().items()}
+            seconds, lat, errors = await closed_loop(call, args.requests, in_flight)
+            after = {name: cpu_s(pid) for name, pid in pids().items()}
+            run = Run(path, ms, in_flight, args.requests, errors, seconds, lat)
+            run.cpu_ms = {n: (after[n] - before.get(n, 0.0)) * 1000 / args.requests for n in after}
+            runs.append(run)
+            print(
+                f"{path:8} {ms:4} ms {in_flight:4} in flight: {run.rate:7.1f}/s p50 {run.p(50):7.1f} ms p99 {run.p(99):7.1f} ms errors {errors}",
+                flush=True,
+            )
+        for name, pid in pids().items():
+            try:
+                rss[name] = rss_mb(pid)
+            except OSError:
+                continue
+        await kafka.stop()
+        await http.aclose()
+    finally:
+        if litellm is not None:
+            litellm.terminate()
+            litellm.wait(20)
+        stack.stop()
+    Path(args.out).write_text(report(runs, rss, args))
+    print(f"report: {args.out}")
+
+
+def report(runs: list[Run], rss: dict[str, tuple[float, float]], args: argparse.Namespace) -> str:
+    direct = {(r.latency_ms): r for r in runs if r.path == "direct"}
+    peer = {(r.latency_ms): r for r in runs if r.path == "litellm"}
+    lines = [
+        "# FlowTrux next to LiteLLM's proxy",
+        "",
+        f"Run {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} on {os.cpu_count()} cores; one load generator (this process), closed loop, "
+        f"{args.requests} requests per row after 200 of warm-up; LiteLLM proxy 1.108.7, one worker, no database. "
+        "Added = this path's latency minus the direct path's at the same provider latency. Ratios are to LiteLLM's row at the same provider latency "
+        "(throughput: higher is better; added p50: lower is better). Little's law = in flight ÷ provider latency (the most a closed loop can do).",
+        "",
+        "| path | provider ms | in flight | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | errors | × LiteLLM req/s | × LiteLLM added p50 | % of Little's law |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        base = direct.get(r.latency_ms)
+        add50 = r.p(50) - base.p(50) if base else float("nan")
+        add99 = r.p(99) - base.p(99) if base else float("nan")
+        ref = peer.get(r.latency_ms)
+        ref50 = ref.p(50) - base.p(50) if ref and base else float("nan")
+        x_rate = f"{r.rate / ref.rate:.1f}" if ref and ref.rate else "–"
+        x_add = f"{add50 / ref50:.2f}" if ref and base and ref50 > 0 and r.path != "direct" else "–"
+        little = (
+            f"{100 * r.rate / (r.in_flight * 1000 / r.latency_ms):.0f}" if r.latency_ms else "–"
+        )
+        lines.append(
+            f"| {r.path} | {r.latency_ms} | {r.in_flight} | {r.rate:.1f} | {r.p(50):.1f} | {r.p(99):.1f} | "
+            f"{add50:.1f} | {add99:.1f} | {r.errors} | {x_rate} | {x_add} | {little} |"
+        )
+    names = sorted({n for r in runs for n in r.cpu_ms})
+    lines += [
+        "",
+        "CPU milliseconds per request, by process (user + system over the row's requests; every process is measured in every row, so a process that the path does not use shows its idle cost).",
+        "",
+        "| path | provider ms | in flight | " + " | ".join(names) + " | total |",
+        "|---|---|---|" + "---|" * (len(names) + 1),
+    ]
+    for r in runs:
+        cells = [f"{r.cpu_ms.get(n, 0.0):.2f}" for n in names]
+        lines.append(
+            f"| {r.path} | {r.latency_ms} | {r.in_flight} | "
+            + " | ".join(cells)
+            + f" | {sum(r.cpu_ms.values()):.2f} |"
+        )
+    lines += ["", "RSS after the run (MB, peak in brackets):", ""]
+    lines += [f"- {n}: {now:.0f} ({peak:.0f})" for n, (now, peak) in sorted(rss.items())]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
