@@ -5,8 +5,9 @@ per-route metrics, in one ASGI middleware.
   replaced by a fresh one; it is echoed on every response, is the problem+json `instance`
   (`urn:flowtrux:request:<id>`) and travels on the services' internal calls.
 - The access log (logger `flowtrux.access`): method, route template, path, status,
-  duration_ms, request_id and trace_id. `trace_id` comes from the W3C `traceparent` of the
-  request (None without one) until tracing replaces `trace_id_of`. Probes and scrapes
+  duration_ms, request_id and trace_id: the trace of the span serving the request when
+  tracing is on (`shared.tracing`), else the W3C `traceparent` the request came with (None
+  without one). Probes and scrapes
   (`/healthz`, `/readyz`, `/metrics`) are counted but not logged.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,6 +46,15 @@ def accepted_request_id(incoming: str | None) -> str:
     if incoming is not None and _VALID_ID.fullmatch(incoming):
         return incoming
     return uuid.uuid4().hex
+
+
+def current_trace_id(headers: dict[bytes, bytes]) -> str | None:
+    """The trace id of the span serving this request when tracing is on (shared.tracing),
+    else that of the request's own `traceparent` header."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        return format(context.trace_id, "032x")
+    return trace_id_from_traceparent(headers)
 
 
 def trace_id_from_traceparent(headers: dict[bytes, bytes]) -> str | None:
@@ -81,7 +92,7 @@ class RequestTelemetry:
         app: ASGIApp,
         *,
         metrics: HttpMetrics,
-        trace_id_of: Callable[[dict[bytes, bytes]], str | None] = trace_id_from_traceparent,
+        trace_id_of: Callable[[dict[bytes, bytes]], str | None] = current_trace_id,
     ) -> None:
         self.app = app
         self.metrics = metrics

@@ -3,15 +3,26 @@ gateway, exported by every service to a real OpenTelemetry Collector (tests/supp
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import httpx
 import pytest
 
-from tests.support.e2e import E2E, add_key, add_workspace, wait_for
+from tests.support.e2e import E2E, ROOT, add_key, add_workspace, wait_for
 from tests.support.otelcol import Span
 
 pytestmark = pytest.mark.e2e
 SERVICES = {"gateway", "agent-runner", "keyvault", "workspace"}
 SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5  # OTLP span kinds
+
+
+def _json_or_none(line: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def describe(spans: list[Span]) -> str:
@@ -85,4 +96,12 @@ async def test_one_test_run_is_one_trace_across_all_four_services(
     roots = [s for s in spans if not s.parent_id or s.parent_id not in ids]
     assert len(roots) == 1, f"more than one root:\n{describe(roots)}"
     assert roots[0].service == "gateway"
+    # The gateway's access log line of the test run names the same trace.
+    log = (ROOT / ".local" / "logs" / f"{e2e.log_prefix}gateway.log").read_text()
+    access = [
+        entry
+        for entry in map(_json_or_none, log.splitlines())
+        if entry and entry.get("logger") == "flowtrux.access" and entry.get("method") == "POST"
+    ]
+    assert any(a.get("trace_id") == spans[0].trace_id for a in access), access[-3:]
     print(f"\ntrace {spans[0].trace_id}:\n{describe(spans)}")
