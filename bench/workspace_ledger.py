@@ -107,7 +107,9 @@ async def run(n: int) -> str:
             )
         )
         rows.append(("12-way race wall time ms", f"{(time.perf_counter() - t) * 1000:.0f}"))
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongodb_url)
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        settings.mongodb_url.get_secret_value()
+    )
     await client.drop_database(settings.workspace_db)
     await client.close()
     table = ["# workspace benchmark", "", "| measure | value |", "|---|---|"]

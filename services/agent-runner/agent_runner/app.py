@@ -33,7 +33,7 @@ class Runner:
         self.metrics = RunnerMetrics()
         if store is None:
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-                settings.mongodb_url, tz_aware=True
+                settings.mongodb_url.get_secret_value(), tz_aware=True
             )
             store = MongoDedupeStore(client, settings.runner_db)
         self.store = store

@@ -24,7 +24,7 @@ log = logging.getLogger("keyvault")
 async def _rewrap(settings: KeyvaultSettings) -> int:
     settings.check_production()
     keyring = settings.keyring()
-    store = MongoKeyStore(settings.mongodb_url, settings.keyvault_db)
+    store = MongoKeyStore(settings.mongodb_url.get_secret_value(), settings.keyvault_db)
     await store.open()
     try:
         report = await rewrap_all(store, keyring)

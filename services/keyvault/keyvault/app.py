@@ -63,7 +63,7 @@ def create_app(
         settings.check_production()
         keyring = settings.keyring()
         key_store: KeyStore = store or MongoKeyStore(
-            settings.mongodb_url,
+            settings.mongodb_url.get_secret_value(),
             settings.keyvault_db,
             retries=settings.keyvault_store_retries,
             slot_grace_s=settings.keyvault_slot_grace_s,

@@ -79,7 +79,9 @@ def create_app(
             ws_store, led_store = store, ledger_store
             if ws_store is None or led_store is None:
                 client = AsyncMongoClient(
-                    settings.mongodb_url, tz_aware=True, serverSelectionTimeoutMS=5000
+                    settings.mongodb_url.get_secret_value(),
+                    tz_aware=True,
+                    serverSelectionTimeoutMS=5000,
                 )
                 stack.push_async_callback(client.close)
                 if ws_store is None:
