@@ -31,6 +31,7 @@ from keyvault.settings import KeyvaultSettings
 from shared.contracts import WorkspaceAssignmentsChanged
 from shared.crypto import SecretValue, new_recipient
 from shared.settings import DEV_SERVICE_TOKENS
+from tests.support.kafka import kafka_options
 
 
 def _free_port() -> int:
@@ -90,7 +91,7 @@ async def resolution_latency(sequential: int, concurrent: int, width: int) -> di
         limits=httpx.Limits(max_connections=width, max_keepalive_connections=width),
         timeout=30.0,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(**kafka_options(settings.kafka_bootstrap_servers))
     await producer.start()
     try:
         org, ws = "org-bench", "ws-bench"

@@ -1,17 +1,27 @@
-"""Kafka helpers shared by the services: topic creation and compacted-topic read models."""
+"""Kafka helpers shared by the services: connection options, topics, state-topic read models.
+
+Every Kafka client of the project (aiokafka producers, consumers and admin clients, and
+FastStream brokers) is built from `KafkaSettings` through `client_options` or
+`faststream_security`, so KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_CAFILE reach
+all of them (CONTRACT § Kafka in production).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
+from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 
 from shared.contracts.topics import Topics
+from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -22,21 +32,82 @@ COMPACTED_CONFIG = {
 }
 
 
+def client_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """Keyword arguments for any aiokafka client: bootstrap servers, SASL and TLS."""
+    protocol = kafka.kafka_security_protocol
+    options: dict[str, Any] = {
+        "bootstrap_servers": kafka.kafka_bootstrap_servers,
+        "security_protocol": protocol,
+    }
+    if protocol.startswith("SASL_"):
+        password = kafka.kafka_sasl_password
+        options["sasl_mechanism"] = kafka.kafka_sasl_mechanism
+        options["sasl_plain_username"] = kafka.kafka_sasl_username
+        options["sasl_plain_password"] = password.get_secret_value() if password else None
+    if protocol in ("SSL", "SASL_SSL"):
+        cafile = str(kafka.kafka_ssl_cafile) if kafka.kafka_ssl_cafile else None
+        options["ssl_context"] = create_ssl_context(cafile=cafile)
+    return options
+
+
+def faststream_security(kafka: KafkaSettings) -> BaseSecurity | None:
+    """The same connection settings for a FastStream `KafkaBroker(security=...)`."""
+    protocol = kafka.kafka_security_protocol
+    use_ssl = protocol in ("SSL", "SASL_SSL")
+    context = None
+    if use_ssl:
+        cafile = str(kafka.kafka_ssl_cafile) if kafka.kafka_ssl_cafile else None
+        context = create_ssl_context(cafile=cafile)
+    if protocol.startswith("SASL_"):
+        password = kafka.kafka_sasl_password
+        sasl = SASLScram512 if kafka.kafka_sasl_mechanism == "SCRAM-SHA-512" else SASLScram256
+        return sasl(
+            kafka.kafka_sasl_username or "",
+            password.get_secret_value() if password else "",
+            ssl_context=context,
+            use_ssl=use_ssl,
+        )
+    if use_ssl:
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    return None
+
+
+class MissingTopicsError(RuntimeError):
+    """FLOWTRUX_ENV=prod never creates topics; the message names the missing ones."""
+
+
 async def ensure_topics(
-    bootstrap: str, topics: Topics, *, partitions: int = 6, replication: int = 1
+    kafka: KafkaSettings,
+    topics: Topics,
+    *,
+    names: Iterable[str] | None = None,
+    partitions: int = 6,
+    create: bool = True,
 ) -> None:
-    """Create the contract's topics if missing (compacted ones as compacted); idempotent."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    """Check (and, unless `create` is false, create) the topics a service uses; idempotent.
+
+    Created topics take KAFKA_REPLICATION_FACTOR and KAFKA_MIN_INSYNC_REPLICAS (compacted ones
+    are compacted). With `create=False` (prod) a missing topic raises MissingTopicsError
+    instead of being auto-created with whatever defaults the broker has.
+    """
+    wanted_names = list(names) if names is not None else list(topics.all())
+    admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = []
-        for name in topics.all():
-            if name in existing:
-                continue
-            config = COMPACTED_CONFIG if name in topics.compacted() else {}
-            wanted.append(NewTopic(name, partitions, replication, topic_configs=dict(config)))
-        for topic in wanted:
+        missing = [name for name in wanted_names if name not in existing]
+        if missing and not create:
+            raise MissingTopicsError(
+                "Kafka topic(s) missing: " + ", ".join(missing) + ". FLOWTRUX_ENV=prod never "
+                "creates topics: create them (6 partitions, replication factor "
+                f"{kafka.kafka_replication_factor}, min.insync.replicas "
+                f"{kafka.kafka_min_insync_replicas}; compacted: {', '.join(topics.compacted())}) "
+                "or check this principal's DESCRIBE ACLs"
+            )
+        for name in missing:
+            config = dict(COMPACTED_CONFIG) if name in topics.compacted() else {}
+            config["min.insync.replicas"] = str(kafka.kafka_min_insync_replicas)
+            topic = NewTopic(name, partitions, kafka.kafka_replication_factor, topic_configs=config)
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([topic])
     finally:
@@ -53,8 +124,8 @@ class StateTopicReader:
     start, so a read model is complete before the service answers from it.
     """
 
-    def __init__(self, bootstrap: str, topic: str, handler: RecordHandler) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaSettings, topic: str, handler: RecordHandler) -> None:
+        self._kafka = kafka
         self._topic = topic
         self._handler = handler
         self._task: asyncio.Task[None] | None = None
@@ -66,7 +137,7 @@ class StateTopicReader:
         # as soon as it knows the topic's metadata (public API only).
         consumer = AIOKafkaConsumer(
             self._topic,
-            bootstrap_servers=self._bootstrap,
+            **client_options(self._kafka),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

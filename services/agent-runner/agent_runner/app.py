@@ -87,7 +87,17 @@ class Runner:
         )
 
     async def start(self) -> None:
-        await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.topics)
+        topics = self.settings.topics
+        await ensure_topics(
+            self.settings,
+            topics,
+            names=[
+                topics.execution_requested,
+                topics.execution_result,
+                topics.execution_requested_dlq,
+            ],
+            create=self.settings.flowtrux_env == "dev",
+        )
         await self.store.open()
         await self.publisher.start()
         await self.consumer.start()

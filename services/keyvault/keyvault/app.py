@@ -70,14 +70,19 @@ def create_app(
         )
         await key_store.open()
         topics = settings.topics
-        await ensure_topics(settings.kafka_bootstrap_servers, topics)
-        events = KafkaKeyEvents(settings.kafka_bootstrap_servers, topics.keys)
+        await ensure_topics(
+            settings,
+            topics,
+            names=[topics.keys, topics.assignments, topics.plans],
+            create=settings.flowtrux_env == "dev",
+        )
+        events = KafkaKeyEvents(settings, topics.keys)
         await events.start()
         assignments = AssignmentsView()
         plans = PlansView(settings.default_plan_limit())
         readers = [
-            assignments_reader(settings.kafka_bootstrap_servers, topics.assignments, assignments),
-            plans_reader(settings.kafka_bootstrap_servers, topics.plans, plans),
+            assignments_reader(settings, topics.assignments, assignments),
+            plans_reader(settings, topics.plans, plans),
         ]
         for reader in readers:
             await reader.start()

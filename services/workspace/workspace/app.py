@@ -100,7 +100,19 @@ def create_app(
             kafka_publisher: KafkaStatePublisher | None = None
             state_publisher = publisher
             if kafka:
-                await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
+                topics = settings.topics
+                await ensure_topics(
+                    settings,
+                    topics,
+                    names=[
+                        topics.assignments,
+                        topics.plans,
+                        topics.keys,
+                        topics.execution_requested,
+                        topics.execution_result,
+                    ],
+                    create=settings.flowtrux_env == "dev",
+                )
                 if state_publisher is None:
                     kafka_publisher = KafkaStatePublisher(settings)
                     await kafka_publisher.start()
