@@ -22,11 +22,11 @@ from keyvault.domain import (
     PlansView,
     WorkspaceDirectory,
 )
-from keyvault.events import KafkaKeyEvents, assignments_reader, plans_reader
+from keyvault.events import FencedReadModels, KafkaKeyEvents, assignments_reader, plans_reader
 from keyvault.service import Vault
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoKeyStore
-from shared.kafka import ensure_topics
+from shared.kafka import ReadFence, ensure_topics
 from shared.mongo import is_transient
 from shared.web import (
     BodySizeLimit,
@@ -86,6 +86,9 @@ def create_app(
         ]
         for reader in readers:
             await reader.start()
+        fence = ReadFence(settings, readers, timeout_s=settings.keyvault_fence_timeout_s)
+        await fence.start()
+        app.state.readers = readers
         owned_verifier = None
         if verifier is None:
             owned_verifier = HttpKeyVerifier(settings, timeout_s=settings.keyvault_verify_timeout_s)
@@ -102,12 +105,20 @@ def create_app(
             plans=plans,
             directory=directory or owned_directory,
             verifier=verifier or owned_verifier,
+            freshness=FencedReadModels(fence),
             last_used_interval_s=settings.keyvault_last_used_interval_s,
         )
         app.state.vault = vault
 
         async def readiness() -> dict[str, bool]:
-            checks = {"read_models": all(r.caught_up.is_set() for r in readers)}
+            # Ready only while every reader runs and is current (the same fence resolution
+            # passes): a stalled or dead reader makes keyvault not ready, not wrong.
+            checks = {"read_models": all(fence.status().values())}
+            if checks["read_models"]:
+                try:
+                    await fence.check()
+                except Exception:
+                    checks["read_models"] = False
             for name, probe in (("mongodb", key_store.ping), ("kafka", events.ping)):
                 try:
                     checks[name] = bool(await asyncio.wait_for(probe(), 3))
@@ -133,6 +144,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await outbox
             await vault.drain()
+            await fence.stop()
             for reader in readers:
                 await reader.stop()
             await events.stop()

@@ -16,9 +16,9 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from keyvault.domain import AssignmentsView, PlansView, ProviderKey
+from keyvault.domain import AssignmentsView, PlansView, ProviderKey, ReadModelsBehindError
 from shared.contracts import OrgPlanChanged, ProviderKeyChanged, WorkspaceAssignmentsChanged
-from shared.kafka import StateTopicReader, client_options
+from shared.kafka import ReaderStoppedError, ReadFence, StateTopicReader, client_options
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -96,3 +96,18 @@ def assignments_reader(kafka: KafkaSettings, topic: str, view: AssignmentsView) 
 def plans_reader(kafka: KafkaSettings, topic: str, view: PlansView) -> StateTopicReader:
     """Keeps `view` current from workspace.plans.v1 (from the start of the topic)."""
     return _state_reader(kafka, topic, OrgPlanChanged, lambda e: e.org_id, view.apply)
+
+
+class FencedReadModels:
+    """keyvault's `Freshness`: the read models' fence, its refusals as ReadModelsBehindError."""
+
+    def __init__(self, fence: ReadFence) -> None:
+        self._fence = fence
+
+    async def check(self) -> None:
+        try:
+            await self._fence.check()
+        except ReaderStoppedError as exc:
+            raise ReadModelsBehindError(
+                f"keyvault's read models may be stale ({exc}); retry shortly"
+            ) from None

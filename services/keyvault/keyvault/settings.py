@@ -51,6 +51,13 @@ class KeyvaultSettings(ProviderEndpointSettings, MongoSettings):
     keyvault_verify_timeout_s: float = 10.0
     keyvault_outbox_interval_s: float = 5.0
     keyvault_ready_timeout_s: float = 30.0
+    keyvault_fence_timeout_s: float = Field(
+        0.5,
+        gt=0,
+        le=10,
+        description="How long a resolution waits for the assignments/plans readers to catch "
+        "up with the topics' end offsets before answering 503 dependency_unavailable.",
+    )
     # How often the coalesced last_used_at of each used key is written.
     keyvault_last_used_interval_s: float = 1.0
     # Retries of a transient store error (busy, failover) before answering 503.

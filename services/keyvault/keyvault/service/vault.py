@@ -14,6 +14,7 @@ from keyvault.domain import (
     AuditEntry,
     DecryptionFailedError,
     EncryptedSecret,
+    Freshness,
     InvalidCursorError,
     KeyEvents,
     Keyring,
@@ -81,6 +82,7 @@ class Vault:
         plans: PlansView,
         directory: WorkspaceDirectory | None = None,
         verifier: KeyVerifier | None = None,
+        freshness: Freshness | None = None,
         id_factory: Callable[[], str] = new_key_id,
         last_used_interval_s: float = 1.0,
     ) -> None:
@@ -91,6 +93,7 @@ class Vault:
         self.plans = plans
         self.directory = directory
         self.verifier = verifier
+        self.freshness = freshness
         self._new_id = id_factory
         self._publish_locks: dict[str, asyncio.Lock] = {}
         self.audit_log = AuditLog(store)
@@ -293,6 +296,10 @@ class Vault:
         key leaves. A refusal (not configured, no more keys, invalid input) is that ask's
         outcome and does not affect the others.
         """
+        if self.freshness is not None:
+            # Fail closed: no key leaves while the assignments read model may be stale (an
+            # unassign not yet applied); ReadModelsBehindError is a 503 the runner retries.
+            await self.freshness.check()
         outcomes: list[Resolved | KeyvaultError | None] = [None] * len(asks)
         groups: dict[tuple[str, str, str], list[int]] = {}
         for i, ask in enumerate(asks):
