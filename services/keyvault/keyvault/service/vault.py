@@ -193,7 +193,11 @@ class Vault:
         return key
 
     async def delete(self, *, org_id: str, key_id: str, actor: str) -> None:
-        """Crypto-shred a key: its wrapped data key and ciphertext go at once; metadata stays."""
+        """Delete a key: its wrapped data key and ciphertext go at once; metadata stays.
+
+        Not crypto-shredding: a backup taken before stays decryptable while the keyring
+        version that wrapped it lives (docs/SECURITY.md).
+        """
         key = await self.store.delete_key(org_id=org_id, key_id=key_id)
         if key is None:
             raise NotFoundError(f"provider key {key_id!r} not found or already deleted")
@@ -382,7 +386,7 @@ class Vault:
             )
         if key.id not in plain:
             stored = secrets.get(key.id)
-            if stored is None:  # shredded (deleted) though the metadata said active
+            if stored is None:  # removed (deleted) though the metadata said active
                 plain[key.id] = NoMoreKeysError(f"provider key {key.id!r} is no longer available")
             else:
                 try:
