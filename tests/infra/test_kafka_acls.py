@@ -29,12 +29,23 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from agent_runner.events.publisher import KafkaPublisher
+from agent_runner.settings import RunnerSettings
+from gateway.events import KafkaExecutionBus
 from keyvault.app import create_app as create_keyvault
 from keyvault.settings import KeyvaultSettings
-from shared.contracts import OrgPlanChanged, PlanLimits, Topics
+from shared.contracts import (
+    ExecutionRequested,
+    ExecutionResult,
+    OrgPlanChanged,
+    PlanLimits,
+    Topics,
+)
 from shared.kafka import client_options
 from shared.settings import DEV_SERVICE_TOKENS, KafkaSettings
 from tests.support.servers import free_port, serve
+from workspace.events import KafkaStatePublisher
+from workspace.settings import WorkspaceSettings
 
 pytestmark = pytest.mark.integration
 
@@ -275,3 +286,48 @@ async def test_keyvault_connects_as_its_principal(
         assert created.status_code == 201, created.text
     keys = await _read_all(principal("workspace"), TOPICS.keys)
     assert any(created.json()["id"].encode() in v for v in keys)
+
+
+async def test_workspace_gateway_and_runner_connect_as_their_principals(
+    secured_broker: str, unique: str
+) -> None:
+    """Each service's own Kafka code, given only its principal, does its job on the broker."""
+    plan = OrgPlanChanged(
+        org_id=f"org-{unique}", plan="team", limits=PlanLimits(provider_keys=10, workspaces=25)
+    )
+    workspace = KafkaStatePublisher(WorkspaceSettings(**principal("workspace").model_dump()))
+    await workspace.start()
+    try:
+        await asyncio.wait_for(workspace.publish_plan(plan), 20)
+    finally:
+        await workspace.stop()
+    assert plan.model_dump_json().encode() in await _read_all(principal("keyvault"), TOPICS.plans)
+
+    bus = KafkaExecutionBus(principal("gateway"), TOPICS, timeout_s=5.0)
+    await bus.start()
+    try:
+        assert await bus.ready()
+        await bus.publish(
+            ExecutionRequested(
+                execution_id=f"exec-{unique}",
+                org_id=f"org-{unique}",
+                workspace_id=f"ws-{unique}",
+                model="gpt-5-mini",
+                input={"messages": [{"role": "user", "content": "hi"}]},
+            )
+        )
+    finally:
+        await bus.stop()
+
+    runner = KafkaPublisher(RunnerSettings(**principal("agent-runner").model_dump()))
+    await runner.start()
+    try:
+        example = (ROOT / "tests/contracts/examples/ExecutionResult.failed.json").read_text()
+        result = ExecutionResult.model_validate_json(example).model_copy(
+            update={"execution_id": f"exec-{unique}", "org_id": f"org-{unique}"}
+        )
+        await asyncio.wait_for(runner.publish(result), 20)
+    finally:
+        await runner.stop()
+    results = await _read_all(principal("gateway"), TOPICS.execution_result)
+    assert any(f"exec-{unique}".encode() in r for r in results)
