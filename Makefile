@@ -21,7 +21,7 @@ test: install
 
 ## The fast loop: unit tests only (no Kafka, no store, no browser), well under 30 s.
 unit: install
-	@$(RUN) pytest -q -p no:cacheprovider tests/contracts tests/shared tests/deploy $(wildcard tests/*/unit)
+	@$(RUN) pytest -q -p no:cacheprovider tests/contracts tests/shared tests/deploy tests/security $(wildcard tests/*/unit)
 
 ## Stop anything `make dev` or `make test` left running.
 down:

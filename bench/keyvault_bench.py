@@ -30,6 +30,7 @@ from keyvault.service.envelope import (
 from keyvault.settings import KeyvaultSettings
 from shared.contracts import WorkspaceAssignmentsChanged
 from shared.crypto import SecretValue, new_recipient
+from shared.kafka import client_options
 from shared.settings import DEV_SERVICE_TOKENS
 
 
@@ -90,7 +91,7 @@ async def resolution_latency(sequential: int, concurrent: int, width: int) -> di
         limits=httpx.Limits(max_connections=width, max_keepalive_connections=width),
         timeout=30.0,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(**client_options(settings))
     await producer.start()
     try:
         org, ws = "org-bench", "ws-bench"

@@ -34,11 +34,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 
 from shared.contracts import Topics, WorkspaceAssignmentsChanged
-from shared.kafka import ensure_topics
-from shared.settings import DEV_SERVICE_TOKENS
+from shared.kafka import client_options, ensure_topics
+from shared.settings import DEV_SERVICE_TOKENS, KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOT = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+# SASL/TLS from the environment (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*), as the services.
+KAFKA = KafkaSettings(kafka_bootstrap_servers=BOOT)
 MONGO = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
 
 
@@ -130,7 +132,7 @@ class Bench:
         # The results topic stamps each record with the broker's append time: "the result
         # reached Kafka" without the bench consumer's own fetch delays (one partition's
         # records were at times handed over ~300 ms late at low load).
-        admin = AIOKafkaAdminClient(bootstrap_servers=BOOT)
+        admin = AIOKafkaAdminClient(**client_options(KAFKA))
         await admin.start()
         try:
             await admin.create_topics(
@@ -145,7 +147,7 @@ class Bench:
             )
         finally:
             await admin.close()
-        await ensure_topics(BOOT, self.topics, partitions=6)
+        await ensure_topics(KAFKA, self.topics, partitions=6)
         common = {
             "KAFKA_BOOTSTRAP_SERVERS": BOOT,
             "MONGODB_URL": MONGO,
@@ -168,7 +170,7 @@ class Bench:
         await wait_http(f"{self.sim_url}/_sim/health")
         await wait_http(f"{self.kv_url}/healthz")
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=BOOT, acks="all", linger_ms=5, max_batch_size=1 << 20
+            **client_options(KAFKA), acks="all", linger_ms=5, max_batch_size=1 << 20
         )
         await self.producer.start()
         async with httpx.AsyncClient(
@@ -217,7 +219,7 @@ class Bench:
 
     async def skip_to_end(self, group: str) -> None:
         """Commit the end of the requests topic for a fresh group, so a run sees only its own."""
-        c = AIOKafkaConsumer(bootstrap_servers=BOOT, group_id=group, enable_auto_commit=False)
+        c = AIOKafkaConsumer(**client_options(KAFKA), group_id=group, enable_auto_commit=False)
         await c.start()
         try:
             tps = [TopicPartition(self.topics.execution_requested, p) for p in range(6)]
@@ -253,7 +255,7 @@ class Bench:
         async with httpx.AsyncClient() as http:
             await http.delete(f"{self.sim_url}/_sim/requests")
         results: dict[str, float] = {}
-        reader = AIOKafkaConsumer(bootstrap_servers=BOOT, group_id=None, fetch_max_wait_ms=100)
+        reader = AIOKafkaConsumer(**client_options(KAFKA), group_id=None, fetch_max_wait_ms=100)
         await reader.start()
         rtps = [TopicPartition(self.topics.execution_result, p) for p in range(6)]
         reader.assign(rtps)
@@ -364,7 +366,7 @@ class Bench:
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
-        admin = AIOKafkaAdminClient(bootstrap_servers=BOOT)
+        admin = AIOKafkaAdminClient(**client_options(KAFKA))
         await admin.start()
         try:
             await admin.delete_topics(list(self.topics.all()))

@@ -23,6 +23,7 @@ from pymongo import AsyncMongoClient
 from shared.settings import DEV_SERVICE_TOKENS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.kafka import kafka_options
 from tests.support.servers import serve
 from workspace.app import create_app
 from workspace.settings import WorkspaceSettings
@@ -45,7 +46,7 @@ async def run(n: int) -> str:
     ):
         while (await http.get("/readyz")).status_code != 200:  # noqa: ASYNC110
             await asyncio.sleep(0.2)
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        producer = AIOKafkaProducer(**kafka_options(settings.kafka_bootstrap_servers))
         await producer.start()
         started = time.perf_counter()
         for i in range(n):
@@ -107,7 +108,9 @@ async def run(n: int) -> str:
             )
         )
         rows.append(("12-way race wall time ms", f"{(time.perf_counter() - t) * 1000:.0f}"))
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(settings.mongodb_url)
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        settings.mongodb_url.get_secret_value()
+    )
     await client.drop_database(settings.workspace_db)
     await client.close()
     table = ["# workspace benchmark", "", "| measure | value |", "|---|---|"]

@@ -2,8 +2,13 @@
 # Local infrastructure without containers: Apache Kafka (KRaft, single node) and FerretDB
 # (MongoDB wire protocol on SQLite), both on loopback.
 #
-#   deploy/local/infra.sh up [kafka|ferretdb]     start (a second start is a no-op)
-#   deploy/local/infra.sh down [kafka|ferretdb]   stop what this script started (pid files)
+#   deploy/local/infra.sh up [kafka|ferretdb|kafka-secure]     start (a second start is a no-op)
+#   deploy/local/infra.sh down [kafka|ferretdb|kafka-secure]   stop what this script started
+#
+# kafka-secure (not part of `up` without a component) is a second broker in secured mode:
+# SASL/SCRAM-SHA-512 on LOCAL_KAFKA_SECURE_PORT (9094), StandardAuthorizer, one principal per
+# service and the topics and ACLs of deploy/local/kafka/acls.txt; each principal's password
+# is dev-only-<principal>-kafka-password (admin is the super user).
 #   deploy/local/infra.sh status                  show what runs
 #   deploy/local/infra.sh install                 resolve/build without starting
 #
@@ -21,12 +26,16 @@ HERE="$ROOT/deploy/local"
 KAFKA_PORT="${LOCAL_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${LOCAL_KAFKA_CONTROLLER_PORT:-9093}"
 MONGO_PORT="${LOCAL_MONGO_PORT:-27017}"
+KAFKA_SECURE_PORT="${LOCAL_KAFKA_SECURE_PORT:-9094}"
+KAFKA_SECURE_CONTROLLER_PORT="${LOCAL_KAFKA_SECURE_CONTROLLER_PORT:-9095}"
+KAFKA_PRINCIPALS=(admin keyvault workspace agent-runner gateway engine)
 KAFKA_HEAP="${LOCAL_KAFKA_HEAP:-512m}"
 READY_TIMEOUT="${LOCAL_READY_TIMEOUT:-300}"
 # A second, private instance (own pid file, data and log) for tests that restart a broker.
 INSTANCE="${LOCAL_INSTANCE:+-$LOCAL_INSTANCE}"
 KAFKA="kafka$INSTANCE"
 FERRETDB="ferretdb$INSTANCE"
+KAFKA_SECURE="kafka-secure$INSTANCE"
 
 mkdir -p "$CACHE" "$RUN" "$LOGS" "$DATA"
 
@@ -92,6 +101,45 @@ kafka_up() {
     sleep 1
   done
   log "kafka ready after ${waited}s"
+}
+
+kafka_password() { echo "dev-only-$1-kafka-password"; }
+
+kafka_secure_up() {
+  if alive "$KAFKA_SECURE"; then log "$KAFKA_SECURE already running (pid $(cat "$RUN/$KAFKA_SECURE.pid"))"; return; fi
+  port_open "$KAFKA_SECURE_PORT" && die "something already listens on 127.0.0.1:$KAFKA_SECURE_PORT"
+  local lib datadir props from waited=0 scram=()
+  lib="$(kafka_install)"
+  datadir="$DATA/$KAFKA_SECURE"
+  props="$DATA/$KAFKA_SECURE-server.properties"
+  sed -e "s#@PORT@#$KAFKA_SECURE_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_SECURE_CONTROLLER_PORT#g" \
+      -e "s#@DATA_DIR@#$datadir#g" -e "s#@ADMIN_PASSWORD@#$(kafka_password admin)#g" \
+      "$HERE/kafka/server-secure.properties.in" >"$props"
+  local jopts=(-Xms128m "-Xmx$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true
+               "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml")
+  if [[ ! -f "$datadir/meta.properties" ]]; then
+    # KRaft keeps SCRAM credentials in its metadata log: they are added when formatting.
+    for principal in "${KAFKA_PRINCIPALS[@]}"; do
+      scram+=(--add-scram "SCRAM-SHA-512=[name=$principal,password=$(kafka_password "$principal")]")
+    done
+    java "${jopts[@]}" -cp "$lib/*" kafka.tools.StorageTool format \
+      -t "flowtrux-local-secure0" -c "$props" --ignore-formatted "${scram[@]}" \
+      >>"$LOGS/$KAFKA_SECURE.log" 2>&1 || die "formatting Kafka storage failed; see $LOGS/$KAFKA_SECURE.log"
+  fi
+  log "starting secured Kafka (SASL/SCRAM, ACLs) on 127.0.0.1:$KAFKA_SECURE_PORT (log: $LOGS/$KAFKA_SECURE.log)"
+  from=$(( $(wc -l <"$LOGS/$KAFKA_SECURE.log" 2>/dev/null || echo 0) + 1 ))
+  nohup java "${jopts[@]}" -cp "$lib/*" kafka.Kafka "$props" >>"$LOGS/$KAFKA_SECURE.log" 2>&1 &
+  echo $! >"$RUN/$KAFKA_SECURE.pid"
+  until port_open "$KAFKA_SECURE_PORT" && tail -n "+$from" "$LOGS/$KAFKA_SECURE.log" | grep -q "Kafka Server started"; do
+    alive "$KAFKA_SECURE" || die "secured Kafka exited during start; see $LOGS/$KAFKA_SECURE.log"
+    (( waited++ >= READY_TIMEOUT )) && die "secured Kafka not ready after ${READY_TIMEOUT}s; see $LOGS/$KAFKA_SECURE.log"
+    sleep 1
+  done
+  KAFKA_ADMIN_PASSWORD="$(kafka_password admin)" java -Xmx256m -cp "$lib/*" \
+    "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml" "$HERE/kafka/ApplyAcls.java" \
+    "127.0.0.1:$KAFKA_SECURE_PORT" "$HERE/kafka/acls.txt" >>"$LOGS/$KAFKA_SECURE.log" 2>&1 \
+    || die "applying topics and ACLs failed; see $LOGS/$KAFKA_SECURE.log"
+  log "secured kafka ready after ${waited}s (topics and ACLs of deploy/local/kafka/acls.txt)"
 }
 
 # ---------------------------------------------------------------- FerretDB
@@ -163,15 +211,15 @@ case "$cmd" in
   install) kafka_install >/dev/null; ferretdb_install >/dev/null ;;
   up)
     case "$what" in
-      kafka) kafka_up ;; ferretdb) ferretdb_up ;;
+      kafka) kafka_up ;; ferretdb) ferretdb_up ;; kafka-secure) kafka_secure_up ;;
       all) ferretdb_up; kafka_up ;;
-      *) die "unknown component '$what' (kafka, ferretdb)";;
+      *) die "unknown component '$what' (kafka, ferretdb, kafka-secure)";;
     esac ;;
   down)
     case "$what" in
-      kafka) stop "$KAFKA" ;; ferretdb) stop "$FERRETDB" ;;
-      all) stop "$KAFKA"; stop "$FERRETDB" ;;
-      *) die "unknown component '$what' (kafka, ferretdb)";;
+      kafka) stop "$KAFKA" ;; ferretdb) stop "$FERRETDB" ;; kafka-secure) stop "$KAFKA_SECURE" ;;
+      all) stop "$KAFKA"; stop "$FERRETDB"; stop "$KAFKA_SECURE" ;;
+      *) die "unknown component '$what' (kafka, ferretdb, kafka-secure)";;
     esac ;;
   status) status ;;
   purge) # remove a stopped instance's data (private instances of tests only)
@@ -182,7 +230,10 @@ case "$cmd" in
         rm -rf "$DATA/$KAFKA" "$DATA/$KAFKA-server.properties" ;;&
       ferretdb|all)
         alive "$FERRETDB" && die "$FERRETDB is running"
-        rm -rf "$DATA/$FERRETDB" ;;
+        rm -rf "$DATA/$FERRETDB" ;;&
+      kafka-secure|all)
+        alive "$KAFKA_SECURE" && die "$KAFKA_SECURE is running"
+        rm -rf "$DATA/$KAFKA_SECURE" "$DATA/$KAFKA_SECURE-server.properties" ;;
     esac ;;
-  *) echo "usage: $0 {up|down|status|install} [kafka|ferretdb]" >&2; exit 2 ;;
+  *) echo "usage: $0 {up|down|status|install|purge} [kafka|ferretdb|kafka-secure]" >&2; exit 2 ;;
 esac

@@ -206,10 +206,16 @@ class BodySizeLimit:
 def service_caller(
     settings: BaseServiceSettings, *, allowed: set[str] | None = None
 ) -> Callable[[Request], Awaitable[str]]:
-    """A FastAPI dependency: the calling service's name from its bearer credential, else 401."""
-    tokens = {
-        name: tok.get_secret_value().encode() for name, tok in settings.service_tokens().items()
-    }
+    """A FastAPI dependency: the calling service's name from its bearer credential, else 401.
+
+    Only the tokens this service's settings hold are known (least privilege), so a service
+    that is not in `allowed` and whose token is not held here simply gets 401.
+    """
+    held = settings.service_tokens()
+    if allowed is not None and not allowed <= held.keys():
+        missing = ", ".join(sorted(allowed - held.keys()))
+        raise RuntimeError(f"{type(settings).__name__} does not hold the token(s) of {missing}")
+    tokens = {name: tok.get_secret_value().encode() for name, tok in held.items()}
 
     async def caller(request: Request) -> str:
         header = request.headers.get("authorization", "")

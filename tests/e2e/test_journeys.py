@@ -21,6 +21,7 @@ from tests.support.e2e import (
     sha256,
     wait_for,
 )
+from tests.support.kafka import kafka_options
 
 pytestmark = pytest.mark.e2e
 ANTHROPIC_MODELS = [m.id for m in CATALOG[0].models]
@@ -389,7 +390,7 @@ async def test_unparseable_request_goes_to_the_dead_letter_topic_and_work_contin
     assert (await finished(client, execution_id))["status"] == "succeeded"
     consumer = AIOKafkaConsumer(
         e2e.topics["dlq"],
-        bootstrap_servers=e2e.bootstrap,
+        **kafka_options(e2e.bootstrap),
         auto_offset_reset="earliest",
         group_id=None,
     )

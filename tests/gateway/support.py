@@ -19,6 +19,7 @@ import jwt
 from gateway.service import issue_token
 from gateway.settings import GatewaySettings
 from shared.web import serve_lifespan
+from tests.support.kafka import kafka_options
 
 SECRET = "test-gateway-jwt-secret-0123456789abcdef"
 PROBLEM = "application/problem+json"
@@ -239,12 +240,12 @@ class FakeRunner:
 
         self._consumer = AIOKafkaConsumer(
             self.topics.execution_requested,
-            bootstrap_servers=self.bootstrap,
+            **kafka_options(self.bootstrap),
             group_id=None,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=50,
         )
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0)
+        self._producer = AIOKafkaProducer(**kafka_options(self.bootstrap), linger_ms=0)
         await self._consumer.start()
         await self._producer.start()
         self._task = asyncio.create_task(self._run())

@@ -9,9 +9,11 @@ import sys
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
+from tests.support.kafka import broker_security
+
 
 async def main(bootstrap: str, topic: str, group: str) -> None:
-    broker = KafkaBroker(bootstrap)
+    broker = KafkaBroker(bootstrap, security=broker_security(bootstrap))
 
     @broker.subscriber(
         topic, group_id=group, auto_offset_reset="earliest", ack_policy=AckPolicy.ACK

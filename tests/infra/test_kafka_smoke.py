@@ -14,12 +14,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
+from tests.support.kafka import broker_security, kafka_options
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, partitions, 1)])
@@ -33,7 +35,7 @@ async def test_faststream_round_trip_with_group_and_ack_after_processing(
     topic, group = f"smoke.roundtrip.{unique}", f"smoke-{unique}"
     await _create_topic(kafka_bootstrap, topic)
     received: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-    broker = KafkaBroker(kafka_bootstrap)
+    broker = KafkaBroker(kafka_bootstrap, security=broker_security(kafka_bootstrap))
 
     @broker.subscriber(
         topic, group_id=group, auto_offset_reset="earliest", ack_policy=AckPolicy.ACK
@@ -48,7 +50,7 @@ async def test_faststream_round_trip_with_group_and_ack_after_processing(
     assert got == {"hello": unique}
 
     # The group committed after processing: its offset is past the message.
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group)
+    consumer = AIOKafkaConsumer(**kafka_options(kafka_bootstrap), group_id=group)
     await consumer.start()
     try:
         committed = await consumer.committed(TopicPartition(topic, 0))
@@ -62,7 +64,7 @@ async def test_consumer_killed_before_ack_gets_the_message_again(
 ) -> None:
     topic, group = f"smoke.crash.{unique}", f"smoke-crash-{unique}"
     await _create_topic(kafka_bootstrap, topic)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer = AIOKafkaProducer(**kafka_options(kafka_bootstrap))
     await producer.start()
     try:
         await producer.send_and_wait(topic, f"work-{unique}".encode())
@@ -91,7 +93,7 @@ async def test_consumer_killed_before_ack_gets_the_message_again(
         await proc.wait()
 
     redelivered: asyncio.Queue[str] = asyncio.Queue()
-    broker = KafkaBroker(kafka_bootstrap)
+    broker = KafkaBroker(kafka_bootstrap, security=broker_security(kafka_bootstrap))
 
     @broker.subscriber(
         topic, group_id=group, auto_offset_reset="earliest", ack_policy=AckPolicy.ACK
@@ -123,7 +125,7 @@ async def test_broker_restart_keeps_committed_offsets(unique: str, tmp_path: Pat
     await asyncio.to_thread(_infra, "up", "kafka", env=env)
     try:
         await _create_topic(bootstrap, topic)
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        producer = AIOKafkaProducer(**kafka_options(bootstrap))
         await producer.start()
         for i in range(5):
             await producer.send_and_wait(topic, f"m{i}".encode())
@@ -131,7 +133,7 @@ async def test_broker_restart_keeps_committed_offsets(unique: str, tmp_path: Pat
 
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=bootstrap,
+            **kafka_options(bootstrap),
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -152,7 +154,7 @@ async def test_broker_restart_keeps_committed_offsets(unique: str, tmp_path: Pat
 
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=bootstrap,
+            **kafka_options(bootstrap),
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -21,6 +21,8 @@ import httpx
 import jwt
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from tests.support.kafka import kafka_options
+
 if TYPE_CHECKING:
     from tests.support.otelcol import Collector
 
@@ -113,7 +115,7 @@ class E2E:
     async def publish_raw(self, value: bytes, key: bytes | None = None) -> None:
         """Publish to the requests topic as another service (any language) would."""
         if self._producer is None:
-            self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
+            self._producer = AIOKafkaProducer(**kafka_options(self.bootstrap))
             await self._producer.start()
         await self._producer.send_and_wait(self.topics["requested"], value, key=key)
 
@@ -141,7 +143,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, b
     """Every record of `topic` from the beginning up to its end when called."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **kafka_options(bootstrap),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

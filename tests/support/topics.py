@@ -8,6 +8,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from tests.support.kafka import kafka_options
+
 
 async def read_all(
     bootstrap: str, topic: str, *, expect: int, timeout_s: float = 30
@@ -15,7 +17,7 @@ async def read_all(
     """The last value per record key of `topic`, once at least `expect` keys were seen."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **kafka_options(bootstrap),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

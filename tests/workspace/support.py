@@ -16,6 +16,7 @@ from shared.contracts import (
     ProviderKeyChanged,
     WorkspaceAssignmentsChanged,
 )
+from tests.support.kafka import kafka_options
 from workspace.domain import KeyInfo
 
 T = TypeVar("T")
@@ -135,7 +136,7 @@ class Kafka:
 
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        self.producer = AIOKafkaProducer(**kafka_options(bootstrap), acks="all")
 
     async def start(self) -> None:
         await self.producer.start()
@@ -155,7 +156,7 @@ class Kafka:
     async def read_all(self, topic: str) -> list[tuple[str, dict[str, Any]]]:
         """Every (key, value) on the topic now, in offset order per partition."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
+            **kafka_options(self.bootstrap), group_id=None, enable_auto_commit=False
         )
         await consumer.start()
         try:

@@ -35,7 +35,7 @@ class Runner:
         self.metrics = RunnerMetrics()
         if store is None:
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-                settings.mongodb_url, tz_aware=True
+                settings.mongodb_url.get_secret_value(), tz_aware=True
             )
             store = MongoDedupeStore(client, settings.runner_db)
         self.store = store
@@ -89,7 +89,17 @@ class Runner:
         )
 
     async def start(self) -> None:
-        await ensure_topics(self.settings.kafka_bootstrap_servers, self.settings.topics)
+        topics = self.settings.topics
+        await ensure_topics(
+            self.settings,
+            topics,
+            names=[
+                topics.execution_requested,
+                topics.execution_result,
+                topics.execution_requested_dlq,
+            ],
+            create=self.settings.flowtrux_env == "dev",
+        )
         await self.store.open()
         await self.publisher.start()
         await self.consumer.start()

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
-from shared.settings import ProviderEndpointSettings
+from shared.settings import MongoSettings, ProviderEndpointSettings, dev_token
 
 
-class RunnerSettings(ProviderEndpointSettings):
-    """Everything the runner reads from the environment; built once and passed down."""
+class RunnerSettings(ProviderEndpointSettings, MongoSettings):
+    """Everything the runner reads from the environment; built once and passed down.
+
+    The runner parses untrusted provider JSON, so it holds only its own service token.
+    """
+
+    SERVICE: ClassVar[str] = "agent-runner"
+    service_token_agent_runner: SecretStr = Field(
+        dev_token("agent-runner"), description="Presented to keyvault's resolve-batch."
+    )
 
     runner_concurrency: int = Field(256, ge=1, le=10_000, description="Executions in flight.")
     runner_health_port: int = Field(8083, description="Health/metrics port; next free if taken.")

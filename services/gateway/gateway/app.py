@@ -71,7 +71,7 @@ def create_app(
     extra: dict[str, Any] = {"transport": transport or _pooled_transport()}
     real_bus = bus is None
     the_bus: ExecutionBus = bus or KafkaExecutionBus(
-        settings.kafka_bootstrap_servers,
+        settings,
         settings.topics,
         timeout_s=settings.gateway_kafka_timeout_s,
     )
@@ -85,8 +85,13 @@ def create_app(
             settings, caller="gateway", base_url=settings.workspace_url, **extra
         )
         if real_bus:
-            with contextlib.suppress(Exception):  # Kafka down: start anyway, answer 503
-                await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
+            topics = settings.topics
+            names = [topics.execution_requested, topics.execution_result]
+            if settings.flowtrux_env == "prod":  # a missing topic stops the gateway
+                await ensure_topics(settings, topics, names=names, create=False)
+            else:
+                with contextlib.suppress(Exception):  # Kafka down: start anyway, answer 503
+                    await ensure_topics(settings, topics, names=names)
         await the_bus.start()
         app.state.gateway = Gateway(
             settings=settings,

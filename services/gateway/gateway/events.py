@@ -23,6 +23,8 @@ from pydantic import ValidationError
 
 from gateway.domain import BusUnavailableError
 from shared.contracts import ExecutionRequested, ExecutionResult, Topics
+from shared.kafka import client_options
+from shared.settings import KafkaSettings
 from shared.tracing import EXECUTION, consuming, producing
 
 log = logging.getLogger(__name__)
@@ -88,8 +90,8 @@ class Waiters:
 class KafkaExecutionBus:
     """The real bus. Connects in the background so the gateway starts while Kafka is down."""
 
-    def __init__(self, bootstrap: str, topics: Topics, *, timeout_s: float = 5.0) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaSettings, topics: Topics, *, timeout_s: float = 5.0) -> None:
+        self._kafka = kafka
         self._topics = topics
         self._timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
@@ -111,14 +113,14 @@ class KafkaExecutionBus:
 
     async def _connect(self) -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
+            **client_options(self._kafka),
             acks="all",
             enable_idempotence=True,
             request_timeout_ms=int(self._timeout_s * 1000),
             linger_ms=0,
         )
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+            **client_options(self._kafka),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
 from shared.plans import parse_plans
-from shared.settings import BaseServiceSettings
+from shared.settings import MIN_SECRET_BYTES, BaseServiceSettings, dev_token
 
 DEV_JWT_SECRET = "dev-only-gateway-jwt-secret-change-me"  # noqa: S105
 """The documented dev value of GATEWAY_JWT_SECRET; refused with FLOWTRUX_ENV=prod."""
 
 
 class GatewaySettings(BaseServiceSettings):
-    """Settings of the public gateway."""
+    """Settings of the public gateway: its own service token and the user-token secret only."""
+
+    SERVICE: ClassVar[str] = "gateway"
+    service_token_gateway: SecretStr = Field(
+        dev_token("gateway"), description="Presented to keyvault and workspace."
+    )
 
     gateway_port: int = Field(8080, description="Port the gateway listens on (loopback).")
     gateway_host: str = "127.0.0.1"  # 0.0.0.0 in containers
@@ -58,3 +64,9 @@ class GatewaySettings(BaseServiceSettings):
         if self.gateway_jwt_secret.get_secret_value() == DEV_JWT_SECRET:
             found.append("GATEWAY_JWT_SECRET")
         return found
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if len(self.gateway_jwt_secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            problems.append(f"GATEWAY_JWT_SECRET (shorter than {MIN_SECRET_BYTES} bytes)")
+        return problems

@@ -41,7 +41,7 @@ log = logging.getLogger("keyvault")
 async def _rewrap(settings: KeyvaultSettings) -> int:
     settings.check_production()
     keyring = settings.keyring()
-    store = MongoKeyStore(settings.mongodb_url, settings.keyvault_db)
+    store = MongoKeyStore(settings.mongodb_url.get_secret_value(), settings.keyvault_db)
     await store.open()
     try:
         report = await rewrap_all(store, keyring)
@@ -54,10 +54,13 @@ async def _rewrap(settings: KeyvaultSettings) -> int:
 async def _republish(settings: KeyvaultSettings) -> int:
     """Publish every stored key's current state to the keys topic again (idempotent)."""
     settings.check_production()
-    store = MongoKeyStore(settings.mongodb_url, settings.keyvault_db)
+    store = MongoKeyStore(settings.mongodb_url.get_secret_value(), settings.keyvault_db)
     await store.open()
-    await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
-    events = KafkaKeyEvents(settings.kafka_bootstrap_servers, settings.topics.keys)
+    topics = settings.topics
+    await ensure_topics(
+        settings, topics, names=[topics.keys], create=settings.flowtrux_env == "dev"
+    )
+    events = KafkaKeyEvents(settings, topics.keys)
     await events.start()
     try:
         vault = Vault(

@@ -22,12 +22,12 @@ from keyvault.domain import (
     PlansView,
     WorkspaceDirectory,
 )
-from keyvault.events import KafkaKeyEvents, assignments_reader, plans_reader
+from keyvault.events import FencedReadModels, KafkaKeyEvents, assignments_reader, plans_reader
 from keyvault.service import Vault
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoKeyStore
 from shared.access import install_telemetry
-from shared.kafka import ensure_topics
+from shared.kafka import ReadFence, ensure_topics
 from shared.metrics import ConsumerLag, new_registry
 from shared.mongo import is_transient
 from shared.tracing import trace_app
@@ -69,25 +69,33 @@ def create_app(
         settings.check_production()
         keyring = settings.keyring()
         key_store: KeyStore = store or MongoKeyStore(
-            settings.mongodb_url,
+            settings.mongodb_url.get_secret_value(),
             settings.keyvault_db,
             retries=settings.keyvault_store_retries,
             slot_grace_s=settings.keyvault_slot_grace_s,
         )
         await key_store.open()
         topics = settings.topics
-        await ensure_topics(settings.kafka_bootstrap_servers, topics)
-        events = KafkaKeyEvents(settings.kafka_bootstrap_servers, topics.keys)
+        await ensure_topics(
+            settings,
+            topics,
+            names=[topics.keys, topics.assignments, topics.plans],
+            create=settings.flowtrux_env == "dev",
+        )
+        events = KafkaKeyEvents(settings, topics.keys)
         await events.start()
         assignments = AssignmentsView()
         plans = PlansView(settings.default_plan_limit())
         readers = [
-            assignments_reader(settings.kafka_bootstrap_servers, topics.assignments, assignments),
-            plans_reader(settings.kafka_bootstrap_servers, topics.plans, plans),
+            assignments_reader(settings, topics.assignments, assignments),
+            plans_reader(settings, topics.plans, plans),
         ]
         for reader in readers:
             await reader.start()
             lag.watch(f"state-reader:{reader.topic}", reader)
+        fence = ReadFence(settings, readers, timeout_s=settings.keyvault_fence_timeout_s)
+        await fence.start()
+        app.state.readers = readers
         owned_verifier = None
         if verifier is None:
             owned_verifier = HttpKeyVerifier(settings, timeout_s=settings.keyvault_verify_timeout_s)
@@ -104,13 +112,21 @@ def create_app(
             plans=plans,
             directory=directory or owned_directory,
             verifier=verifier or owned_verifier,
+            freshness=FencedReadModels(fence),
             last_used_interval_s=settings.keyvault_last_used_interval_s,
             observe_audit_write=metrics.audit_write.observe,
         )
         app.state.vault = vault
 
         async def readiness() -> dict[str, bool]:
-            checks = {"read_models": all(r.caught_up.is_set() for r in readers)}
+            # Ready only while every reader runs and is current (the same fence resolution
+            # passes): a stalled or dead reader makes keyvault not ready, not wrong.
+            checks = {"read_models": all(fence.status().values())}
+            if checks["read_models"]:
+                try:
+                    await fence.check()
+                except Exception:
+                    checks["read_models"] = False
             for name, probe in (("mongodb", key_store.ping), ("kafka", events.ping)):
                 try:
                     checks[name] = bool(await asyncio.wait_for(probe(), 3))
@@ -136,6 +152,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await outbox
             await vault.drain()
+            await fence.stop()
             for reader in readers:
                 await reader.stop()
             await events.stop()

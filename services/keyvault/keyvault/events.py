@@ -16,9 +16,10 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from keyvault.domain import AssignmentsView, PlansView, ProviderKey
+from keyvault.domain import AssignmentsView, PlansView, ProviderKey, ReadModelsBehindError
 from shared.contracts import OrgPlanChanged, ProviderKeyChanged, WorkspaceAssignmentsChanged
-from shared.kafka import StateTopicReader
+from shared.kafka import ReaderStoppedError, ReadFence, StateTopicReader, client_options
+from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,10 @@ def key_changed(key: ProviderKey) -> ProviderKeyChanged:
 class KafkaKeyEvents:
     """Publishes to the compacted keyvault.keys.v1 (key = key_id), acks from all replicas."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
         self._topic = topic
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0
+            **client_options(kafka), acks="all", enable_idempotence=True, linger_ms=0
         )
 
     async def start(self) -> None:
@@ -67,7 +68,7 @@ E = TypeVar("E", WorkspaceAssignmentsChanged, OrgPlanChanged)
 
 
 def _state_reader(
-    bootstrap: str,
+    kafka: KafkaSettings,
     topic: str,
     model: type[E],
     key_of: Callable[[E], str],
@@ -82,16 +83,31 @@ def _state_reader(
         event = model.model_validate_json(record.value)
         apply(key_of(event), event)
 
-    return StateTopicReader(bootstrap, topic, on_record)
+    return StateTopicReader(kafka, topic, on_record)
 
 
-def assignments_reader(bootstrap: str, topic: str, view: AssignmentsView) -> StateTopicReader:
+def assignments_reader(kafka: KafkaSettings, topic: str, view: AssignmentsView) -> StateTopicReader:
     """Keeps `view` current from workspace.assignments.v1 (from the start of the topic)."""
     return _state_reader(
-        bootstrap, topic, WorkspaceAssignmentsChanged, lambda e: e.workspace_id, view.apply
+        kafka, topic, WorkspaceAssignmentsChanged, lambda e: e.workspace_id, view.apply
     )
 
 
-def plans_reader(bootstrap: str, topic: str, view: PlansView) -> StateTopicReader:
+def plans_reader(kafka: KafkaSettings, topic: str, view: PlansView) -> StateTopicReader:
     """Keeps `view` current from workspace.plans.v1 (from the start of the topic)."""
-    return _state_reader(bootstrap, topic, OrgPlanChanged, lambda e: e.org_id, view.apply)
+    return _state_reader(kafka, topic, OrgPlanChanged, lambda e: e.org_id, view.apply)
+
+
+class FencedReadModels:
+    """keyvault's `Freshness`: the read models' fence, its refusals as ReadModelsBehindError."""
+
+    def __init__(self, fence: ReadFence) -> None:
+        self._fence = fence
+
+    async def check(self) -> None:
+        try:
+            await self._fence.check()
+        except ReaderStoppedError as exc:
+            raise ReadModelsBehindError(
+                f"keyvault's read models may be stale ({exc}); retry shortly"
+            ) from None

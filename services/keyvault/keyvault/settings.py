@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
 from keyvault.service.envelope import (
+    KeyringError,
     LocalKeyring,
     is_dev_keyring,
+    keyring_entry_problem,
     load_or_create_dev_keyring,
     parse_keyring,
 )
 from shared.contracts import PlanLimits
 from shared.plans import DEFAULT_PLAN, parse_plans
-from shared.settings import ProductionSettingsError, ProviderEndpointSettings
+from shared.settings import (
+    MongoSettings,
+    ProductionSettingsError,
+    ProviderEndpointSettings,
+    dev_token,
+)
 
 
-class KeyvaultSettings(ProviderEndpointSettings):
-    """Port, database, keyring and timing of the keyvault service."""
+class KeyvaultSettings(ProviderEndpointSettings, MongoSettings):
+    """Port, database, keyring and timing of the keyvault service.
+
+    The only service that holds the keyring. It presents its own token to workspace and
+    checks the tokens of its three callers (gateway, workspace, agent-runner).
+    """
+
+    SERVICE: ClassVar[str] = "keyvault"
+    service_token_keyvault: SecretStr = Field(
+        dev_token("keyvault"), description="Presented to workspace."
+    )
+    service_token_gateway: SecretStr = Field(dev_token("gateway"), description="Checked.")
+    service_token_workspace: SecretStr = Field(dev_token("workspace"), description="Checked.")
+    service_token_agent_runner: SecretStr = Field(
+        dev_token("agent-runner"), description="Checked: the only caller of resolve-batch."
+    )
 
     keyvault_port: int = 8081
     keyvault_host: str = "127.0.0.1"  # 0.0.0.0 in containers
@@ -29,6 +51,13 @@ class KeyvaultSettings(ProviderEndpointSettings):
     keyvault_verify_timeout_s: float = 10.0
     keyvault_outbox_interval_s: float = 5.0
     keyvault_ready_timeout_s: float = 30.0
+    keyvault_fence_timeout_s: float = Field(
+        0.5,
+        gt=0,
+        le=10,
+        description="How long a resolution waits for the assignments/plans readers to catch "
+        "up with the topics' end offsets before answering 503 dependency_unavailable.",
+    )
     # How often the coalesced last_used_at of each used key is written.
     keyvault_last_used_interval_s: float = 1.0
     # Retries of a transient store error (busy, failover) before answering 503.
@@ -43,16 +72,44 @@ class KeyvaultSettings(ProviderEndpointSettings):
             found.append("KEYVAULT_MASTER_KEYS")
         return found
 
-    def check_production(self) -> None:
-        """Refuse prod with dev secrets, a missing keyring or a dev (`dev-`) keyring."""
-        super().check_production()
-        if self.flowtrux_env == "prod":
-            keyring = self.keyring()
-            if is_dev_keyring(keyring):
-                raise ProductionSettingsError(
-                    "FLOWTRUX_ENV=prod refuses a dev keyring (version ids starting 'dev-'); "
-                    "set KEYVAULT_MASTER_KEYS to production keys"
+    def production_problems(self) -> list[str]:
+        """Besides the shared checks: the keyring is set, random, and not a dev keyring."""
+        problems = super().production_problems()
+        if self.keyvault_master_keys is None:
+            return problems  # already named by dev_defaults_in_use
+        try:
+            keyring = parse_keyring(self.keyvault_master_keys.get_secret_value())
+        except KeyringError as err:
+            return [*problems, f"KEYVAULT_MASTER_KEYS ({err})"]
+        if is_dev_keyring(keyring):
+            problems.append("KEYVAULT_MASTER_KEYS (a dev keyring: version ids starting 'dev-')")
+        dev_keys = self._dev_key_material()
+        for version in keyring.versions():
+            material = keyring.material(version)
+            problem = keyring_entry_problem(material)
+            if problem:
+                problems.append(f"KEYVAULT_MASTER_KEYS (entry {version!r}: {problem})")
+            elif material in dev_keys:
+                problems.append(
+                    f"KEYVAULT_MASTER_KEYS (entry {version!r} is a dev key under another id)"
                 )
+        return problems
+
+    def _dev_key_material(self) -> set[bytes]:
+        """The dev keyring's keys, when this machine has one (never created here)."""
+        if not self.keyvault_keyring_file.exists():
+            return set()
+        try:
+            dev = parse_keyring(self.keyvault_keyring_file.read_text().strip())
+        except (OSError, KeyringError):
+            return set()
+        return {dev.material(v) for v in dev.versions()}
+
+    def check_production(self) -> None:
+        """Refuse prod with dev secrets, a missing, weak or dev keyring (see the problems)."""
+        super().check_production()
+        if self.flowtrux_env == "prod" and self.keyvault_master_keys is None:
+            raise ProductionSettingsError("FLOWTRUX_ENV=prod requires KEYVAULT_MASTER_KEYS")
 
     def keyring(self) -> LocalKeyring:
         """The configured keyring; in dev, the generated one under .local/ when none is set."""

@@ -34,7 +34,7 @@ async def _republish(settings: WorkspaceSettings) -> int:
     from pymongo import AsyncMongoClient
 
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True, serverSelectionTimeoutMS=5000
+        settings.mongodb_url.get_secret_value(), tz_aware=True, serverSelectionTimeoutMS=5000
     )
     publisher = KafkaStatePublisher(settings)
     try:
@@ -42,7 +42,13 @@ async def _republish(settings: WorkspaceSettings) -> int:
             client, settings.workspace_db, slot_grace_s=settings.workspace_slot_grace_s
         )
         await store.open()
-        await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
+        topics = settings.topics
+        await ensure_topics(
+            settings,
+            topics,
+            names=[topics.assignments, topics.plans],
+            create=settings.flowtrux_env == "dev",
+        )
         await publisher.start()
         svc = WorkspaceService(
             store=store,

@@ -91,7 +91,9 @@ def create_app(
             ws_store, led_store = store, ledger_store
             if ws_store is None or led_store is None:
                 client = AsyncMongoClient(
-                    settings.mongodb_url, tz_aware=True, serverSelectionTimeoutMS=5000
+                    settings.mongodb_url.get_secret_value(),
+                    tz_aware=True,
+                    serverSelectionTimeoutMS=5000,
                 )
                 stack.push_async_callback(client.close)
                 if ws_store is None:
@@ -110,7 +112,19 @@ def create_app(
             kafka_publisher: KafkaStatePublisher | None = None
             state_publisher = publisher
             if kafka:
-                await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
+                topics = settings.topics
+                await ensure_topics(
+                    settings,
+                    topics,
+                    names=[
+                        topics.assignments,
+                        topics.plans,
+                        topics.keys,
+                        topics.execution_requested,
+                        topics.execution_result,
+                    ],
+                    create=settings.flowtrux_env == "dev",
+                )
                 if state_publisher is None:
                     kafka_publisher = KafkaStatePublisher(settings)
                     await kafka_publisher.start()

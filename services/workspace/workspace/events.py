@@ -22,7 +22,7 @@ from shared.contracts import (
     ProviderKeyChanged,
     WorkspaceAssignmentsChanged,
 )
-from shared.kafka import StateTopicReader
+from shared.kafka import StateTopicReader, client_options, faststream_security
 from workspace.service import Ledger, WorkspaceService
 from workspace.settings import WorkspaceSettings
 
@@ -37,7 +37,7 @@ class KafkaStatePublisher:
     def __init__(self, settings: WorkspaceSettings) -> None:
         self.topics = settings.topics
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **client_options(settings),
             acks="all",
             enable_idempotence=True,
             linger_ms=0,
@@ -78,7 +78,7 @@ def keys_reader(settings: WorkspaceSettings, service: WorkspaceService) -> State
             return
         await service.on_key_changed(event)
 
-    return StateTopicReader(settings.kafka_bootstrap_servers, settings.topics.keys, on_key_record)
+    return StateTopicReader(settings, settings.topics.keys, on_key_record)
 
 
 BATCH_MAX_RECORDS = 1000
@@ -127,7 +127,9 @@ def ledger_broker(
     partition of the batch to its first record and the batch is read again; re-writing it
     is harmless because inserts of records already there are ignored.
     """
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, logger=log)
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers, security=faststream_security(settings), logger=log
+    )
     topics = settings.topics
 
     def batches_of(topic: str) -> Callable[[Handler], Any]:

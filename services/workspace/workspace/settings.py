@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
-from shared.settings import BaseServiceSettings
+from shared.settings import BaseServiceSettings, MongoSettings, dev_token
 
 LEDGER_GROUP = "workspace-ledger"
 
 
-class WorkspaceSettings(BaseServiceSettings):
+class WorkspaceSettings(BaseServiceSettings, MongoSettings):
     """Port, database, plan table, price table and ledger retention of the workspace service."""
+
+    SERVICE: ClassVar[str] = "workspace"
+    service_token_workspace: SecretStr = Field(
+        dev_token("workspace"), description="Presented to keyvault."
+    )
+    service_token_gateway: SecretStr = Field(
+        dev_token("gateway"), description="Checked: the gateway calls workspace."
+    )
+    service_token_keyvault: SecretStr = Field(
+        dev_token("keyvault"), description="Checked: keyvault confirms assignments."
+    )
 
     workspace_port: int = Field(8082, ge=1, le=65535)
     workspace_host: str = "127.0.0.1"  # 0.0.0.0 in containers

@@ -24,6 +24,7 @@ from keyvault.settings import KeyvaultSettings
 from shared.contracts import ExecutionResult, Topics, WorkspaceAssignmentsChanged
 from shared.kafka import ensure_topics
 from shared.settings import DEV_SERVICE_TOKENS
+from tests.support.kafka import kafka_options, kafka_settings
 from tests.support.servers import free_port, serve
 
 pytestmark = pytest.mark.integration
@@ -143,7 +144,7 @@ class Stack:
         # The producer's public metadata wait (no aiokafka private client): the topic exists.
         parts = await self.producer.partitions_for(topic)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, auto_offset_reset="earliest"
+            **kafka_options(self.bootstrap), group_id=None, auto_offset_reset="earliest"
         )
         await consumer.start()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
@@ -182,7 +183,7 @@ class Stack:
 async def stack(
     kafka_bootstrap: str, mongo_url: str, topic_suffix: str, unique: str
 ) -> AsyncIterator[Stack]:
-    await ensure_topics(kafka_bootstrap, Topics(topic_suffix))
+    await ensure_topics(kafka_settings(kafka_bootstrap), Topics(topic_suffix))
     kv_settings = KeyvaultSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
         mongodb_url=mongo_url,
@@ -193,7 +194,7 @@ async def stack(
         keyvault_ready_timeout_s=20.0,
     )
     sim = create_simulator()
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=2)
+    producer = AIOKafkaProducer(**kafka_options(kafka_bootstrap), acks="all", linger_ms=2)
     await producer.start()
     try:
         async with serve(sim) as sim_url, serve(create_keyvault(kv_settings)) as kv_url:

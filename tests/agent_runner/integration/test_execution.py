@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer
 
 from shared.contracts import ErrorCode
 from tests.agent_runner.integration.conftest import Stack
+from tests.support.kafka import kafka_options
 
 pytestmark = pytest.mark.integration
 
@@ -211,7 +212,7 @@ async def test_dead_letter_then_processing_continues(stack: Stack) -> None:
         await stack.wait_results({execution})
         consumer = AIOKafkaConsumer(
             stack.topics.execution_requested_dlq,
-            bootstrap_servers=stack.bootstrap,
+            **kafka_options(stack.bootstrap),
             group_id=None,
             auto_offset_reset="earliest",
         )

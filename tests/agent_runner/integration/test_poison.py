@@ -20,6 +20,7 @@ from agent_runner.store import MongoDedupeStore
 from shared.contracts import ErrorCode
 from tests.agent_runner.fakes import FailingPuts
 from tests.agent_runner.integration.conftest import Stack
+from tests.support.kafka import kafka_options
 from tests.support.servers import serve
 
 pytestmark = pytest.mark.integration
@@ -55,7 +56,7 @@ async def wait_committed_to_end(stack: Stack, timeout: float = 20.0) -> None:
     """Every partition of the request topic is committed by the runner's group up to its end."""
     topic = stack.topics.execution_requested
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.bootstrap,
+        **kafka_options(stack.bootstrap),
         group_id=f"agent-runner-{stack.unique}",
         enable_auto_commit=False,
     )
@@ -78,7 +79,7 @@ async def wait_committed_to_end(stack: Stack, timeout: float = 20.0) -> None:
 async def dead_letters(stack: Stack, count: int) -> list[tuple[dict[str, Any], dict[str, bytes]]]:
     consumer = AIOKafkaConsumer(
         stack.topics.execution_requested_dlq,
-        bootstrap_servers=stack.bootstrap,
+        **kafka_options(stack.bootstrap),
         group_id=None,
         auto_offset_reset="earliest",
     )

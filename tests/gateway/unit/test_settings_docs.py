@@ -15,13 +15,11 @@ from gateway.settings import DEV_JWT_SECRET, GatewaySettings
 from shared.settings import ProductionSettingsError
 from tests.gateway.fakes import InMemoryExecutionBus
 from tests.gateway.support import FakeUpstreams, asgi_client, gateway_settings
+from tests.support.prod import PROD_VALUES
 
 
 def test_prod_refuses_the_dev_jwt_secret() -> None:
-    tokens: dict[str, Any] = {
-        f"service_token_{n}": f"prod-{n}-token-0123456789"
-        for n in ("gateway", "keyvault", "workspace", "agent_runner")
-    }
+    tokens: dict[str, Any] = PROD_VALUES
     settings = GatewaySettings(flowtrux_env="prod", **tokens)
     assert settings.dev_defaults_in_use() == ["GATEWAY_JWT_SECRET"]
     with pytest.raises(ProductionSettingsError, match="GATEWAY_JWT_SECRET"):

@@ -10,11 +10,9 @@ import pytest
 from gateway.app import create_app
 from tests.gateway.fakes import InMemoryExecutionBus
 from tests.gateway.support import SECRET, FakeUpstreams, asgi_client, auth, gateway_settings
+from tests.support.prod import PROD_VALUES
 
-PROD_TOKENS = {
-    f"service_token_{n}": f"prod-{n}-token-0123456789"
-    for n in ("gateway", "keyvault", "workspace", "agent_runner")
-}
+PROD_TOKENS = PROD_VALUES
 
 
 @pytest.fixture

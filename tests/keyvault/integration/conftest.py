@@ -16,6 +16,7 @@ from keyvault.app import create_app
 from keyvault.settings import KeyvaultSettings
 from shared.contracts import OrgPlanChanged, PlanLimits, WorkspaceAssignmentsChanged
 from shared.settings import DEV_SERVICE_TOKENS
+from tests.support.kafka import kafka_options
 from tests.support.servers import free_port, serve
 
 pytestmark = pytest.mark.integration
@@ -93,7 +94,7 @@ def settings_factory(
 
 @pytest.fixture
 async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    p = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    p = AIOKafkaProducer(**kafka_options(kafka_bootstrap), acks="all")
     await p.start()
     yield p
     await p.stop()

@@ -15,6 +15,7 @@ from pymongo import AsyncMongoClient
 
 from shared.crypto import new_recipient, open_sealed, seal_context
 from tests.keyvault.integration.conftest import Running
+from tests.support.kafka import kafka_options
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 async def drain(bootstrap: str, topics: tuple[str, ...]) -> list[bytes]:
     """Every key, value and header of every message on the topics."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        **kafka_options(bootstrap), group_id=None, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:

@@ -17,6 +17,7 @@ from keyvault.settings import KeyvaultSettings
 from shared.contracts import Topics
 from shared.kafka import ensure_topics
 from tests.keyvault.integration.conftest import new_keyring_entry, start
+from tests.support.kafka import kafka_settings
 from tests.support.topics import read_all
 
 pytestmark = pytest.mark.integration
@@ -47,7 +48,7 @@ async def test_republish_rebuilds_the_keys_topic_from_the_store(
         assert gone.status_code == 204
 
     lost = f".dr{unique}"  # the topic "lost": a fresh, empty one
-    await ensure_topics(kafka_bootstrap, Topics(lost))
+    await ensure_topics(kafka_settings(kafka_bootstrap), Topics(lost))
     env = {
         **os.environ,
         "KEYVAULT_MASTER_KEYS": keyring,

@@ -27,6 +27,7 @@ from shared.contracts import utcnow
 from shared.crypto import SecretValue
 from shared.settings import ProductionSettingsError
 from tests.keyvault.fakes import InMemoryKeyStore
+from tests.support.prod import PROD_VALUES
 
 SECRET = SecretValue("sk-ant-api03-unit-test-secret-0123456789")
 BINDING = {"org_id": "org-a", "key_id": "key_1", "provider": "anthropic"}
@@ -141,10 +142,7 @@ def test_dev_keyring_is_generated_once_with_mode_0600(tmp_path: Path) -> None:
 
 
 def test_prod_refuses_dev_keyring_and_missing_keyring(tmp_path: Path) -> None:
-    tokens: dict[str, Any] = {
-        f"service_token_{n}": f"prod-{n}-token-0123456789"
-        for n in ("gateway", "keyvault", "workspace", "agent_runner")
-    }
+    tokens: dict[str, Any] = PROD_VALUES
     dev_key = base64.b64encode(os.urandom(32)).decode()
     dev = KeyvaultSettings(flowtrux_env="prod", keyvault_master_keys=f"dev-1:{dev_key}", **tokens)
     with pytest.raises(ProductionSettingsError) as err:

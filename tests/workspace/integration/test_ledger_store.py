@@ -12,6 +12,7 @@ from pymongo import AsyncMongoClient
 
 from shared.contracts import ExecutionRequested, ExecutionResult
 from shared.kafka import ensure_topics
+from tests.support.kafka import kafka_options, kafka_settings
 from tests.workspace.support import Kafka, eventually, requested_event, result_event
 from workspace.domain import ExecutionRecord, StoreUnavailableError
 from workspace.events import ledger_broker
@@ -120,7 +121,7 @@ async def test_batches_are_written_once_and_committed_after_a_transient_failure(
         workspace_db=db_name,
     )
     topics = settings.topics
-    await ensure_topics(kafka_bootstrap, topics)
+    await ensure_topics(kafka_settings(kafka_bootstrap), topics)
     kafka = Kafka(kafka_bootstrap)
     await kafka.start()
     try:
@@ -176,7 +177,7 @@ def _json(body: dict[str, Any]) -> bytes:
 
 
 async def _committed(bootstrap: str, group: str) -> dict[str, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

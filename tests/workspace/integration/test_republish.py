@@ -14,6 +14,7 @@ import pytest
 from shared.contracts import Topics
 from shared.kafka import ensure_topics
 from shared.settings import DEV_SERVICE_TOKENS
+from tests.support.kafka import kafka_settings
 from tests.support.servers import free_port, serve
 from tests.support.topics import read_all
 from workspace.app import create_app
@@ -51,7 +52,7 @@ async def test_republish_rebuilds_assignments_and_plans_from_the_store(
         assert gone.status_code == 204, gone.text
 
     lost = f".dr{unique}"
-    await ensure_topics(kafka_bootstrap, Topics(lost))
+    await ensure_topics(kafka_settings(kafka_bootstrap), Topics(lost))
     env = {
         **os.environ,
         "WORKSPACE_DB": db_name,

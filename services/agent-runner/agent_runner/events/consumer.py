@@ -28,6 +28,7 @@ from agent_runner.events.offsets import CommitPolicy
 from agent_runner.service import ExecutionHandler, RunnerMetrics
 from agent_runner.settings import RunnerSettings
 from shared.contracts import ExecutionRequested
+from shared.kafka import client_options
 from shared.logging import redact
 from shared.tracing import EXECUTION, consuming
 
@@ -86,7 +87,7 @@ class RequestConsumer:
     async def start(self) -> None:
         s = self._s
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
+            **client_options(s),
             group_id=s.runner_group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -6,6 +6,7 @@ from aiokafka import AIOKafkaProducer
 
 from agent_runner.settings import RunnerSettings
 from shared.contracts import ExecutionResult
+from shared.kafka import client_options
 from shared.tracing import EXECUTION, producing
 
 
@@ -13,14 +14,14 @@ class KafkaPublisher:
     """Publishes results to `execution.result`, keyed by execution id; acks=all."""
 
     def __init__(self, settings: RunnerSettings) -> None:
-        self._bootstrap = settings.kafka_bootstrap_servers
+        self._settings = settings
         self._topics = settings.topics
         self.producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         # linger_ms=0: a result leaves at once (a 2 ms linger added ~2.3 ms to every result at
         # low load); under load, results still travel together while a send is in flight.
-        producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", linger_ms=0)
+        producer = AIOKafkaProducer(**client_options(self._settings), acks="all", linger_ms=0)
         await producer.start()
         # Topic metadata now, not on the first result of each partition (a first send waits
         # for a metadata round trip).

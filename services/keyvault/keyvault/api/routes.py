@@ -111,7 +111,7 @@ def create_router(settings: BaseServiceSettings, metrics: KeyvaultMetrics) -> AP
     async def delete_key(
         org_id: str, key_id: str, vault: VaultDep, actor: Annotated[str, Query()] = ""
     ) -> Response:
-        """Crypto-shred a key; its metadata stays with status deleted."""
+        """Delete a key: ciphertext and wrapped data key removed; metadata stays (deleted)."""
         await vault.delete(org_id=org_id, key_id=key_id, actor=actor)
         return Response(status_code=204)
 

@@ -17,6 +17,7 @@ from keyvault.domain.errors import (
     PlanLimitReachedError,
     ProviderNotConfiguredError,
     ProviderUnreachableError,
+    ReadModelsBehindError,
     StoreUnavailableError,
 )
 from keyvault.domain.model import (
@@ -36,7 +37,14 @@ from keyvault.domain.model import (
     validate_secret,
     wrap_aad,
 )
-from keyvault.domain.ports import KeyEvents, Keyring, KeyStore, KeyVerifier, WorkspaceDirectory
+from keyvault.domain.ports import (
+    Freshness,
+    KeyEvents,
+    Keyring,
+    KeyStore,
+    KeyVerifier,
+    WorkspaceDirectory,
+)
 from keyvault.domain.readmodels import AssignmentsView, PlansView
 
 __all__ = [
@@ -46,6 +54,7 @@ __all__ = [
     "AuditEntry",
     "DecryptionFailedError",
     "EncryptedSecret",
+    "Freshness",
     "InvalidCursorError",
     "InvalidInputError",
     "KeyEvents",
@@ -64,6 +73,7 @@ __all__ = [
     "ProviderKey",
     "ProviderNotConfiguredError",
     "ProviderUnreachableError",
+    "ReadModelsBehindError",
     "StoreUnavailableError",
     "WorkspaceDirectory",
     "choose_key",

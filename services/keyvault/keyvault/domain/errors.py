@@ -89,5 +89,16 @@ class StoreUnavailableError(KeyvaultError):
     code = "store_unavailable"
 
 
+class ReadModelsBehindError(KeyvaultError):
+    """A read model (assignments, plans) may be stale: its reader is behind or not running.
+
+    Resolution fails closed rather than trust a read model that may miss a revocation.
+    Retryable: the runner waits and asks again (infrastructure, not the user's failure).
+    """
+
+    status = 503
+    code = "dependency_unavailable"
+
+
 class DecryptionFailedError(Exception):
     """Raised by the envelope when a ciphertext or wrapped data key does not authenticate."""

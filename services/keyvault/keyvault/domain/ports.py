@@ -115,6 +115,14 @@ class KeyStore(Protocol):
     async def version_counts(self) -> dict[str, int]: ...
 
 
+class Freshness(Protocol):
+    """Proof that the read models have applied every change written before the call."""
+
+    async def check(self) -> None:
+        """Return when current; raise ReadModelsBehindError when behind or not running."""
+        ...
+
+
 class KeyEvents(Protocol):
     """Publishes the current metadata of a key to keyvault.keys.v1."""
 

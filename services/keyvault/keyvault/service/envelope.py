@@ -66,6 +66,10 @@ class LocalKeyring:
     def versions(self) -> tuple[str, ...]:
         return tuple(self._keys)
 
+    def material(self, version: str) -> bytes:
+        """The KEK bytes of `version` (for the start-up strength checks only)."""
+        return self._keys[version]
+
     def wrap(self, dek: bytes, *, aad_for: str) -> tuple[str, bytes]:
         version = self._active
         return version, _seal(
@@ -123,6 +127,27 @@ def load_or_create_dev_keyring(path: Path) -> LocalKeyring:
             with os.fdopen(fd, "w") as handle:
                 handle.write(content)
     return parse_keyring(path.read_text().strip())
+
+
+COMPOSE_DEV_KEK = base64.b64decode("ZGV2LWNvbXBvc2Uta2V5cmluZy0zMi1ieXRlcy0hISE=")
+"""The marked dev keyring entry of docker-compose.yml; refused in prod under any id."""
+
+
+def keyring_entry_problem(key: bytes) -> str | None:
+    """Why a KEK does not look like 32 random bytes (None when it does).
+
+    A passphrase or pattern is refused: 32 random bytes are all printable ASCII with
+    probability ~1e-14 and have fewer than 16 distinct values practically never.
+    """
+    if len(key) != KEK_LEN:
+        return f"must be {KEK_LEN} bytes"
+    if key == COMPOSE_DEV_KEK:
+        return "the docker-compose dev key"
+    if all(0x20 <= b < 0x7F for b in key):
+        return "printable text, not 32 random bytes (generate with `openssl rand -base64 32`)"
+    if len(set(key)) < 16:
+        return "too few distinct bytes to be random"
+    return None
 
 
 def is_dev_keyring(keyring: Keyring) -> bool:

@@ -14,6 +14,7 @@ from keyvault.domain import (
     AuditEntry,
     DecryptionFailedError,
     EncryptedSecret,
+    Freshness,
     InvalidCursorError,
     KeyEvents,
     Keyring,
@@ -81,6 +82,7 @@ class Vault:
         plans: PlansView,
         directory: WorkspaceDirectory | None = None,
         verifier: KeyVerifier | None = None,
+        freshness: Freshness | None = None,
         id_factory: Callable[[], str] = new_key_id,
         last_used_interval_s: float = 1.0,
         observe_audit_write: Callable[[float], None] | None = None,
@@ -92,6 +94,7 @@ class Vault:
         self.plans = plans
         self.directory = directory
         self.verifier = verifier
+        self.freshness = freshness
         self._new_id = id_factory
         self._publish_locks: dict[str, asyncio.Lock] = {}
         self.audit_log = AuditLog(store, observe_write=observe_audit_write)
@@ -191,7 +194,11 @@ class Vault:
         return key
 
     async def delete(self, *, org_id: str, key_id: str, actor: str) -> None:
-        """Crypto-shred a key: its wrapped data key and ciphertext go at once; metadata stays."""
+        """Delete a key: its wrapped data key and ciphertext go at once; metadata stays.
+
+        Not crypto-shredding: a backup taken before stays decryptable while the keyring
+        version that wrapped it lives (docs/SECURITY.md).
+        """
         key = await self.store.delete_key(org_id=org_id, key_id=key_id)
         if key is None:
             raise NotFoundError(f"provider key {key_id!r} not found or already deleted")
@@ -294,6 +301,10 @@ class Vault:
         key leaves. A refusal (not configured, no more keys, invalid input) is that ask's
         outcome and does not affect the others.
         """
+        if self.freshness is not None:
+            # Fail closed: no key leaves while the assignments read model may be stale (an
+            # unassign not yet applied); ReadModelsBehindError is a 503 the runner retries.
+            await self.freshness.check()
         outcomes: list[Resolved | KeyvaultError | None] = [None] * len(asks)
         groups: dict[tuple[str, str, str], list[int]] = {}
         for i, ask in enumerate(asks):
@@ -376,7 +387,7 @@ class Vault:
             )
         if key.id not in plain:
             stored = secrets.get(key.id)
-            if stored is None:  # shredded (deleted) though the metadata said active
+            if stored is None:  # removed (deleted) though the metadata said active
                 plain[key.id] = NoMoreKeysError(f"provider key {key.id!r} is no longer available")
             else:
                 try:

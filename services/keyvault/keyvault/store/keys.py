@@ -248,7 +248,7 @@ class MongoKeyStore:
         doc = await self._keys.find_one_and_update(
             {"_id": key_id, "org_id": org_id, "status": "active"},
             {
-                # The name slot moves aside so the name can be reused; the secret is shredded.
+                # The name slot moves aside so the name can be reused; the secret is removed.
                 "$set": {
                     "status": "deleted",
                     "deleted_at": now,
