@@ -11,7 +11,8 @@
 # Settings (environment): DEX_PORT (19300), DEX_INSTANCE (own pid file and log, for parallel
 # runs), DEX_REDIRECT_URIS (comma-separated redirect URIs of the UI's client; default the dev
 # gateway's http://127.0.0.1:8080/auth/callback), DEX_ALLOWED_ORIGINS (CORS origins of the
-# token endpoint; default the origins of DEX_REDIRECT_URIS).
+# token endpoint; default the origins of DEX_REDIRECT_URIS), DEX_TOKEN_TTL (lifetime of its
+# tokens, 1h; the tests use a short one to see a real token expire).
 #
 # Storage is in memory and the signing keys are generated at start: nothing persists. Clients:
 #   flowtrux-ui     public (no secret), Authorization Code + PKCE (S256), the UI's client
@@ -86,7 +87,7 @@ oauth2:
   skipApprovalScreen: true
   passwordConnector: local
 expiry:
-  idTokens: 1h
+  idTokens: ${DEX_TOKEN_TTL:-1h}
 staticClients:
 - id: flowtrux-ui
   name: FlowTrux AI Providers
