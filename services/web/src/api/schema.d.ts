@@ -101,7 +101,8 @@ export interface paths {
         };
         /**
          * Get Auth Options
-         * @description How a browser signs in here (no token needed).
+         * @description How a browser signs in here (no token needed): the OIDC provider, and whether the
+         *     dev sign-in exists.
          */
         get: operations["getAuthOptions"];
         put?: never;
@@ -416,6 +417,8 @@ export interface components {
              * @description Whether `POST /dev/sign-in` exists (dev only).
              */
             dev_sign_in: boolean;
+            /** @description The OIDC provider to sign in with; null when none is configured. */
+            oidc?: components["schemas"]["OidcOptions"] | null;
         };
         /**
          * Catalog
@@ -705,6 +708,37 @@ export interface components {
              * @description User id.
              */
             sub: string;
+        };
+        /**
+         * OidcOptions
+         * @description The organization's OIDC provider: the UI signs in with Authorization Code + PKCE.
+         */
+        OidcOptions: {
+            /**
+             * Authorization Endpoint
+             * @description Where the browser is sent to sign in.
+             */
+            authorization_endpoint: string;
+            /**
+             * Client Id
+             * @description The UI's public client id.
+             */
+            client_id: string;
+            /**
+             * Issuer
+             * @description The provider's issuer URL (`iss` of its tokens).
+             */
+            issuer: string;
+            /**
+             * Scopes
+             * @description Scopes to ask for.
+             */
+            scopes: string[];
+            /**
+             * Token Endpoint
+             * @description Where the browser exchanges the code.
+             */
+            token_endpoint: string;
         };
         /**
          * Plan
@@ -1440,6 +1474,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuthOptions"];
+                };
+            };
+            /** @description Missing, malformed, expired or wrongly signed token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
