@@ -3,6 +3,7 @@
 #   - uv (pinned) into .local/tools, from PyPI with the machine's python3 (>= 3.11)
 #   - the uv workspace (.venv) from the committed uv.lock
 #   - the Kafka broker jars (Maven Central) and the FerretDB launcher (Go module proxy)
+#   - Dex, the OIDC provider of the sign-in tests (Go module proxy; deploy/local/dex.sh)
 #   - the UI (services/web, npm registry), built when its sources changed
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -31,6 +32,7 @@ if [[ ! -f "$stamp" || uv.lock -nt "$stamp" || ! -d .venv ]]; then
 fi
 
 "$ROOT/deploy/local/infra.sh" install
+"$ROOT/deploy/local/dex.sh" install
 "$ROOT/deploy/local/web.sh"
 
 # --- browser tests (tests/e2e/browser): Debian's Chromium and axe-core -------------------
