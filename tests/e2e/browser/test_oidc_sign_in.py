@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Playwright, expect
 
-from tests.e2e.browser.support import CHROMIUM, TOKEN_KEY, VIEWPORT, launch_args
+from tests.e2e.browser.support import CHROMIUM, TOKEN_KEY, VIEWPORT, axe, launch_args
 from tests.gateway.support import stack
 from tests.support.e2e import ROOT
 from tests.support.oidc import GROUP_MAPPING, PASSWORD, Dex, dex
@@ -77,7 +77,10 @@ async def test_sign_in_through_the_provider_reaches_settings(
         await page.goto("/settings/ai-providers")
         await expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
         await expect(page.get_by_role("button", name="Dev sign-in")).to_have_count(0)
-        await page.get_by_role("button", name="Sign in with your organization").click()
+        sign_in = page.get_by_role("button", name="Sign in with your organization")
+        await expect(sign_in).to_be_visible()
+        assert await axe(page) == []
+        await sign_in.click()
 
         # The provider's own login page (Dex's password connector), on the provider's origin.
         await page.wait_for_url(f"{provider.issuer}/**")
@@ -103,6 +106,16 @@ async def test_sign_in_through_the_provider_reaches_settings(
         pending = await page.evaluate("() => sessionStorage.getItem('flowtrux.oidc.pending')")
         assert pending is None  # the verifier, state and nonce are used up
         assert "code=" not in page.url
+
+        # A callback this tab did not start (a forged or replayed link) signs nobody in.
+        other = await (await browser.new_context(base_url=gateway, viewport=VIEWPORT)).new_page()
+        other.on("pageerror", lambda error: errors.append(str(error)))
+        await other.goto("/auth/callback?code=stolen&state=forged")
+        await expect(other.get_by_role("alert")).to_contain_text("not started in this tab")
+        assert await axe(other) == []
+        await other.get_by_role("button", name="Back to sign-in").click()
+        await expect(other.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
+        assert await other.evaluate(f"() => sessionStorage.getItem('{TOKEN_KEY}')") is None
         assert errors == []
     finally:
         await browser.close()
