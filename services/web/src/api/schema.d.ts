@@ -1051,7 +1051,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1060,7 +1060,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1087,7 +1087,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1116,7 +1116,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderKeyList"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1125,7 +1125,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1134,7 +1134,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1176,7 +1176,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1185,7 +1185,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1221,7 +1221,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1250,7 +1250,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1259,7 +1259,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1286,7 +1286,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1330,7 +1330,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1339,7 +1339,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1384,7 +1384,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1420,7 +1420,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditList"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1429,7 +1429,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1447,7 +1447,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1476,16 +1476,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuthOptions"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1514,7 +1505,7 @@ export interface operations {
                     "application/json": components["schemas"]["Catalog"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1523,7 +1514,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1565,8 +1565,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1601,7 +1610,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1632,8 +1641,17 @@ export interface operations {
                     "application/json": components["schemas"]["Execution"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1659,7 +1677,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1690,7 +1708,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1719,7 +1737,7 @@ export interface operations {
                     "application/json": components["schemas"]["Me"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1728,7 +1746,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1757,7 +1784,7 @@ export interface operations {
                     "application/json": components["schemas"]["Plan"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1766,7 +1793,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1775,7 +1802,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1804,7 +1831,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1842,7 +1869,7 @@ export interface operations {
                     "application/json": components["schemas"]["UsageList"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1851,7 +1878,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1869,7 +1896,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1898,7 +1925,7 @@ export interface operations {
                     "application/json": components["schemas"]["WorkspaceList"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1907,7 +1934,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1949,7 +1985,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1958,7 +1994,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1994,7 +2030,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2025,8 +2061,17 @@ export interface operations {
                     "application/json": components["schemas"]["Workspace"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2052,7 +2097,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2081,7 +2126,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2090,7 +2135,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2117,7 +2162,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2161,7 +2206,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2170,7 +2215,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2215,7 +2260,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2251,8 +2296,17 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionPage"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2278,7 +2332,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2331,8 +2385,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2367,7 +2430,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2398,8 +2461,17 @@ export interface operations {
                     "application/json": components["schemas"]["WorkspaceModelList"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2425,7 +2497,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -1,5 +1,5 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { cleanup, render, screen, within } from '@testing-library/react';
+import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryRouter } from 'react-router-dom';
@@ -104,7 +104,8 @@ describe('signing in and out', () => {
     expect(await screen.findByRole('banner')).toHaveTextContent('org-x');
     expect(api.sent('POST', '/api/v1/dev/sign-in').map((c) => c.body)).toEqual([{ org_id: 'org-x', role: 'ADMIN' }]);
     expect(window.sessionStorage.getItem(TOKEN_KEY)).toBe('dev.token.value');
-    expect(screen.getByTestId('location')).toHaveTextContent('/workspaces');
+    // the navigation is a transition (v7_startTransition): it may land a render after the banner
+    await waitFor(() => expect(screen.getByTestId('location')).toHaveTextContent('/workspaces'));
 
     await user.click(screen.getByRole('button', { name: 'Sign out' }));
     expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
