@@ -27,6 +27,7 @@ unit: install
 down:
 	@if [ -x $(UV) ] && [ -d .venv ]; then $(RUN) python deploy/local/stack.py down; \
 	else deploy/local/infra.sh down; fi
+	@deploy/local/dex.sh down
 
 ## Print a dev JWT for the gateway: make token ORG=<org_id> ROLE=<OWNER|ADMIN|MEMBER>
 token: install

@@ -4,6 +4,7 @@
 #   - the uv workspace (.venv) from the committed uv.lock
 #   - the Kafka broker jars (Maven Central) and the FerretDB launcher (Go module proxy)
 #   - kustomize and kubeconform (Go module proxy), for validating deploy/k8s
+#   - Dex, the OIDC provider of the sign-in tests (Go module proxy; deploy/local/dex.sh)
 #   - the UI (services/web, npm registry), built when its sources changed
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -36,6 +37,7 @@ fi
 "$ROOT/deploy/local/k8s-tools.sh" >/dev/null
 # The OpenTelemetry Collector the e2e suite exports spans to (Go module proxy, cached).
 "$ROOT/deploy/local/otelcol.sh" install >/dev/null
+"$ROOT/deploy/local/dex.sh" install
 "$ROOT/deploy/local/web.sh"
 
 # --- browser tests (tests/e2e/browser): Debian's Chromium and axe-core -------------------

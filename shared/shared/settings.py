@@ -54,7 +54,9 @@ SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]
 class KafkaSettings(BaseSettings):
     """How every Kafka client of the project connects (CONTRACT § Kafka in production)."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_topic_suffix: str = Field(
@@ -159,7 +161,9 @@ class BaseServiceSettings(KafkaSettings):
 class MongoSettings(BaseSettings):
     """The service's own MongoDB (in prod a URL with the service's own user and password)."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
 
     mongodb_url: SecretStr = SecretStr("mongodb://127.0.0.1:27017")
 

@@ -171,9 +171,13 @@ async def stack(
     replicas: int = 1,
     gateway_overrides: dict[str, Any] | None = None,
     keyvault_overrides: dict[str, Any] | None = None,
+    common_overrides: dict[str, Any] | None = None,
+    gateway_port: int | None = None,
     wait_ready: bool = True,
 ) -> AsyncIterator[Stack]:
-    """keyvault + workspace (real apps, real FerretDB and Kafka) and `replicas` gateways."""
+    """keyvault + workspace (real apps, real FerretDB and Kafka) and `replicas` gateways
+    (`common_overrides`: settings of all three, e.g. service tokens; `gateway_port`: the
+    first gateway's port, for a redirect URI registered in advance)."""
     import asyncio
 
     from gateway.app import create_app as create_gateway
@@ -191,6 +195,7 @@ async def stack(
         "keyvault_url": f"http://127.0.0.1:{kv_port}",
         "workspace_url": f"http://127.0.0.1:{ws_port}",
         "log_format": "text",
+        **(common_overrides or {}),
     }
     kv_settings = KeyvaultSettings(
         **{
@@ -206,8 +211,10 @@ async def stack(
         kv_url = await exits.enter_async_context(serve(create_keyvault(kv_settings), kv_port))
         ws_url = await exits.enter_async_context(serve(create_workspace(ws_settings), ws_port))
         gateways = [
-            await exits.enter_async_context(serve(create_gateway(gw_settings)))
-            for _ in range(replicas)
+            await exits.enter_async_context(
+                serve(create_gateway(gw_settings), gateway_port if n == 0 else None)
+            )
+            for n in range(replicas)
         ]
         if wait_ready:
             async with httpx.AsyncClient() as client:

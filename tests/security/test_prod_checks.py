@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from agent_runner.settings import RunnerSettings
 from gateway.settings import GatewaySettings
@@ -38,8 +39,15 @@ def good_keyring() -> str:
     return f"prod-1:{base64.b64encode(os.urandom(32)).decode()}"
 
 
+OIDC: dict[str, Any] = {
+    "gateway_oidc_issuer": "https://id.example.test",
+    "gateway_oidc_client_id": "flowtrux-ui",
+}
+
+
 def prod(cls: type[BaseServiceSettings], **values: Any) -> BaseServiceSettings:
-    return cls(flowtrux_env="prod", **{**SASL, **tokens(), **values})
+    identity = OIDC if cls is GatewaySettings else {}
+    return cls(flowtrux_env="prod", **{**SASL, **tokens(), **identity, **values})
 
 
 def refusal(settings: BaseServiceSettings) -> str:
@@ -55,8 +63,13 @@ def test_production_settings_pass() -> None:
     prod(KeyvaultSettings, keyvault_master_keys=good_keyring()).check_production()
 
 
-def test_hs256_secret_shorter_than_32_bytes_is_refused() -> None:
-    message = refusal(prod(GatewaySettings, gateway_jwt_secret="x" * 31))
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_hs256_secret_shorter_than_32_bytes_is_refused(env: str) -> None:
+    # Dev tokens only exist in dev (prod takes only the OIDC provider's), but a short HS256
+    # secret is refused wherever it is set.
+    with pytest.raises(ValidationError) as err:
+        GatewaySettings(flowtrux_env=env, gateway_jwt_secret="x" * 31)
+    message = str(err.value)
     assert "GATEWAY_JWT_SECRET" in message
     assert "32 bytes" in message
     assert "x" * 31 not in message
@@ -130,7 +143,7 @@ def test_the_dev_keyring_under_another_id_is_refused(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_named_at_once() -> None:
-    settings = GatewaySettings(flowtrux_env="prod", gateway_jwt_secret="short")
+    settings = GatewaySettings(flowtrux_env="prod", service_token_gateway="short")
     message = refusal(settings)
-    for name in ("GATEWAY_JWT_SECRET", "SERVICE_TOKEN_GATEWAY", "KAFKA_SECURITY_PROTOCOL"):
+    for name in ("SERVICE_TOKEN_GATEWAY", "KAFKA_SECURITY_PROTOCOL", "GATEWAY_OIDC_ISSUER"):
         assert name in message

@@ -17,10 +17,16 @@ from gateway.api import health, public_router
 from gateway.api.asyncapi import build_asyncapi
 from gateway.api.openapi import install_openapi
 from gateway.api.web import WebUI
-from gateway.clients import Upstream
-from gateway.domain import ExecutionBus
+from gateway.clients import OidcProvider, Upstream
+from gateway.domain import ClaimMapping, ExecutionBus
 from gateway.events import KafkaExecutionBus
-from gateway.service import Gateway
+from gateway.service import (
+    DevTokenVerifier,
+    EitherTokenVerifier,
+    Gateway,
+    OidcTokenVerifier,
+    TokenVerifier,
+)
 from gateway.settings import GatewaySettings
 from shared.access import install_telemetry
 from shared.kafka import ensure_topics
@@ -30,12 +36,15 @@ from shared.web import BodySizeLimit, install_problem_handlers, internal_client,
 
 DESCRIPTION = """The public HTTP API of FlowTrux AI Providers, for the UI.
 
-Every route needs `Authorization: Bearer <JWT>` (HS256; claims `sub`, `org_id`, `role`,
-`exp`). Settings (provider keys, workspace changes, plan, usage, audit) need the OWNER role;
-any member may read workspaces and their models and run test executions. Another
-organization's object answers 404 exactly as a missing one. Errors are
-`application/problem+json` with a machine-readable `code`. The events are described by the
-AsyncAPI document at `/asyncapi`.
+Every route needs `Authorization: Bearer <JWT>`: in `prod` an access token of the
+organization's OIDC provider (RS256/ES256; `iss`, `aud`, `exp` checked; organization and role
+from the claims the settings name), in `dev` also an HS256 token with `sub`, `org_id`, `role`,
+`exp`. `GET /auth/options` tells a browser how to sign in. A verified token that names no
+organization or role the gateway accepts answers 403 `no_membership`. Settings (provider
+keys, workspace changes, plan, usage, audit) need the OWNER role; any member may read
+workspaces and their models and run test executions. Another organization's object answers
+404 exactly as a missing one. Errors are `application/problem+json` with a machine-readable
+`code`. The events are described by the AsyncAPI document at `/asyncapi`.
 """
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
@@ -59,13 +68,35 @@ def _pooled_transport() -> httpx.AsyncHTTPTransport:
     )
 
 
+def _verifier(settings: GatewaySettings, oidc: OidcProvider | None) -> TokenVerifier:
+    dev = DevTokenVerifier(settings.gateway_jwt_secret.get_secret_value())
+    if oidc is None:
+        return dev
+    verifier = OidcTokenVerifier(
+        provider=oidc,
+        audience=settings.oidc_audience(),
+        mapping=ClaimMapping(
+            org_claim=settings.gateway_oidc_org_claim,
+            role_claim=settings.gateway_oidc_role_claim,
+            org_prefix=settings.gateway_oidc_org_prefix,
+            role_prefix=settings.gateway_oidc_role_prefix,
+        ),
+        leeway_s=settings.gateway_oidc_leeway_s,
+    )
+    if settings.flowtrux_env == "prod":  # prod: the provider's tokens only
+        return verifier
+    return EitherTokenVerifier(dev=dev, oidc=verifier)
+
+
 def create_app(
     settings: GatewaySettings | None = None,
     *,
     bus: ExecutionBus | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    oidc_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """The gateway app; `bus` and `transport` replace Kafka and the network in unit tests."""
+    """The gateway app; `bus` and the transports replace Kafka and the network in unit
+    tests (`oidc_transport`: the OIDC provider)."""
     settings = settings or GatewaySettings()
     settings.check_production()
     extra: dict[str, Any] = {"transport": transport or _pooled_transport()}
@@ -84,6 +115,24 @@ def create_app(
         workspace = internal_client(
             settings, caller="gateway", base_url=settings.workspace_url, **extra
         )
+        # The provider is reached with a client of its own: no service credential on it.
+        oidc_client = (
+            httpx.AsyncClient(
+                transport=oidc_transport, timeout=httpx.Timeout(5.0), follow_redirects=False
+            )
+            if settings.oidc_enabled()
+            else None
+        )
+        oidc = (
+            OidcProvider(
+                oidc_client,
+                settings.gateway_oidc_issuer,
+                min_refresh_s=settings.gateway_oidc_jwks_min_refresh_s,
+                max_age_s=settings.gateway_oidc_jwks_max_age_s,
+            )
+            if oidc_client is not None
+            else None
+        )
         if real_bus:
             topics = settings.topics
             names = [topics.execution_requested, topics.execution_result]
@@ -98,10 +147,14 @@ def create_app(
             keyvault=Upstream("keyvault", keyvault),
             workspace=Upstream("workspace", workspace),
             bus=the_bus,
+            verifier=_verifier(settings, oidc),
+            oidc=oidc,
         )
         try:
             yield
         finally:
+            if oidc_client is not None:
+                await oidc_client.aclose()
             await the_bus.stop()
             await keyvault.aclose()
             await workspace.aclose()
@@ -118,7 +171,7 @@ def create_app(
     )
     trace_app(app, "gateway")
     install_problem_handlers(app)
-    web = WebUI(settings.web_dir())
+    web = WebUI(settings.web_dir(), connect_origins=[o for o in [settings.oidc_origin()] if o])
 
     @app.exception_handler(StarletteHTTPException)
     async def _routing(request: Request, exc: StarletteHTTPException) -> Response:

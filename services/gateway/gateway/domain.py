@@ -39,15 +39,60 @@ class ForbiddenError(Exception):
     """The caller's role does not allow the operation."""
 
 
-def principal_from_claims(claims: dict[str, Any]) -> Principal:
-    """The caller from verified JWT claims; raises InvalidTokenError for any malformed claim."""
-    sub, org_id, role = claims.get("sub"), claims.get("org_id"), claims.get("role")
+class MembershipError(ForbiddenError):
+    """A verified token that names no organization or role this gateway accepts."""
+
+
+class IdentityProviderUnavailableError(Exception):
+    """The OIDC provider's discovery document or keys could not be fetched."""
+
+
+@dataclass(frozen=True)
+class ClaimMapping:
+    """Where a token carries the organization and the role (GATEWAY_OIDC_*_CLAIM/_PREFIX).
+
+    A claim may be a string or a list of strings (e.g. `groups`); with a prefix, only the
+    entries that start with it count, and the prefix is removed (`org:acme` -> `acme`).
+    Exactly one entry must count: none or several is refused.
+    """
+
+    org_claim: str = "org_id"
+    role_claim: str = "role"
+    org_prefix: str = ""
+    role_prefix: str = ""
+
+    def describe(self, what: str) -> str:
+        claim, prefix = (
+            (self.org_claim, self.org_prefix)
+            if what == "org"
+            else (self.role_claim, self.role_prefix)
+        )
+        return f"claim '{claim}'" + (f" (an entry '{prefix}<value>')" if prefix else "")
+
+
+def _mapped(claims: dict[str, Any], name: str, prefix: str, describe: str) -> str | None:
+    value = claims.get(name)
+    entries = value if isinstance(value, list) else [] if value is None else [value]
+    found = [e[len(prefix) :] for e in entries if isinstance(e, str) and e.startswith(prefix)]
+    if len(found) > 1:
+        raise MembershipError(f"{describe} names {len(found)} values; exactly one is needed")
+    return found[0] if found else None
+
+
+def principal_from_claims(claims: dict[str, Any], mapping: ClaimMapping | None = None) -> Principal:
+    """The caller from verified JWT claims. A malformed `sub` raises InvalidTokenError; a
+    missing or unacceptable organization or role raises MembershipError."""
+    mapping = mapping or ClaimMapping()
+    sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 256:
         raise InvalidTokenError("claim 'sub' must be a non-empty string")
-    if not isinstance(org_id, str) or not is_identifier(org_id):
-        raise InvalidTokenError("claim 'org_id' must be an organization id")
+    org_where, role_where = mapping.describe("org"), mapping.describe("role")
+    org_id = _mapped(claims, mapping.org_claim, mapping.org_prefix, org_where)
+    role = _mapped(claims, mapping.role_claim, mapping.role_prefix, role_where)
+    if org_id is None or not is_identifier(org_id):
+        raise MembershipError(f"{org_where} must name the caller's organization id")
     if role not in {r.value for r in Role}:
-        raise InvalidTokenError("claim 'role' must be OWNER, ADMIN or MEMBER")
+        raise MembershipError(f"{role_where} must be OWNER, ADMIN or MEMBER")
     admin = claims.get("platform_admin", False)
     if not isinstance(admin, bool):
         raise InvalidTokenError("claim 'platform_admin' must be a boolean")

@@ -1,7 +1,9 @@
 """The gateway's use cases: user tokens, and the answers it composes from keyvault,
 workspace and Kafka (plan with key count, key names on executions, recorded test runs).
 
-User tokens are HS256 JWTs with `sub`, `org_id`, `role`, `exp` (and `platform_admin`).
+User tokens: in `prod`, only the OIDC provider's (RS256/ES256, checked against its JWKS,
+`iss`, `aud`, `exp`, `nbf`; organization and role mapped by settings). In `dev`, HS256 JWTs
+with `sub`, `org_id`, `role`, `exp` (and `platform_admin`), plus OIDC tokens when configured.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 
-from gateway.clients import Upstream, seg
+from gateway.clients import ACCEPTED_ALGORITHMS, OidcProvider, Upstream, seg
 from gateway.domain import (
+    ClaimMapping,
     ExecutionBus,
     InvalidTokenError,
+    MembershipError,
     Principal,
     Role,
     principal_from_claims,
@@ -69,7 +73,92 @@ def verify_token(secret: str, token: str) -> Principal:
         raise InvalidTokenError("the token has expired") from exc
     except jwt.PyJWTError as exc:
         raise InvalidTokenError("the token is not valid") from exc
-    return principal_from_claims(claims)
+    try:
+        return principal_from_claims(claims)
+    except MembershipError as exc:  # a dev token names its org and role itself
+        raise InvalidTokenError(str(exc)) from None
+
+
+class TokenVerifier(Protocol):
+    """Turns a bearer token into the caller, or raises InvalidTokenError / MembershipError
+    (or IdentityProviderUnavailableError when the provider's keys cannot be had)."""
+
+    async def verify(self, token: str) -> Principal: ...
+
+
+@dataclass
+class DevTokenVerifier:
+    """The dev path: HS256 tokens signed with GATEWAY_JWT_SECRET."""
+
+    secret: str
+
+    async def verify(self, token: str) -> Principal:
+        return verify_token(self.secret, token)
+
+
+@dataclass
+class OidcTokenVerifier:
+    """Tokens of the OIDC provider: signature by a key of its JWKS (RS256/ES256 only), and
+    `iss`, `aud`, `exp`, `nbf` checked with `leeway_s` of clock skew."""
+
+    provider: OidcProvider
+    audience: str
+    mapping: ClaimMapping
+    leeway_s: float = 30.0
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError("the token is not valid") from exc
+        alg = header.get("alg")
+        if alg not in ACCEPTED_ALGORITHMS:
+            raise InvalidTokenError("the token must be signed with RS256 or ES256")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidTokenError("the token is not valid")
+        key = await self.provider.key(kid, alg)
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.provider.issuer,
+                leeway=self.leeway_s,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidTokenError("the token has expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise InvalidTokenError("the token is not valid yet") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise InvalidTokenError("the token was issued by another issuer") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise InvalidTokenError("the token is meant for another audience") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidTokenError(f"the token has no '{exc.claim}' claim") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError("the token is not valid") from exc
+        return principal_from_claims(claims, self.mapping)
+
+
+@dataclass
+class EitherTokenVerifier:
+    """`dev` with an OIDC provider configured: HS256 dev tokens and the provider's tokens,
+    each verified only by its own verifier (chosen by the header's `alg`)."""
+
+    dev: DevTokenVerifier
+    oidc: OidcTokenVerifier
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            alg = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError("the token is not valid") from exc
+        if alg == ALGORITHM:
+            return await self.dev.verify(token)
+        return await self.oidc.verify(token)
 
 
 @dataclass
@@ -80,6 +169,8 @@ class Gateway:
     keyvault: Upstream
     workspace: Upstream
     bus: ExecutionBus
+    verifier: TokenVerifier
+    oidc: OidcProvider | None = None
 
 
 async def plan_with_key_count(gw: Gateway, org_id: str, plan: Any = None) -> dict[str, Any]:

@@ -18,14 +18,16 @@ from tests.gateway.support import FakeUpstreams, asgi_client, gateway_settings
 from tests.support.prod import PROD_VALUES
 
 
-def test_prod_refuses_the_dev_jwt_secret() -> None:
+def test_prod_accepts_only_oidc_so_needs_its_issuer() -> None:
     tokens: dict[str, Any] = PROD_VALUES
     settings = GatewaySettings(flowtrux_env="prod", **tokens)
-    assert settings.dev_defaults_in_use() == ["GATEWAY_JWT_SECRET"]
-    with pytest.raises(ProductionSettingsError, match="GATEWAY_JWT_SECRET"):
+    with pytest.raises(ProductionSettingsError, match="GATEWAY_OIDC_ISSUER"):
         create_app(settings, bus=InMemoryExecutionBus())
     fine = GatewaySettings(
-        flowtrux_env="prod", gateway_jwt_secret="a-real-secret-" + "x" * 40, **tokens
+        flowtrux_env="prod",
+        gateway_oidc_issuer="https://id.example.test",
+        gateway_oidc_client_id="flowtrux-ui",
+        **tokens,
     )
     create_app(fine, bus=InMemoryExecutionBus())
 

@@ -73,17 +73,20 @@ async def test_dev_sign_in_exists_only_in_dev(upstreams: FakeUpstreams) -> None:
         gateway_settings(), bus=InMemoryExecutionBus(), transport=upstreams.transport()
     )
     async with asgi_client(dev) as client:
-        assert (await client.get("/api/v1/auth/options")).json() == {"dev_sign_in": True}
+        options = (await client.get("/api/v1/auth/options")).json()
+        assert options == {"dev_sign_in": True, "oidc": None}
         signed = await client.post("/api/v1/dev/sign-in", json=body)
         assert signed.status_code == 200
         claims = jwt.decode(signed.json()["token"], SECRET, algorithms=["HS256"])
         assert (claims["org_id"], claims["role"], claims["sub"]) == ("org-a", "ADMIN", "dev-user")
     prod_settings = gateway_settings(
-        flowtrux_env="prod", gateway_jwt_secret="a-real-secret-" + "x" * 40, **PROD_TOKENS
+        flowtrux_env="prod",
+        gateway_oidc_issuer="https://id.example.test",
+        gateway_oidc_client_id="flowtrux-ui",
+        **PROD_VALUES,
     )
     prod = create_app(prod_settings, bus=InMemoryExecutionBus(), transport=upstreams.transport())
-    async with asgi_client(prod) as client:
-        assert (await client.get("/api/v1/auth/options")).json() == {"dev_sign_in": False}
+    async with asgi_client(prod) as client:  # (its /auth/options: tests/gateway/unit/test_oidc.py)
         refused = await client.post("/api/v1/dev/sign-in", json=body)
         assert refused.status_code == 404
         assert "token" not in refused.text

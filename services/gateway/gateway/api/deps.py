@@ -8,14 +8,17 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from gateway.clients import unavailable
 from gateway.domain import (
     ForbiddenError,
+    IdentityProviderUnavailableError,
     InvalidTokenError,
+    MembershipError,
     Principal,
     require_owner,
     require_platform_admin,
 )
-from gateway.service import Gateway, verify_token
+from gateway.service import Gateway
 from shared.contracts import is_identifier
 from shared.paging import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import ProblemError
@@ -27,11 +30,13 @@ def get_gateway(request: Request) -> Gateway:
 
 
 _bearer = HTTPBearer(
-    auto_error=False, description="A user JWT (HS256) with sub, org_id, role and exp."
+    auto_error=False,
+    description="An access token of the organization's OIDC provider (in dev also an HS256 "
+    "JWT with sub, org_id, role and exp).",
 )
 
 
-def authenticated(
+async def authenticated(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -39,11 +44,13 @@ def authenticated(
         raise ProblemError(401, "unauthorized", "a valid bearer token is required")
     gateway = get_gateway(request)
     try:
-        return verify_token(
-            gateway.settings.gateway_jwt_secret.get_secret_value(), credentials.credentials
-        )
+        return await gateway.verifier.verify(credentials.credentials)
     except InvalidTokenError as exc:
         raise ProblemError(401, "unauthorized", str(exc)) from None
+    except MembershipError as exc:
+        raise ProblemError(403, "no_membership", str(exc), title="Forbidden") from None
+    except IdentityProviderUnavailableError:
+        raise unavailable("the identity provider", "cannot be reached") from None
 
 
 def owner(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:

@@ -13,8 +13,14 @@ PROBLEM_MEDIA = "application/problem+json"
 
 _DESCRIPTIONS = {
     400: "The request could not be read.",
-    401: "Missing, malformed, expired or wrongly signed token.",
-    403: "The caller's role does not allow this.",
+    401: (
+        "Missing, malformed, expired or wrongly signed token, or one of another issuer or "
+        "audience (`unauthorized`, with the reason)."
+    ),
+    403: (
+        "The caller's role does not allow this (`forbidden`), or a valid OIDC token names no "
+        "organization or role the gateway accepts (`no_membership`)."
+    ),
     404: "No such object in the caller's organization (another org's object looks the same).",
     405: "Method not allowed.",
     409: "Conflict: `plan_limit_reached` or `name_taken`.",
@@ -23,7 +29,7 @@ _DESCRIPTIONS = {
         "Invalid request (`validation_error`, `unknown_ai_provider`, `key_rejected`, "
         "`invalid_cursor`, ...)."
     ),
-    503: "A dependency (keyvault, workspace or kafka) is unavailable.",
+    503: "A dependency (keyvault, workspace, kafka or the identity provider) is unavailable.",
 }
 
 _EXAMPLE_CODES = {
@@ -51,8 +57,9 @@ def _problem_example(status: int) -> dict[str, Any]:
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Declared error answers of a route; every route may also answer 401 and 503."""
-    wanted = {401, 503, *statuses}
+    """Declared error answers of a route; every route may also answer 401, 403 (an OIDC
+    token without membership) and 503."""
+    wanted = {401, 403, 503, *statuses}
     if 413 in wanted:  # a route with a body may also get one that is not UTF-8 JSON at all
         wanted.add(400)
     return {s: {"model": Problem, "description": _DESCRIPTIONS[s]} for s in sorted(wanted)}

@@ -375,10 +375,23 @@ class Me(Reply):
     platform_admin: bool = False
 
 
+class OidcOptions(Reply):
+    """The organization's OIDC provider: the UI signs in with Authorization Code + PKCE."""
+
+    issuer: str = Field(description="The provider's issuer URL (`iss` of its tokens).")
+    client_id: str = Field(description="The UI's public client id.")
+    scopes: list[str] = Field(description="Scopes to ask for.")
+    authorization_endpoint: str = Field(description="Where the browser is sent to sign in.")
+    token_endpoint: str = Field(description="Where the browser exchanges the code.")
+
+
 class AuthOptions(Reply):
     """How a browser may sign in here."""
 
     dev_sign_in: bool = Field(description="Whether `POST /dev/sign-in` exists (dev only).")
+    oidc: OidcOptions | None = Field(
+        None, description="The OIDC provider to sign in with; null when none is configured."
+    )
 
 
 class DevSignIn(Request):

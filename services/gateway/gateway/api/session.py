@@ -8,7 +8,9 @@ from fastapi import APIRouter
 
 from gateway.api.deps import GatewayDep, MemberDep
 from gateway.api.openapi import errors, ok
-from gateway.api.schemas import AuthOptions, DevSignIn, DevToken, Me
+from gateway.api.schemas import AuthOptions, DevSignIn, DevToken, Me, OidcOptions
+from gateway.clients import unavailable
+from gateway.domain import IdentityProviderUnavailableError
 from gateway.service import issue_token
 from shared.contracts import utcnow
 from shared.web import ProblemError
@@ -30,10 +32,43 @@ async def get_me(who: MemberDep) -> Me:
     )
 
 
-@router.get("/auth/options", responses=ok(200, {"dev_sign_in": True}))
+@router.get(
+    "/auth/options",
+    responses={
+        **ok(
+            200,
+            {
+                "dev_sign_in": False,
+                "oidc": {
+                    "issuer": "https://id.example.com",
+                    "client_id": "flowtrux-ui",
+                    "scopes": ["openid", "profile", "email"],
+                    "authorization_endpoint": "https://id.example.com/auth",
+                    "token_endpoint": "https://id.example.com/token",
+                },
+            },
+        ),
+        503: errors(503)[503],  # no token needed, so never 401/403
+    },
+)
 async def get_auth_options(gw: GatewayDep) -> AuthOptions:
-    """How a browser signs in here (no token needed)."""
-    return AuthOptions(dev_sign_in=gw.settings.dev_sign_in_enabled())
+    """How a browser signs in here (no token needed): the OIDC provider, and whether the
+    dev sign-in exists."""
+    settings = gw.settings
+    oidc = None
+    if gw.oidc is not None:
+        try:
+            doc = await gw.oidc.discovery()
+        except IdentityProviderUnavailableError:
+            raise unavailable("the identity provider", "cannot be reached") from None
+        oidc = OidcOptions(
+            issuer=settings.gateway_oidc_issuer,
+            client_id=settings.gateway_oidc_client_id,
+            scopes=settings.oidc_scopes(),
+            authorization_endpoint=doc["authorization_endpoint"],
+            token_endpoint=doc["token_endpoint"],
+        )
+    return AuthOptions(dev_sign_in=settings.dev_sign_in_enabled(), oidc=oidc)
 
 
 @router.post(

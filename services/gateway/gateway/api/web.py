@@ -14,20 +14,28 @@ from fastapi.responses import FileResponse, Response
 
 from shared.web import problem_response
 
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def content_security_policy(connect_origins: list[str]) -> str:
+    """Own scripts, styles and API only; `connect_origins` adds the OIDC provider, whose
+    token endpoint the browser posts the authorization code to."""
+    connect = " ".join(["'self'", *connect_origins])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            f"connect-src {connect}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CSP = content_security_policy([])
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -44,8 +52,12 @@ NOT_UI = ("/api/", "/internal/", "/docs", "/openapi.json", "/asyncapi", "/health
 class WebUI:
     """Serves the built UI from `root` (the directory holding `index.html`)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, connect_origins: list[str] | None = None) -> None:
         self.root = root.resolve()
+        self.headers = {
+            **SECURITY_HEADERS,
+            "Content-Security-Policy": content_security_policy(connect_origins or []),
+        }
 
     def serves(self, request: Request) -> bool:
         """Whether an unmatched request is the UI's to answer (GET/HEAD outside the API)."""
@@ -76,8 +88,7 @@ class WebUI:
             return None
         return candidate
 
-    @staticmethod
-    def _with_headers(response: Response, cache: str) -> Response:
-        response.headers.update(SECURITY_HEADERS)
+    def _with_headers(self, response: Response, cache: str) -> Response:
+        response.headers.update(self.headers)
         response.headers["Cache-Control"] = cache
         return response

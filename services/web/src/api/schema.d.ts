@@ -101,7 +101,8 @@ export interface paths {
         };
         /**
          * Get Auth Options
-         * @description How a browser signs in here (no token needed).
+         * @description How a browser signs in here (no token needed): the OIDC provider, and whether the
+         *     dev sign-in exists.
          */
         get: operations["getAuthOptions"];
         put?: never;
@@ -416,6 +417,8 @@ export interface components {
              * @description Whether `POST /dev/sign-in` exists (dev only).
              */
             dev_sign_in: boolean;
+            /** @description The OIDC provider to sign in with; null when none is configured. */
+            oidc?: components["schemas"]["OidcOptions"] | null;
         };
         /**
          * Catalog
@@ -705,6 +708,37 @@ export interface components {
              * @description User id.
              */
             sub: string;
+        };
+        /**
+         * OidcOptions
+         * @description The organization's OIDC provider: the UI signs in with Authorization Code + PKCE.
+         */
+        OidcOptions: {
+            /**
+             * Authorization Endpoint
+             * @description Where the browser is sent to sign in.
+             */
+            authorization_endpoint: string;
+            /**
+             * Client Id
+             * @description The UI's public client id.
+             */
+            client_id: string;
+            /**
+             * Issuer
+             * @description The provider's issuer URL (`iss` of its tokens).
+             */
+            issuer: string;
+            /**
+             * Scopes
+             * @description Scopes to ask for.
+             */
+            scopes: string[];
+            /**
+             * Token Endpoint
+             * @description Where the browser exchanges the code.
+             */
+            token_endpoint: string;
         };
         /**
          * Plan
@@ -1023,7 +1057,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1032,7 +1066,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1059,7 +1093,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1088,7 +1122,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderKeyList"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1097,7 +1131,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1106,7 +1140,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1148,7 +1182,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1157,7 +1191,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1193,7 +1227,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1222,7 +1256,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1231,7 +1265,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1258,7 +1292,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1302,7 +1336,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1311,7 +1345,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1356,7 +1390,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1392,7 +1426,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditList"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1401,7 +1435,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1419,7 +1453,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1448,6 +1482,15 @@ export interface operations {
                     "application/json": components["schemas"]["AuthOptions"];
                 };
             };
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getCatalog: {
@@ -1468,7 +1511,7 @@ export interface operations {
                     "application/json": components["schemas"]["Catalog"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1477,7 +1520,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1519,8 +1571,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1555,7 +1616,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1586,8 +1647,17 @@ export interface operations {
                     "application/json": components["schemas"]["Execution"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1613,7 +1683,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1644,7 +1714,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1673,7 +1743,7 @@ export interface operations {
                     "application/json": components["schemas"]["Me"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1682,7 +1752,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1711,7 +1790,7 @@ export interface operations {
                     "application/json": components["schemas"]["Plan"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1720,7 +1799,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1729,7 +1808,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1758,7 +1837,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1796,7 +1875,7 @@ export interface operations {
                     "application/json": components["schemas"]["UsageList"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1805,7 +1884,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1823,7 +1902,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1852,7 +1931,7 @@ export interface operations {
                     "application/json": components["schemas"]["WorkspaceList"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1861,7 +1940,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1903,7 +1991,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1912,7 +2000,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1948,7 +2036,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1979,8 +2067,17 @@ export interface operations {
                     "application/json": components["schemas"]["Workspace"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2006,7 +2103,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2035,7 +2132,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2044,7 +2141,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2071,7 +2168,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2115,7 +2212,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2124,7 +2221,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2169,7 +2266,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2205,8 +2302,17 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionPage"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2232,7 +2338,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2285,8 +2391,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2321,7 +2436,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2352,8 +2467,17 @@ export interface operations {
                     "application/json": components["schemas"]["WorkspaceModelList"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2379,7 +2503,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;

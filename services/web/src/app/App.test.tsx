@@ -1,5 +1,5 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { render, screen, within } from '@testing-library/react';
+import { cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryRouter } from 'react-router-dom';
@@ -104,10 +104,35 @@ describe('signing in and out', () => {
     expect(await screen.findByRole('banner')).toHaveTextContent('org-x');
     expect(api.sent('POST', '/api/v1/dev/sign-in').map((c) => c.body)).toEqual([{ org_id: 'org-x', role: 'ADMIN' }]);
     expect(window.sessionStorage.getItem(TOKEN_KEY)).toBe('dev.token.value');
-    expect(screen.getByTestId('location')).toHaveTextContent('/workspaces');
+    // the navigation is a transition (v7_startTransition): it may land a render after the banner
+    await waitFor(() => expect(screen.getByTestId('location')).toHaveTextContent('/workspaces'));
 
     await user.click(screen.getByRole('button', { name: 'Sign out' }));
     expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
+    expect(window.sessionStorage.getItem(TOKEN_KEY)).toBeNull();
+  });
+
+  it('offers the organization\'s OIDC provider when configured, and the callback checks the sign-in', async () => {
+    stubFetch({
+      'GET /api/v1/auth/options': {
+        dev_sign_in: false,
+        oidc: {
+          issuer: 'https://id.example.test',
+          client_id: 'flowtrux-ui',
+          scopes: ['openid'],
+          authorization_endpoint: 'https://id.example.test/auth',
+          token_endpoint: 'https://id.example.test/token',
+        },
+      },
+    });
+    renderApp('/');
+    expect(await screen.findByRole('button', { name: 'Sign in with your organization' })).toBeEnabled();
+    expect(screen.queryByRole('button', { name: 'Dev sign-in' })).not.toBeInTheDocument();
+    cleanup();
+    // A callback this tab did not start is refused with a way back.
+    renderApp('/auth/callback?code=c&state=s');
+    expect(await screen.findByRole('alert')).toHaveTextContent(/not started in this tab/);
+    expect(screen.getByRole('button', { name: 'Back to sign-in' })).toBeInTheDocument();
     expect(window.sessionStorage.getItem(TOKEN_KEY)).toBeNull();
   });
 

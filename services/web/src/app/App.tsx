@@ -1,6 +1,8 @@
-import { Link, Navigate, Route, Routes } from 'react-router-dom';
+import { Link, Navigate, Route, Routes, useLocation } from 'react-router-dom';
 import { WorkspaceDetailPage } from '../features/agent-node/WorkspaceDetailPage';
+import { OidcCallback } from '../features/auth/OidcCallback';
 import { SignInScreen } from '../features/auth/SignInScreen';
+import { CALLBACK_PATH } from '../features/auth/oidc';
 import { WorkspacesListPage } from '../features/workspaces/WorkspacesListPage';
 import { ErrorAlert } from '../components/ErrorAlert';
 import { SignInFrame } from '../components/SignInFrame';
@@ -11,6 +13,8 @@ import { SettingsPage } from './SettingsPage';
 
 export function App() {
   const { token } = useSession();
+  const { pathname } = useLocation();
+  if (pathname === CALLBACK_PATH) return <OidcCallback />;
   if (!token) return <SignInScreen />;
   return <SignedIn />;
 }

@@ -1,9 +1,10 @@
 import { useId, useState, type FormEvent } from 'react';
-import { useNavigate } from 'react-router-dom';
+import { useLocation, useNavigate } from 'react-router-dom';
 import { ErrorAlert } from '../../components/ErrorAlert';
 import { SignInFrame } from '../../components/SignInFrame';
 import { signIn, useSession } from '../../lib/session';
 import { useAuthOptions, useDevSignIn, type Role } from './api';
+import { authorizationUrl, type OidcOptions } from './oidc';
 
 const ROLES: Role[] = ['OWNER', 'ADMIN', 'MEMBER'];
 
@@ -35,6 +36,7 @@ export function SignInScreen() {
         </div>
       )}
       {options.isError && <ErrorAlert error={options.error} />}
+      {options.data?.oidc && <OidcSignIn options={options.data.oidc} />}
       <form onSubmit={submit} className="card stack" noValidate>
         <label htmlFor={tokenId}>Access token</label>
         <textarea
@@ -59,6 +61,41 @@ export function SignInScreen() {
       </form>
       {options.data?.dev_sign_in && <DevSignIn />}
     </SignInFrame>
+  );
+}
+
+function OidcSignIn({ options }: { options: OidcOptions }) {
+  const location = useLocation();
+  const [error, setError] = useState<string | null>(null);
+  const [leaving, setLeaving] = useState(false);
+  const returnTo = location.pathname === '/' ? '/workspaces' : location.pathname + location.search;
+
+  const start = () => {
+    setError(null);
+    setLeaving(true);
+    authorizationUrl(options, window.location.origin, returnTo).then(
+      (url) => window.location.assign(url),
+      () => {
+        setLeaving(false);
+        setError('This browser cannot start a secure sign-in (Web Crypto is unavailable).');
+      },
+    );
+  };
+
+  return (
+    <div className="card stack">
+      <p>Sign in with your organization&apos;s account.</p>
+      {error && (
+        <p role="alert" className="field-error">
+          {error}
+        </p>
+      )}
+      <div>
+        <button type="button" className="primary" onClick={start} disabled={leaving}>
+          Sign in with your organization
+        </button>
+      </div>
+    </div>
   );
 }
 
