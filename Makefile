@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen --no-sync
 ORG ?= org-dev
 ROLE ?= OWNER
 
-.PHONY: dev test unit down token bench install lint fmt api-client screenshots
+.PHONY: dev test unit down token bench chaos install lint fmt api-client screenshots
 
 ## Install what is missing (uv, Python deps, Kafka jars, FerretDB launcher); idempotent.
 install:
@@ -35,6 +35,14 @@ token: install
 ## Run the benchmarks and write their report to bench/report.md.
 bench: install
 	@deploy/local/bench.sh
+
+## The chaos suite: N executions per scenario (A: single broker, B: 3-broker cluster) while
+## runners, keyvault, FerretDB and brokers fail; writes bench/chaos-report.md.
+N ?= 10000
+RATE ?= 100
+SCENARIO ?= both
+chaos: install
+	@$(RUN) python deploy/local/chaos.py --executions $(N) --rate $(RATE) --scenario $(SCENARIO) --out bench/chaos-report.md
 
 ## Regenerate services/web/openapi.json and the UI's typed client from the gateway's API.
 api-client: install
