@@ -193,12 +193,15 @@ class Proc:
             self.popen.send_signal(signal.SIGKILL)
         await asyncio.to_thread(self.popen.wait)
 
-    async def restart_killed(self) -> None:
-        """SIGKILL, start again, wait until ready (one restart of a process at a time)."""
+    async def restart_killed(self) -> float:
+        """SIGKILL, start again, wait until ready (one restart of a process at a time);
+        returns the seconds from the kill until ready again."""
         async with self.lock:
+            killed = time.monotonic()
             await self.kill()
             self.start()
             await self.ready()
+            return time.monotonic() - killed
 
     async def stop(self) -> None:
         if self.popen is None or self.popen.poll() is not None:
@@ -561,9 +564,9 @@ class Run:
         if kind == "runner SIGKILL":
             name = f"runner-{index % len(RUNNER_PORTS)}"
             fault.note = name
-            await self.procs[name].restart_killed()
+            fault.back_s = await self.procs[name].restart_killed()
         elif kind == "keyvault SIGKILL":
-            await self.procs["keyvault"].restart_killed()
+            fault.back_s = await self.procs["keyvault"].restart_killed()
         elif kind == "FerretDB restart":
             await ainfra("down", "ferretdb")
             await ainfra("up", "ferretdb")
@@ -582,7 +585,8 @@ class Run:
             await wait_gone(pid)
             await asyncio.sleep(self.config.leader_down_s)
             await ainfra("up", "kafka-cluster")
-        fault.back_s = time.monotonic() - started
+        if fault.back_s is None:
+            fault.back_s = time.monotonic() - started
         log(f"{kind} {fault.note}: back after {fault.back_s:.1f} s")
         return fault
 
