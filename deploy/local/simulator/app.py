@@ -110,8 +110,8 @@ class Simulator:
         self.jitter_ms = jitter_ms
         self.records: deque[dict[str, Any]] = deque(maxlen=max_records)
         self._seen: set[str] = set()
-        self.calls = 0
-        self.by_tag: dict[str, int] = {}
+        self.count_total = 0
+        self.count_by_tag: dict[str, int] = {}
 
     def delay_ms(self, extra_ms: int) -> int:
         """The latency of one call: the fixed latency, a uniform 0..jitter_ms, the key's extra."""
@@ -159,11 +159,15 @@ class Simulator:
             return 200, {"items": list(self.records)}, []
         if path == "/_sim/counts":
             if method == "DELETE":
-                self.calls = 0
-                self.by_tag.clear()
+                self.count_total = 0
+                self.count_by_tag.clear()
                 return 200, {"cleared": True}, []
-            tagged = sum(self.by_tag.values())
-            return 200, {"calls": self.calls, "tagged": tagged, "by_tag": self.by_tag}, []
+            tagged = sum(self.count_by_tag.values())
+            return (
+                200,
+                {"calls": self.count_total, "tagged": tagged, "by_tag": self.count_by_tag},
+                [],
+            )
         if path == "/_sim/health":
             return 200, {"status": "ok"}, []
         if method == "POST" and path == "/v1/messages":
@@ -213,10 +217,10 @@ class Simulator:
         self._seen.add(call_id)
         behaviour = behaviour_for(key, first_call=first)
         if not listing:
-            self.calls += 1
+            self.count_total += 1
             tag = call_tag(body)
             if tag is not None:
-                self.by_tag[tag] = self.by_tag.get(tag, 0) + 1
+                self.count_by_tag[tag] = self.count_by_tag.get(tag, 0) + 1
         record: dict[str, Any] = {
             "provider": provider,
             "method": "GET" if listing else "POST",
