@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen --no-sync
 ORG ?= org-dev
 ROLE ?= OWNER
 
-.PHONY: dev test unit down token bench bench-peer install lint fmt api-client screenshots
+.PHONY: dev test unit down token bench bench-peer chaos install lint fmt api-client screenshots
 
 ## Install what is missing (uv, Python deps, Kafka jars, FerretDB launcher); idempotent.
 install:
@@ -40,6 +40,14 @@ bench: install
 ## FlowTrux next to LiteLLM's proxy (installed into .local/peer): writes bench/peer-report.md.
 bench-peer: install
 	@deploy/local/peer.sh $(PEER_ARGS)
+
+## The chaos suite: N executions per scenario (A: single broker, B: 3-broker cluster) while
+## runners, keyvault, FerretDB and brokers fail; writes bench/chaos-report.md.
+N ?= 10000
+RATE ?= 100
+SCENARIO ?= both
+chaos: install
+	@$(RUN) python deploy/local/chaos.py --executions $(N) --rate $(RATE) --scenario $(SCENARIO) --out bench/chaos-report.md
 
 ## Regenerate services/web/openapi.json and the UI's typed client from the gateway's API.
 api-client: install

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Local infrastructure without containers: Apache Kafka (KRaft, single node) and FerretDB
-# (MongoDB wire protocol on SQLite), both on loopback.
+# (MongoDB wire protocol on SQLite), both on loopback; on demand a 3-node Kafka cluster.
 #
-#   deploy/local/infra.sh up [kafka|ferretdb|kafka-secure]     start (a second start is a no-op)
-#   deploy/local/infra.sh down [kafka|ferretdb|kafka-secure]   stop what this script started
+#   deploy/local/infra.sh up [kafka|ferretdb|kafka-secure|kafka-cluster]     start (a second
+#                                     start is a no-op; for the cluster, starts only the nodes
+#                                     not running)
+#   deploy/local/infra.sh down [kafka|ferretdb|kafka-secure|kafka-cluster]   stop what this
+#                                     script started
 #
 # kafka-secure (not part of `up` without a component) is a second broker in secured mode:
 # SASL/SCRAM-SHA-512 on LOCAL_KAFKA_SECURE_PORT (9094), StandardAuthorizer, one principal per
@@ -31,6 +34,9 @@ KAFKA_SECURE_CONTROLLER_PORT="${LOCAL_KAFKA_SECURE_CONTROLLER_PORT:-9095}"
 KAFKA_PRINCIPALS=(admin keyvault workspace agent-runner gateway engine)
 KAFKA_HEAP="${LOCAL_KAFKA_HEAP:-512m}"
 READY_TIMEOUT="${LOCAL_READY_TIMEOUT:-300}"
+# kafka-cluster: 3 combined broker+controller nodes, brokers on BASE..BASE+2 and controllers on
+# BASE+3..BASE+5 (replication factor 3, min.insync.replicas 2; the chaos suite kills nodes).
+CLUSTER_BASE="${LOCAL_KAFKA_CLUSTER_PORT_BASE:-9192}"
 # A second, private instance (own pid file, data and log) for tests that restart a broker.
 INSTANCE="${LOCAL_INSTANCE:+-$LOCAL_INSTANCE}"
 KAFKA="kafka$INSTANCE"
@@ -142,6 +148,51 @@ kafka_secure_up() {
   log "secured kafka ready after ${waited}s (topics and ACLs of deploy/local/kafka/acls.txt)"
 }
 
+# ---------------------------------------------------------------- Kafka, 3-node cluster
+cluster_node() { echo "$KAFKA-n$1"; }  # pid/log/data name of node 1..3
+
+kafka_cluster_up() {
+  local lib voters="" n
+  lib="$(kafka_install)"
+  for n in 1 2 3; do voters+="${voters:+,}$n@127.0.0.1:$((CLUSTER_BASE + 2 + n))"; done
+  local jopts=(-Xms128m "-Xmx$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true
+               "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml")
+  local started=() froms=()
+  for n in 1 2 3; do
+    local name port cport datadir props
+    name="$(cluster_node "$n")"; port=$((CLUSTER_BASE + n - 1)); cport=$((CLUSTER_BASE + 2 + n))
+    if alive "$name"; then log "$name already running (pid $(cat "$RUN/$name.pid"))"; continue; fi
+    port_open "$port" && die "127.0.0.1:$port is taken by a process not started here"
+    datadir="$DATA/$name"; props="$DATA/$name-server.properties"
+    mkdir -p "$datadir"
+    sed -e "s#@NODE_ID@#$n#g" -e "s#@VOTERS@#$voters#g" -e "s#@PORT@#$port#g" \
+        -e "s#@CONTROLLER_PORT@#$cport#g" -e "s#@DATA_DIR@#$datadir#g" \
+        "$HERE/kafka/cluster.properties.in" >"$props"
+    if [[ ! -f "$datadir/meta.properties" ]]; then
+      java "${jopts[@]}" -cp "$lib/*" kafka.tools.StorageTool format \
+        -t "flowtrux-local-cluster3" -c "$props" --ignore-formatted >>"$LOGS/$name.log" 2>&1 \
+        || die "formatting Kafka storage failed; see $LOGS/$name.log"
+    fi
+    log "starting $name on 127.0.0.1:$port (controller $cport; log: $LOGS/$name.log)"
+    froms+=("$(( $(wc -l <"$LOGS/$name.log" 2>/dev/null || echo 0) + 1 ))")
+    nohup java "${jopts[@]}" -cp "$lib/*" kafka.Kafka "$props" >>"$LOGS/$name.log" 2>&1 &
+    echo $! >"$RUN/$name.pid"
+    started+=("$n")
+  done
+  local i=0 waited=0
+  for n in "${started[@]}"; do  # all nodes start together: a node needs the quorum to start
+    local name port from
+    name="$(cluster_node "$n")"; port=$((CLUSTER_BASE + n - 1)); from="${froms[$i]}"; i=$((i + 1))
+    until port_open "$port" && tail -n "+$from" "$LOGS/$name.log" | grep -q "Kafka Server started"; do
+      alive "$name" || die "$name exited during start; see $LOGS/$name.log"
+      (( waited++ >= READY_TIMEOUT )) && die "$name not ready after ${READY_TIMEOUT}s; see $LOGS/$name.log"
+      sleep 1
+    done
+  done
+  (( ${#started[@]} )) && log "kafka cluster ready (${started[*]} started) after ${waited}s"
+  return 0
+}
+
 # ---------------------------------------------------------------- FerretDB
 ferretdb_install() {
   local fp bin
@@ -198,7 +249,7 @@ stop() { # stop NAME: only a process this script started (its pid file)
 }
 
 status() {
-  for name in "$KAFKA" "$FERRETDB"; do
+  for name in "$KAFKA" "$FERRETDB" "$(cluster_node 1)" "$(cluster_node 2)" "$(cluster_node 3)"; do
     if alive "$name"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"
     else echo "$name: not started here"; fi
   done
@@ -211,15 +262,21 @@ case "$cmd" in
   install) kafka_install >/dev/null; ferretdb_install >/dev/null ;;
   up)
     case "$what" in
-      kafka) kafka_up ;; ferretdb) ferretdb_up ;; kafka-secure) kafka_secure_up ;;
+      kafka) kafka_up ;; ferretdb) ferretdb_up ;;
+      kafka-secure) kafka_secure_up ;; kafka-cluster) kafka_cluster_up ;;
       all) ferretdb_up; kafka_up ;;
-      *) die "unknown component '$what' (kafka, ferretdb, kafka-secure)";;
+      *) die "unknown component '$what' (kafka, ferretdb, kafka-secure, kafka-cluster)";;
     esac ;;
   down)
     case "$what" in
       kafka) stop "$KAFKA" ;; ferretdb) stop "$FERRETDB" ;; kafka-secure) stop "$KAFKA_SECURE" ;;
+      kafka-cluster) # all at once: a node stopped last alone would wait for a lost quorum
+        for n in 1 2 3; do
+          alive "$(cluster_node "$n")" && kill -TERM "$(cat "$RUN/$(cluster_node "$n").pid")"
+        done
+        for n in 1 2 3; do stop "$(cluster_node "$n")"; done ;;
       all) stop "$KAFKA"; stop "$FERRETDB"; stop "$KAFKA_SECURE" ;;
-      *) die "unknown component '$what' (kafka, ferretdb, kafka-secure)";;
+      *) die "unknown component '$what' (kafka, ferretdb, kafka-secure, kafka-cluster)";;
     esac ;;
   status) status ;;
   purge) # remove a stopped instance's data (private instances of tests only)
@@ -233,7 +290,12 @@ case "$cmd" in
         rm -rf "$DATA/$FERRETDB" ;;&
       kafka-secure|all)
         alive "$KAFKA_SECURE" && die "$KAFKA_SECURE is running"
-        rm -rf "$DATA/$KAFKA_SECURE" "$DATA/$KAFKA_SECURE-server.properties" ;;
+        rm -rf "$DATA/$KAFKA_SECURE" "$DATA/$KAFKA_SECURE-server.properties" ;;&
+      kafka-cluster|all)
+        for n in 1 2 3; do
+          alive "$(cluster_node "$n")" && die "$(cluster_node "$n") is running"
+          rm -rf "$DATA/$(cluster_node "$n")" "$DATA/$(cluster_node "$n")-server.properties"
+        done ;;
     esac ;;
-  *) echo "usage: $0 {up|down|status|install|purge} [kafka|ferretdb|kafka-secure]" >&2; exit 2 ;;
+  *) echo "usage: $0 {up|down|status|install|purge} [kafka|ferretdb|kafka-secure|kafka-cluster]" >&2; exit 2 ;;
 esac

@@ -4,7 +4,9 @@ Routes: Anthropic `POST /v1/messages` (`x-api-key` or `Authorization: Bearer`, p
 `anthropic-version`), OpenAI `POST /v1/chat/completions` (Bearer), Gemini
 `POST /v1beta|v1/models/{model}:generateContent` (`x-goog-api-key`), the model lists
 `GET /v1/models` (Anthropic or OpenAI, told apart by their headers) and `GET /v1beta|v1/models`
-(Gemini), and `GET|DELETE /_sim/requests`. Only a key's sha256 and last 4 are recorded.
+(Gemini), `GET|DELETE /_sim/requests`, and `GET|DELETE /_sim/counts` (provider calls counted per
+`[sim-count:<tag>]` marker found in the request body: the chaos suite tags each prompt with its
+execution id to count duplicate provider calls). Only a key's sha256 and last 4 are recorded.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import time
 import uuid
 from collections import deque
@@ -21,6 +24,7 @@ from typing import Any
 from deploy.local.simulator.behaviour import (
     Behaviour,
     behaviour_for,
+    call_tag,
     count_tokens,
     fingerprint,
     huge_text,
@@ -99,10 +103,20 @@ _MESSAGES = {
 class Simulator:
     """The ASGI app; `records` holds what was received (never a raw key)."""
 
-    def __init__(self, *, latency_ms: int = 0, max_records: int = 200_000) -> None:
+    def __init__(
+        self, *, latency_ms: int = 0, jitter_ms: int = 0, max_records: int = 200_000
+    ) -> None:
         self.latency_ms = latency_ms
+        self.jitter_ms = jitter_ms
         self.records: deque[dict[str, Any]] = deque(maxlen=max_records)
         self._seen: set[str] = set()
+        self.count_total = 0
+        self.count_by_tag: dict[str, int] = {}
+
+    def delay_ms(self, extra_ms: int) -> int:
+        """The latency of one call: the fixed latency, a uniform 0..jitter_ms, the key's extra."""
+        jitter = random.randint(0, self.jitter_ms) if self.jitter_ms > 0 else 0  # noqa: S311
+        return self.latency_ms + jitter + extra_ms
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -143,6 +157,17 @@ class Simulator:
                 self._seen.clear()
                 return 200, {"cleared": True}, []
             return 200, {"items": list(self.records)}, []
+        if path == "/_sim/counts":
+            if method == "DELETE":
+                self.count_total = 0
+                self.count_by_tag.clear()
+                return 200, {"cleared": True}, []
+            tagged = sum(self.count_by_tag.values())
+            return (
+                200,
+                {"calls": self.count_total, "tagged": tagged, "by_tag": self.count_by_tag},
+                [],
+            )
         if path == "/_sim/health":
             return 200, {"status": "ok"}, []
         if method == "POST" and path == "/v1/messages":
@@ -191,6 +216,11 @@ class Simulator:
         first = call_id not in self._seen
         self._seen.add(call_id)
         behaviour = behaviour_for(key, first_call=first)
+        if not listing:
+            self.count_total += 1
+            tag = call_tag(body)
+            if tag is not None:
+                self.count_by_tag[tag] = self.count_by_tag.get(tag, 0) + 1
         record: dict[str, Any] = {
             "provider": provider,
             "method": "GET" if listing else "POST",
@@ -200,7 +230,7 @@ class Simulator:
             "received_at": received,
         }
         self.records.append(record)
-        delay = self.latency_ms + behaviour.extra_latency_ms
+        delay = self.delay_ms(behaviour.extra_latency_ms)
         if delay > 0:
             await asyncio.sleep(delay / 1000)
         status, payload, extra = self._answer(provider, path, headers, body, behaviour, listing)
@@ -473,6 +503,7 @@ def _model_list(provider: str) -> dict[str, Any]:
     }
 
 
-def create_app(*, latency_ms: int = 0) -> Simulator:
-    """A simulator app; `latency_ms` is added to every provider call (SIM_LATENCY_MS)."""
-    return Simulator(latency_ms=latency_ms)
+def create_app(*, latency_ms: int = 0, jitter_ms: int = 0) -> Simulator:
+    """A simulator app; `latency_ms` (SIM_LATENCY_MS) plus a random 0..`jitter_ms`
+    (SIM_LATENCY_JITTER_MS) is added to every provider call."""
+    return Simulator(latency_ms=latency_ms, jitter_ms=jitter_ms)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 _SLOW = re.compile(r"slow(\d{1,6})ms")
 _HUGE = re.compile(r"huge(\d{1,5})kb")
 _BAD_BODY = re.compile(r"badbody-(nulltext|list|usage)")
+_CALL_TAG = re.compile(rb"\[sim-count:([A-Za-z0-9._:-]{1,128})\]")
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,10 @@ def huge_text(kib: int) -> str:
     """A reply of exactly `kib` KiB of ASCII text (words of 8 characters and a space)."""
     size = kib * 1024
     return ("lorem-ip " * (size // 9 + 1))[:size]
+
+
+def call_tag(body: bytes) -> str | None:
+    """The `[sim-count:<tag>]` marker of a request body (a client puts it in the prompt, e.g.
+    the execution id), so calls can be counted per tag; None when there is none."""
+    found = _CALL_TAG.search(body)
+    return found.group(1).decode() if found else None
