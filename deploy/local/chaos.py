@@ -350,11 +350,7 @@ class Run:
         env = self.env()
         self.procs["sim"] = Proc("sim", "deploy.local.simulator", SIM_PORT, env, None)
         self.procs["keyvault"] = Proc("keyvault", "keyvault", KEYVAULT_PORT, env)
-        # workspace's FastStream broker takes KAFKA_BOOTSTRAP_SERVERS as one host (it does not
-        # split a comma-separated list): one broker, the rest come from the cluster's metadata.
-        first = self.bootstrap.split(",")[0]
-        workspace_env = {**env, "KAFKA_BOOTSTRAP_SERVERS": first}
-        self.procs["workspace"] = Proc("workspace", "workspace", WORKSPACE_PORT, workspace_env)
+        self.procs["workspace"] = Proc("workspace", "workspace", WORKSPACE_PORT, env)
         for i, port in enumerate(RUNNER_PORTS):
             runner_env = {**env, "RUNNER_HEALTH_PORT": str(port)}
             self.procs[f"runner-{i}"] = Proc(f"runner-{i}", "agent_runner", port, runner_env)

@@ -127,9 +127,9 @@ def ledger_broker(
     partition of the batch to its first record and the batch is read again; re-writing it
     is harmless because inserts of records already there are ignored.
     """
-    broker = KafkaBroker(
-        settings.kafka_bootstrap_servers, security=faststream_security(settings), logger=log
-    )
+    # A list: FastStream takes a comma-separated string as one host.
+    servers = [s.strip() for s in settings.kafka_bootstrap_servers.split(",") if s.strip()]
+    broker = KafkaBroker(servers, security=faststream_security(settings), logger=log)
     topics = settings.topics
 
     def batches_of(topic: str) -> Callable[[Handler], Any]:
