@@ -161,12 +161,16 @@ def test_secrets_hold_only_what_each_service_uses(objects: list[dict[str, Any]])
         secret = _one(objects, "Secret", name)
         return set(secret.get("data", {})) | set(secret.get("stringData", {}))
 
-    assert keys("agent-runner-secrets") == {"SERVICE_TOKEN_AGENT_RUNNER"}
-    assert keys("gateway-secrets") == {"GATEWAY_JWT_SECRET", "SERVICE_TOKEN_GATEWAY"}
+    own = {"KAFKA_SASL_PASSWORD", "MONGODB_URL"}
+    assert keys("agent-runner-secrets") == {"SERVICE_TOKEN_AGENT_RUNNER", *own}
+    # The gateway: no database, no user-token secret in prod (OIDC), no keyring.
+    assert keys("gateway-secrets") == {"SERVICE_TOKEN_GATEWAY", "KAFKA_SASL_PASSWORD"}
+    for name in ("keyvault-secrets", "workspace-secrets"):
+        assert own <= keys(name)
     assert "KEYVAULT_MASTER_KEYS" in keys("keyvault-secrets")
     for other in ("gateway-secrets", "workspace-secrets", "agent-runner-secrets"):
         assert "KEYVAULT_MASTER_KEYS" not in keys(other)
-        assert "GATEWAY_JWT_SECRET" not in keys(other) or other == "gateway-secrets"
+        assert "GATEWAY_JWT_SECRET" not in keys(other)
 
 
 def test_autoscaling_hpa_for_the_apis_and_keda_on_lag_for_runners(
