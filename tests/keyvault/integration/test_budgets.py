@@ -49,7 +49,7 @@ async def assign(kv: Running, ws: str, org: str, keys: list[str], **extra: Any) 
 
 
 async def resolve_batch(
-    kv: Running, org: str, ws: str, execs: list[str], *, estimate: float, skip: list[str] = ()
+    kv: Running, org: str, ws: str, execs: list[str], *, estimate: float, skip: tuple[str, ...] = ()
 ) -> list[dict[str, Any]]:
     _, public = new_recipient()
     items = [
@@ -69,7 +69,9 @@ async def resolve_batch(
     return list(response.json()["items"])
 
 
-async def publish_result(kv: Running, org: str, ws: str, exec_id: str, key: str, cost: float) -> None:
+async def publish_result(
+    kv: Running, org: str, ws: str, exec_id: str, key: str, cost: float
+) -> None:
     result = ExecutionResult(
         execution_id=exec_id,
         org_id=org,
@@ -228,7 +230,7 @@ async def test_an_expired_key_is_never_resolved(kv: Running, unique: str) -> Non
 
     async def fails_over() -> bool:
         got = await resolve_batch(kv, org, ws, [f"f-{secrets.token_hex(3)}"], estimate=0)
-        return got[0].get("key_id") == other["id"]
+        return bool(got[0].get("key_id") == other["id"])
 
     await until(fails_over)
 
@@ -255,7 +257,9 @@ async def test_a_hold_whose_result_never_comes_is_released_and_expiry_is_alerted
 
         async def expiry_alerted() -> bool:
             items = (await kv.gateway.get(f"/internal/v1/orgs/{org}/alerts")).json()["items"]
-            return any(a["kind"] == "key_expiry" and a["scope_id"] == key["id"] for a in items)
+            return (
+                any(a["kind"] == "key_expiry" and a["scope_id"] == key["id"] for a in items) is True
+            )
 
         await until(expiry_alerted)
         await asyncio.sleep(0.7)  # more checks ran: still one alert
