@@ -156,10 +156,12 @@ async def test_two_hundred_at_the_edge_of_a_key_budget_never_pass_it(
     body = (await kv.gateway.get(f"/internal/v1/orgs/{org}/keys/{key['id']}")).json()
     assert abs(body["spent_usd_month"] - 0.6) < 1e-6
     alerts = (await kv.gateway.get(f"/internal/v1/orgs/{org}/alerts")).json()["items"]
-    assert [a["threshold_pct"] for a in alerts] == [50]  # 80 % not reached; 50 % once
-    assert alerts[0]["kind"] == "budget"
-    assert alerts[0]["scope"] == "key"
-    assert alerts[0]["scope_id"] == key["id"]
+    # 50 % once (settled spend), 100 % once (the first refusal); 80 % not reached.
+    assert sorted(a["threshold_pct"] for a in alerts) == [50, 100]
+    assert {(a["kind"], a["scope"], a["scope_id"]) for a in alerts} == {
+        ("budget", "key", key["id"])
+    }
+    assert "runs are refused (budget_exceeded)" in alerts[-1]["message"]
 
 
 async def test_a_key_without_headroom_fails_over_and_a_workspace_budget_stops_all(

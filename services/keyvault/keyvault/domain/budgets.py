@@ -155,6 +155,21 @@ def budget_alert_message(
     )
 
 
+def exhausted_message(refusal: Refusal, *, spent_usd: float) -> str:
+    """The 100 % alert raised when a budget first refuses a run this month."""
+    what = (
+        f"Workspace {refusal.name!r}"
+        if refusal.scope == "workspace"
+        else f"Provider key {refusal.name!r}"
+    )
+    return (
+        f"{what} has used its ${refusal.budget_usd:,.2f} monthly budget (100 %): "
+        f"${spent_usd:,.2f} spent plus the runs in flight leave no room for another run, so "
+        f"runs are refused (budget_exceeded) until it resets on "
+        f"{refusal.resets_at.strftime('%Y-%m-%d 00:00 UTC')}."
+    )
+
+
 def expiry_alert_message(key: ProviderKey, *, now: datetime) -> str:
     """The text of a key_expiry alert: which key, in how many days, what to do."""
     when = key.expires_at or now

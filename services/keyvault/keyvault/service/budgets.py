@@ -25,6 +25,7 @@ from keyvault.domain.budgets import (
     budget_alert_message,
     counter_id,
     crossed_thresholds,
+    exhausted_message,
     expiring_soon,
     expiry_alert_message,
     from_nanos,
@@ -61,6 +62,7 @@ class BudgetGuard:
         self.alerts = alerts
         self.hold_ttl = timedelta(seconds=hold_ttl_s)
         self.clock = clock
+        self._raised: set[str] = set()  # alert ids known stored, so refusals skip the insert
 
     def _budgets(
         self, *, org_id: str, workspace_id: str, key: ProviderKey
@@ -105,8 +107,36 @@ class BudgetGuard:
         if refused is None:
             return None
         scope, scope_id, name, budget = budgets[refused]
-        return Refusal(
+        refusal = Refusal(
             scope=scope, scope_id=scope_id, name=name, budget_usd=budget, resets_at=next_reset(now)
+        )
+        await self._exhausted(org_id, refusal, month=month, counter=hold.counters[refused])
+        return refusal
+
+    async def _exhausted(self, org_id: str, refusal: Refusal, *, month: str, counter: str) -> None:
+        """The 100 % alert when a budget refuses a run: spend plus what is in flight leaves no
+        room for one more call (the holds are conservative, so this comes before the settled
+        spend itself reaches the budget)."""
+        alert_id = f"budget:{refusal.scope}:{refusal.scope_id}:{month}:100"
+        if alert_id in self._raised:
+            return
+        spent = from_nanos((await self.store.spent([counter])).get(counter, 0))
+        await self._raise(
+            [
+                OrgAlertRaised(
+                    org_id=org_id,
+                    alert_id=alert_id,
+                    kind="budget",
+                    scope=refusal.scope,
+                    scope_id=refusal.scope_id,
+                    threshold_pct=100,
+                    month=month,
+                    budget_usd=refusal.budget_usd,
+                    spent_usd=spent,
+                    message=exhausted_message(refusal, spent_usd=spent),
+                    at=self.clock(),
+                )
+            ]
         )
 
     async def settle(self, results: list[ExecutionResult]) -> int:
@@ -200,9 +230,12 @@ class BudgetGuard:
         return len(raised)
 
     async def _raise(self, alerts: list[OrgAlertRaised]) -> None:
+        alerts = [a for a in alerts if a.alert_id not in self._raised]
         if not alerts:
             return
-        for alert in await self.store.add_alerts(alerts):
+        new = await self.store.add_alerts(alerts)
+        self._raised.update(a.alert_id for a in alerts)
+        for alert in new:
             await self._publish(alert)
 
     async def _publish(self, alert: OrgAlertRaised) -> None:
