@@ -46,7 +46,7 @@ async def test_two_hundred_in_flight_at_the_edge_of_a_budget(stack: Stack) -> No
     assert {r.error.code for r in refused if r.error} == {ErrorCode.BUDGET_EXCEEDED}
     message = refused[0].error.message if refused[0].error else ""
     assert "'capped'" in message
-    assert "$0.02" in message
+    assert "$0.0200" in message
     spent = sum(r.usage.cost_usd or 0 for r in ok if r.usage)
     overshoot = max(0.0, spent - budget)
     print(

@@ -108,12 +108,19 @@ class Refusal:
     resets_at: datetime
 
 
+def usd(value: float) -> str:
+    """Dollars for people: 2 decimals from $1 (with thousands separators), 4 or 6 below."""
+    if value == 0 or abs(value) >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.4f}" if abs(value) >= 0.0001 else f"${value:.6f}"
+
+
 def budget_exceeded_message(refusals: list[Refusal], provider: str, workspace_id: str) -> str:
     """The text of `budget_exceeded`: names the budget (key or workspace), amount and reset."""
     parts = []
     for r in refusals:
         what = f"workspace {r.name!r}" if r.scope == "workspace" else f"provider key {r.name!r}"
-        parts.append(f"the monthly budget of {what} (${r.budget_usd:,.2f})")
+        parts.append(f"the monthly budget of {what} ({usd(r.budget_usd)})")
     reset = refusals[0].resets_at.strftime("%Y-%m-%d 00:00 UTC") if refusals else ""
     return (
         f"No {provider} key of workspace {workspace_id!r} can be used: "
@@ -150,7 +157,7 @@ def budget_alert_message(
 ) -> str:
     what = f"Workspace {name!r}" if scope == "workspace" else f"Provider key {name!r}"
     return (
-        f"{what} has spent ${spent_usd:,.2f} of its ${budget_usd:,.2f} monthly budget "
+        f"{what} has spent {usd(spent_usd)} of its {usd(budget_usd)} monthly budget "
         f"({pct} %); it resets on {resets_at.strftime('%Y-%m-%d 00:00 UTC')}."
     )
 
@@ -163,8 +170,8 @@ def exhausted_message(refusal: Refusal, *, spent_usd: float) -> str:
         else f"Provider key {refusal.name!r}"
     )
     return (
-        f"{what} has used its ${refusal.budget_usd:,.2f} monthly budget (100 %): "
-        f"${spent_usd:,.2f} spent plus the runs in flight leave no room for another run, so "
+        f"{what} has used its {usd(refusal.budget_usd)} monthly budget (100 %): "
+        f"{usd(spent_usd)} spent plus the runs in flight leave no room for another run, so "
         f"runs are refused (budget_exceeded) until it resets on "
         f"{refusal.resets_at.strftime('%Y-%m-%d 00:00 UTC')}."
     )
