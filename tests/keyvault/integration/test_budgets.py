@@ -266,5 +266,6 @@ async def test_a_hold_whose_result_never_comes_is_released_and_expiry_is_alerted
         await until(expiry_alerted)
         await asyncio.sleep(0.7)  # more checks ran: still one alert
         items = (await kv.gateway.get(f"/internal/v1/orgs/{org}/alerts")).json()["items"]
-        assert len([a for a in items if a["kind"] == "key_expiry"]) == 1
-        assert "expires in 3 days" in items[0]["message"]
+        expiry = [a for a in items if a["kind"] == "key_expiry"]
+        assert len(expiry) == 1
+        assert "expires in 3 days" in expiry[0]["message"]

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from bson.int64 import Int64
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -30,6 +31,8 @@ from shared.retry import Backoff
 Doc = dict[str, Any]
 X = TypeVar("X")
 LOCK_STRIPES = 256
+# Amounts are integer nano-dollars stored as int64 (`Int64`): FerretDB 1.x keeps a small int
+# as int32 and its $inc then wraps past 2^31 nanos ($2.15) instead of widening.
 
 
 def _unavailable() -> StoreUnavailableError:
@@ -65,7 +68,7 @@ class MongoBudgetStore:
 
     async def _inc(self, cid: str, amount: int) -> None:
         async with self._lock(cid):
-            await self._counters.update_one({"_id": cid}, {"$inc": {"used": amount}})
+            await self._counters.update_one({"_id": cid}, {"$inc": {"used": Int64(amount)}})
 
     async def open(self) -> None:
         await self._holds.create_index(
@@ -95,8 +98,8 @@ class MongoBudgetStore:
     async def _take_locked(self, cid: str, *, budget: int, amount: int) -> bool:
         for _ in range(2):
             doc = await self._counters.find_one_and_update(
-                {"_id": cid, "used": {"$lte": budget - amount}},
-                {"$inc": {"used": amount}},
+                {"_id": cid, "used": {"$lte": Int64(budget - amount)}},
+                {"$inc": {"used": Int64(amount)}},
             )
             if doc is not None:
                 return True
@@ -111,8 +114,8 @@ class MongoBudgetStore:
                         "scope": scope,
                         "scope_id": scope_id,
                         "month": month,
-                        "used": 0,
-                        "spent": 0,
+                        "used": Int64(0),
+                        "spent": Int64(0),
                     }
                 )
             except DuplicateKeyError:
@@ -123,6 +126,17 @@ class MongoBudgetStore:
         return False
 
     async def hold(self, *, hold: Hold, budgets: list[int]) -> int | None:
+        # A budget already without room refuses on one read, with no write (the conditional
+        # increment below stays the authority for those that seem to fit).
+        found = {
+            d["_id"]: int(d.get("used", 0))
+            async for d in self._counters.find({"_id": {"$in": list(hold.counters)}}, {"used": 1})
+        }
+        for i, (cid, budget) in enumerate(zip(hold.counters, budgets, strict=True)):
+            if found.get(cid, 0) + hold.estimate_nanos > budget:
+                if await self._holds.find_one({"_id": hold.id}, {"_id": 1}) is None:
+                    return i
+                return None  # a redelivery of a held execution: already covered
         # The hold is written first, so a crash after any increment leaves a record the sweep
         # releases; a hold already there is a redelivery of the same execution and key.
         doc: Doc = {
@@ -132,7 +146,7 @@ class MongoBudgetStore:
             "key_id": hold.key_id,
             "workspace_id": hold.workspace_id,
             "month": hold.month,
-            "estimate": hold.estimate_nanos,
+            "estimate": Int64(hold.estimate_nanos),
             "counters": list(hold.counters),
             "state": "held",
             "expires_at": hold.expires_at,
@@ -156,15 +170,15 @@ class MongoBudgetStore:
             return i
         return None
 
-    async def _release(self, doc: Doc, *, to_state: str) -> bool:
-        """Flip a hold out of `held` (once) and give its estimate back to its counters."""
-        flipped = await self._holds.find_one_and_update(
-            {"_id": doc["_id"], "state": "held"}, {"$set": {"state": to_state}}
-        )
-        if flipped is None:
+    async def _release(self, doc: Doc) -> bool:
+        """Remove a hold (once) and give its estimate back to its counters. Holds live only
+        while in flight, so the collection stays as small as the executions in flight."""
+        async with self._lock(doc["_id"]):
+            gone = await self._holds.find_one_and_delete({"_id": doc["_id"]})
+        if gone is None:
             return False
-        for cid in flipped["counters"]:
-            await self._inc(cid, -flipped["estimate"])
+        for cid in gone["counters"]:
+            await self._inc(cid, -int(gone["estimate"]))
         return True
 
     async def sweep(self, *, now: datetime) -> int:
@@ -172,7 +186,7 @@ class MongoBudgetStore:
         async for doc in self._holds.find({"state": "held", "expires_at": {"$lt": now}}).limit(
             1000
         ):
-            released += await self._release(doc, to_state="expired")
+            released += await self._release(doc)
         return released
 
     # --- settlement ------------------------------------------------------------------
@@ -200,7 +214,10 @@ class MongoBudgetStore:
                     before = await self._counters.find_one_and_update(
                         {"_id": cid},
                         {
-                            "$inc": {"used": charge.cost_nanos, "spent": charge.cost_nanos},
+                            "$inc": {
+                                "used": Int64(charge.cost_nanos),
+                                "spent": Int64(charge.cost_nanos),
+                            },
                             "$setOnInsert": {
                                 "org_id": charge.org_id,
                                 "scope": scope,
@@ -235,7 +252,7 @@ class MongoBudgetStore:
             )
         pairs = [{"org_id": c.org_id, "execution_id": c.execution_id} for c in charges]
         async for doc in self._holds.find({"$or": pairs, "state": "held"}):
-            await self._release(doc, to_state="settled")
+            await self._release(doc)
         return moves
 
     async def spent(self, counter_ids: list[str]) -> dict[str, int]:
