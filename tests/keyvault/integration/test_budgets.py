@@ -33,7 +33,7 @@ def a_key() -> str:
     return "sk-ant-api03-" + secrets.token_urlsafe(30)
 
 
-async def until(predicate: Callable[[], Awaitable[object]], seconds: float = 10.0) -> None:
+async def until(predicate: Callable[[], Awaitable[object]], seconds: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     began = loop.time()
     while not await predicate():
