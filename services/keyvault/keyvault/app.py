@@ -121,7 +121,9 @@ def create_app(
             settings.keyvault_spend_group,
             guard,
         )
-        await spend.start()
+        # Joining the consumer group takes seconds (a rebalance); readiness does not wait for it:
+        # until it has joined, holds simply stay held a little longer (conservative).
+        spend_started = asyncio.create_task(spend.start(), name="keyvault-spend-start")
         vault = Vault(
             guard=guard,
             store=key_store,
@@ -165,6 +167,8 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            with contextlib.suppress(Exception):
+                await spend_started
             await spend.stop()
             await vault.drain()
             for reader in readers:

@@ -38,7 +38,7 @@ async def test_two_hundred_in_flight_at_the_edge_of_a_budget(stack: Stack) -> No
     execs = [f"exec-{uuid.uuid4().hex[:12]}" for _ in range(200)]
     async with stack.runner(runner_concurrency=256):
         await asyncio.gather(*(stack.request(e, org, ws, MODEL) for e in execs))
-        results = await stack.wait_results(set(execs), timeout=90)
+        results = await stack.wait_results(set(execs), timeout=240)
     ok = [r for r in results.values() if r.status == "succeeded"]
     refused = [r for r in results.values() if r.status == "failed"]
     assert ok
