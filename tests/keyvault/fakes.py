@@ -98,6 +98,25 @@ class InMemoryKeyStore:
             self.pending[key_id] = True
             return key
 
+    async def set_limits(
+        self, *, org_id: str, key_id: str, changes: dict[str, float | datetime | None]
+    ) -> ProviderKey | None:
+        async with self._lock:
+            key = self.keys.get(key_id)
+            if not key or key.org_id != org_id or key.status != "active":
+                return None
+            key = replace(key, rev=key.rev + 1, **changes)  # type: ignore[arg-type]
+            self.keys[key_id] = key
+            self.pending[key_id] = True
+            return key
+
+    async def expiring_keys(self, *, before: datetime) -> list[ProviderKey]:
+        return [
+            k
+            for k in self.keys.values()
+            if k.status == "active" and k.expires_at is not None and k.expires_at <= before
+        ]
+
     async def replace_secret(
         self, *, org_id: str, key_id: str, preview: str, secret: EncryptedSecret
     ) -> ProviderKey | None:

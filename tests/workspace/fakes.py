@@ -111,6 +111,17 @@ class InMemoryWorkspaceStore:
         self.workspaces[workspace_id] = w
         return w
 
+    async def set_budget(
+        self, *, org_id: str, workspace_id: str, budget_usd_monthly: float | None
+    ) -> Workspace | None:
+        w = await self.get_workspace(org_id=org_id, workspace_id=workspace_id)
+        if w is None:
+            return None
+        w = replace(w, budget_usd_monthly=budget_usd_monthly, version=w.version + 1)
+        self.workspaces[workspace_id] = w
+        self.publish_pending.add(workspace_id)
+        return w
+
     async def delete_workspace(self, *, org_id: str, workspace_id: str) -> Workspace | None:
         w = await self.get_workspace(org_id=org_id, workspace_id=workspace_id)
         if w is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from shared.catalog import Price
 from shared.contracts import (
     ErrorCode,
     ExecutionError,
@@ -232,6 +233,34 @@ class NoMoreKeysError(Exception):
 
 class KeyUnavailableError(Exception):
     """keyvault could not give a key (unreachable, 5xx, refused the runner, bad reply)."""
+
+
+class BudgetExceededError(Exception):
+    """keyvault found no key with headroom in its (or its workspace's) monthly budget."""
+
+
+class KeyExpiredError(Exception):
+    """Every remaining key of the provider has expired (reported as provider_auth_failed)."""
+
+
+MESSAGE_OVERHEAD_TOKENS = 16
+
+
+def estimate_cost_usd(request: ExecutionRequested, price: Price | None) -> float | None:
+    """A conservative upper bound of one call's cost, held against budgets before the call.
+
+    Input: every UTF-8 byte of the prompt counted as a token (byte-level tokenizers never make
+    more tokens than bytes) plus a fixed overhead per message; output: all of `max_tokens`.
+    None when the model has no price (its cost is null and counts against no budget).
+    """
+    if price is None:
+        return None
+    data = request.input
+    input_tokens = len((data.system or "").encode()) + sum(
+        len(m.content.encode()) + MESSAGE_OVERHEAD_TOKENS for m in data.messages
+    )
+    total = input_tokens * price.input_per_mtok + data.max_tokens * price.output_per_mtok
+    return round(total / 1e6, 9)
 
 
 class DedupeStore(Protocol):

@@ -23,7 +23,9 @@ from agent_runner import domain
 from agent_runner.clients.keyvault import KeyvaultClient, ResolvedKey
 from agent_runner.clients.providers import PROVIDERS, Provider, call
 from agent_runner.domain import (
+    BudgetExceededError,
     DedupeStore,
+    KeyExpiredError,
     KeyUnavailableError,
     NoMoreKeysError,
     NotConfiguredError,
@@ -219,11 +221,18 @@ class Executor:
         run.provider = entry.provider
         provider = PROVIDERS[entry.provider]
         base = self._settings.provider_base_url(entry.provider)
+        estimate = domain.estimate_cost_usd(request, self._prices.get(request.model))
         while True:
             try:
-                resolved = await self._keyvault.resolve(request, entry.provider, run.skip)
+                resolved = await self._keyvault.resolve(
+                    request, entry.provider, run.skip, estimate_usd=estimate
+                )
             except NotConfiguredError as exc:
                 return run.fail(ErrorCode.PROVIDER_NOT_CONFIGURED, str(exc))
+            except BudgetExceededError as exc:
+                return run.fail(ErrorCode.BUDGET_EXCEEDED, str(exc))
+            except KeyExpiredError as exc:
+                return run.fail(ErrorCode.PROVIDER_AUTH_FAILED, str(exc))
             except NoMoreKeysError:
                 return run.all_keys_refused()
             except KeyUnavailableError as exc:

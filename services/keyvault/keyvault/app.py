@@ -22,10 +22,18 @@ from keyvault.domain import (
     PlansView,
     WorkspaceDirectory,
 )
-from keyvault.events import FencedReadModels, KafkaKeyEvents, assignments_reader, plans_reader
+from keyvault.domain.ports import BudgetStore
+from keyvault.events import (
+    FencedReadModels,
+    KafkaKeyEvents,
+    assignments_reader,
+    plans_reader,
+    spend_broker,
+)
 from keyvault.service import Vault
+from keyvault.service.budgets import BudgetGuard
 from keyvault.settings import KeyvaultSettings
-from keyvault.store import MongoKeyStore
+from keyvault.store import MongoBudgetStore, MongoKeyStore
 from shared.access import install_telemetry
 from shared.kafka import ReadFence, ensure_topics
 from shared.metrics import ConsumerLag, new_registry
@@ -51,12 +59,25 @@ async def _outbox_loop(vault: Vault, interval: float) -> None:
             log.warning("outbox flush failed: %s", type(exc).__name__)
 
 
+async def _budget_loop(guard: BudgetGuard, interval: float) -> None:
+    """Release holds whose result never came, alert keys expiring within 7 days, publish
+    alerts not yet on Kafka."""
+    while True:
+        try:
+            await guard.check_expiring()
+            await guard.flush_alerts()
+        except Exception as exc:
+            log.warning("budget check failed: %s", type(exc).__name__)
+        await asyncio.sleep(interval)
+
+
 def create_app(
     settings: KeyvaultSettings | None = None,
     *,
     store: KeyStore | None = None,
     verifier: KeyVerifier | None = None,
     directory: WorkspaceDirectory | None = None,
+    budgets: BudgetStore | None = None,
 ) -> FastAPI:
     """The keyvault ASGI app; everything starts in its lifespan, nothing at import time."""
     settings = settings or KeyvaultSettings()
@@ -79,10 +100,10 @@ def create_app(
         await ensure_topics(
             settings,
             topics,
-            names=[topics.keys, topics.assignments, topics.plans],
+            names=[topics.keys, topics.assignments, topics.plans, topics.alerts],
             create=settings.flowtrux_env == "dev",
         )
-        events = KafkaKeyEvents(settings, topics.keys)
+        events = KafkaKeyEvents(settings, topics.keys, topics.alerts)
         await events.start()
         assignments = AssignmentsView()
         plans = PlansView(settings.default_plan_limit())
@@ -104,7 +125,30 @@ def create_app(
             owned_directory = HttpWorkspaceDirectory(
                 internal_client(settings, caller="keyvault", base_url=settings.workspace_url)
             )
+        budget_store: BudgetStore = budgets or MongoBudgetStore(
+            settings.mongodb_url.get_secret_value(),
+            settings.keyvault_db,
+            retries=settings.keyvault_store_retries,
+        )
+        await budget_store.open()
+        guard = BudgetGuard(
+            store=budget_store,
+            keys=key_store,
+            assignments=assignments,
+            alerts=events,
+            hold_ttl_s=settings.keyvault_hold_ttl_s,
+        )
+        spend = spend_broker(
+            settings,
+            topics.execution_result,
+            settings.keyvault_spend_group,
+            guard,
+        )
+        # Joining the consumer group takes seconds (a rebalance); readiness does not wait for it:
+        # until it has joined, holds simply stay held a little longer (conservative).
+        spend_started = asyncio.create_task(spend.start(), name="keyvault-spend-start")
         vault = Vault(
+            guard=guard,
             store=key_store,
             keyring=keyring,
             events=events,
@@ -144,13 +188,20 @@ def create_app(
         outbox = asyncio.create_task(
             _outbox_loop(vault, settings.keyvault_outbox_interval_s), name="keyvault-outbox"
         )
+        budget_checks = asyncio.create_task(
+            _budget_loop(guard, settings.keyvault_budget_check_interval_s), name="keyvault-budgets"
+        )
         log.info("keyvault ready", extra={"event": "started"})
         try:
             yield
         finally:
-            outbox.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await outbox
+            for task in (outbox, budget_checks):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            with contextlib.suppress(Exception):
+                await spend_started
+            await spend.stop()
             await vault.drain()
             await fence.stop()
             for reader in readers:
@@ -162,6 +213,8 @@ def create_app(
                 await owned_directory.close()
             if store is None:
                 await key_store.close()
+            if budgets is None:
+                await budget_store.close()
 
     app = FastAPI(title="FlowTrux keyvault (internal)", version="1", lifespan=lifespan)
     trace_app(app, "keyvault")

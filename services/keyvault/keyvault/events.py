@@ -11,14 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
 
 from keyvault.domain import AssignmentsView, PlansView, ProviderKey, ReadModelsBehindError
-from shared.contracts import OrgPlanChanged, ProviderKeyChanged, WorkspaceAssignmentsChanged
-from shared.kafka import ReaderStoppedError, ReadFence, StateTopicReader, client_options
+from keyvault.service.budgets import BudgetGuard
+from shared.contracts import (
+    ExecutionResult,
+    OrgAlertRaised,
+    OrgPlanChanged,
+    ProviderKeyChanged,
+    WorkspaceAssignmentsChanged,
+)
+from shared.kafka import (
+    ReaderStoppedError,
+    ReadFence,
+    StateTopicReader,
+    client_options,
+    faststream_security,
+)
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -35,14 +52,17 @@ def key_changed(key: ProviderKey) -> ProviderKeyChanged:
         status=key.status,
         created_at=key.created_at,
         created_by=key.created_by,
+        budget_usd_monthly=key.budget_usd_monthly,
+        expires_at=key.expires_at,
     )
 
 
 class KafkaKeyEvents:
     """Publishes to the compacted keyvault.keys.v1 (key = key_id), acks from all replicas."""
 
-    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+    def __init__(self, kafka: KafkaSettings, topic: str, alerts_topic: str = "") -> None:
         self._topic = topic
+        self._alerts_topic = alerts_topic
         self._producer = AIOKafkaProducer(
             **client_options(kafka), acks="all", enable_idempotence=True, linger_ms=0
         )
@@ -62,6 +82,55 @@ class KafkaKeyEvents:
         await asyncio.wait_for(
             self._producer.send_and_wait(self._topic, body, key=key.id.encode()), 10
         )
+
+    async def publish_alert(self, alert: OrgAlertRaised) -> None:
+        """An alert to org.alerts.v1 (key = org_id)."""
+        body = alert.model_dump_json().encode()
+        await asyncio.wait_for(
+            self._producer.send_and_wait(self._alerts_topic, body, key=alert.org_id.encode()), 10
+        )
+
+
+SETTLE_RETRY_PAUSE_S = 1.0
+
+
+def spend_broker(kafka: KafkaSettings, topic: str, group: str, guard: BudgetGuard) -> KafkaBroker:
+    """Settles budget holds from agent.execution.result.v1 (group `keyvault-spend`).
+
+    A plain FastStream batch subscriber: offsets are committed only after the batch is
+    settled (NACK_ON_ERROR), and settling a result twice changes nothing (marker per org and
+    execution), so redelivery is harmless.
+    """
+    servers = [s.strip() for s in kafka.kafka_bootstrap_servers.split(",") if s.strip()]
+    broker = KafkaBroker(servers, security=faststream_security(kafka), logger=log)
+
+    @broker.subscriber(
+        topic,
+        group_id=group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        batch=True,
+        max_records=500,
+        batch_timeout_ms=20,
+    )
+    async def on_execution_results(msg: KafkaMessage) -> None:
+        raw: Any = msg.raw_message
+        records: Sequence[ConsumerRecord[bytes, bytes]] = raw if isinstance(raw, tuple) else (raw,)
+        results: list[ExecutionResult] = []
+        for record in records:
+            if record.value is None:
+                continue
+            try:
+                results.append(ExecutionResult.model_validate_json(record.value))
+            except ValidationError:
+                log.warning("invalid ExecutionResult skipped at offset %s", record.offset)
+        try:
+            await guard.settle(results)
+        except Exception:
+            await asyncio.sleep(SETTLE_RETRY_PAUSE_S)
+            raise
+
+    return broker
 
 
 E = TypeVar("E", WorkspaceAssignmentsChanged, OrgPlanChanged)

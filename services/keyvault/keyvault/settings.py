@@ -65,6 +65,13 @@ class KeyvaultSettings(ProviderEndpointSettings, MongoSettings):
     # A quota slot whose key never appeared (a crash between slot and insert) is reclaimed
     # by the org's next create once it is this old; longer than any create takes.
     keyvault_slot_grace_s: float = Field(60.0, gt=0)
+    # A budget hold whose result never came (runner crash, DLQ) is released after this long;
+    # keep it above the longest execution (provider calls, retries and failovers included).
+    keyvault_hold_ttl_s: float = Field(1800.0, gt=0)
+    # How often expired holds are released and keys expiring within 7 days are alerted.
+    keyvault_budget_check_interval_s: float = Field(60.0, gt=0)
+    # The consumer group that settles budget holds from agent.execution.result.v1.
+    keyvault_spend_group: str = "keyvault-spend"
 
     def dev_defaults_in_use(self) -> list[str]:
         found = super().dev_defaults_in_use()

@@ -1,5 +1,6 @@
 """Event contracts of every topic; one module per producer."""
 
+from shared.contracts.alerts import OrgAlertRaised
 from shared.contracts.base import (
     IDENTIFIER_MAX,
     IDENTIFIER_PATTERN,
@@ -39,6 +40,7 @@ __all__ = [
     "ExecutionResult",
     "ExecutionUsage",
     "Identifier",
+    "OrgAlertRaised",
     "OrgPlanChanged",
     "PlanLimits",
     "ProviderId",

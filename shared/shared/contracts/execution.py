@@ -52,6 +52,7 @@ class ErrorCode(StrEnum):
     KEY_UNAVAILABLE = "key_unavailable"
     PROVIDER_BAD_RESPONSE = "provider_bad_response"
     INTERNAL_ERROR = "internal_error"
+    BUDGET_EXCEEDED = "budget_exceeded"
 
 
 def provider_not_configured_message(workspace_id: str, provider: str) -> str:

@@ -21,3 +21,9 @@ class ProviderKeyChanged(Event):
     status: Literal["active", "deleted"] = Field(description="Deleted keys can never be used.")
     created_at: datetime = Field(description="When the key was stored.")
     created_by: str = Field(description="User who stored it.")
+    budget_usd_monthly: float | None = Field(
+        None, description="Monthly (UTC) spend cap of the key in USD; null = no budget."
+    )
+    expires_at: datetime | None = Field(
+        None, description="When the key stops being used; null = it does not expire."
+    )

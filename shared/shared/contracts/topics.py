@@ -10,6 +10,7 @@ EXECUTION_RESULT = "agent.execution.result.v1"
 KEYS = "keyvault.keys.v1"
 ASSIGNMENTS = "workspace.assignments.v1"
 PLANS = "workspace.plans.v1"
+ALERTS = "org.alerts.v1"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Topics:
     def plans(self) -> str:
         return self._name(PLANS)
 
+    @property
+    def alerts(self) -> str:
+        return self._name(ALERTS)
+
     def compacted(self) -> tuple[str, ...]:
         return (self.keys, self.assignments, self.plans)
 
@@ -53,5 +58,6 @@ class Topics:
             self.execution_requested,
             self.execution_requested_dlq,
             self.execution_result,
+            self.alerts,
             *self.compacted(),
         )

@@ -16,6 +16,10 @@ class WorkspaceAssignmentsChanged(Event):
         description="Assigned provider keys, in the order the runner tries them per provider."
     )
     deleted: bool = Field(False, description="True once the workspace is deleted.")
+    budget_usd_monthly: float | None = Field(
+        None, description="Monthly (UTC) spend cap of the workspace in USD; null = no budget."
+    )
+    name: str | None = Field(None, description="Display name (named in budget messages).")
 
 
 class PlanLimits(Model):

@@ -52,6 +52,9 @@ async def test_owner_adds_a_key_and_sees_only_the_masked_preview(live: Stack, or
             "created_at",
             "created_by",
             "last_used_at",
+            "budget_usd_monthly",
+            "expires_at",
+            "spent_usd_month",
         }
         assert key["created_by"] == "user-1"
         listed = await c.get("/ai-providers", headers=auth(org))

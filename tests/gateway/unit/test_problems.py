@@ -210,5 +210,8 @@ async def test_provider_key_never_echoes_secret_fields(
         "created_at",
         "created_by",
         "last_used_at",
+        "budget_usd_monthly",
+        "expires_at",
+        "spent_usd_month",
     }
     assert CANARY not in response.text

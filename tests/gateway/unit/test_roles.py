@@ -67,7 +67,10 @@ async def test_members_read_workspaces_and_models(
     headers = auth("org-a", role)
     listed = await client.get("/api/v1/workspaces", headers=headers)
     assert listed.status_code == 200
-    assert listed.json() == {"items": [{k: v for k, v in WS.items() if k != "org_id"}]}
+    shown = {k: v for k, v in WS.items() if k != "org_id"}
+    assert listed.json() == {
+        "items": [{**shown, "budget_usd_monthly": None, "spent_usd_month": 0.0}]
+    }
     assert (await client.get("/api/v1/workspaces/ws-1", headers=headers)).status_code == 200
     got = await client.get("/api/v1/workspaces/ws-1/models", headers=headers)
     assert got.json() == models

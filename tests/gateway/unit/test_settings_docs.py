@@ -148,9 +148,11 @@ async def test_asyncapi_describes_every_topic(client: httpx.AsyncClient) -> None
         "keyvault.keys.v1",
         "workspace.assignments.v1",
         "workspace.plans.v1",
+        "org.alerts.v1",
     }
     messages = doc["components"]["messages"]
     for name in (
+        "OrgAlertRaised",
         "ExecutionRequested",
         "ExecutionResult",
         "ProviderKeyChanged",

@@ -72,6 +72,9 @@ async def test_crud_and_problem_answers(kv: Running, unique: str) -> None:
         "created_at",
         "created_by",
         "last_used_at",
+        "budget_usd_monthly",
+        "expires_at",
+        "spent_usd_month",
     }
     assert key["preview"].startswith("sk-ant-…")
     assert len(key["preview"]) == len("sk-ant-…") + 4

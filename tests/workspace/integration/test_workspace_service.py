@@ -404,3 +404,33 @@ async def test_read_model_rebuilt_after_restart_equals_before(stack: Stack, uniq
     topic_only = {k: v for k, v in before.items() if k not in stack.vault_keys}
     assert after == topic_only
     assert len(after) >= 2
+
+
+async def test_workspace_budget_is_validated_stored_published_and_spent_comes_from_the_ledger(
+    stack: Stack, unique: str
+) -> None:
+    org = f"org-{unique}"
+    ws = await stack.new_workspace(org, "Budgeted")
+    base = f"/internal/v1/orgs/{org}/workspaces/{ws['id']}"
+    for bad in (-5, 0, 10_000_001):
+        r = await stack.http.patch(base, json={"budget_usd_monthly": bad})
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+        assert "budget_usd_monthly" in r.json()["detail"]
+    r = await stack.http.patch(base, json={"budget_usd_monthly": 250})
+    assert r.status_code == 200, r.text
+    assert r.json()["budget_usd_monthly"] == 250
+    latest = await eventually(
+        lambda: stack.kafka.latest(stack.settings.topics.assignments),
+        lambda t: t.get(ws["id"], {}).get("budget_usd_monthly") == 250,
+    )
+    assert latest[ws["id"]]["name"] == "Budgeted"
+    r = await stack.http.patch(base, json={"name": "Renamed"})
+    assert r.json()["budget_usd_monthly"] == 250  # untouched when not sent
+    for i in range(3):
+        event = result_event(f"spend-{unique}-{i}", org, workspace_id=ws["id"], cost=0.25)
+        await stack.kafka.send(stack.settings.topics.execution_result, f"spend-{i}", event)
+    await eventually(
+        lambda: stack.http.get(base), lambda r: abs(r.json()["spent_usd_month"] - 0.75) < 1e-9
+    )
+    r = await stack.http.patch(base, json={"budget_usd_monthly": None})
+    assert r.json()["budget_usd_monthly"] is None

@@ -50,7 +50,15 @@ async def test_workspace_crud_over_http(client: httpx.AsyncClient) -> None:
     r = await client.post(base, json={"name": "Prod", "actor": "u1"}, headers=GATEWAY)
     assert r.status_code == 201, r.text
     ws = r.json()
-    assert set(ws) == {"id", "org_id", "name", "ai_provider_ids", "created_at"}
+    assert set(ws) == {
+        "id",
+        "org_id",
+        "name",
+        "ai_provider_ids",
+        "created_at",
+        "budget_usd_monthly",
+        "spent_usd_month",
+    }
     assert ws["ai_provider_ids"] == []
     r = await client.post(base, json={"name": "prod"}, headers=GATEWAY)
     assert (r.status_code, r.json()["code"]) == (409, "name_taken")

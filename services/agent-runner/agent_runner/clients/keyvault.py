@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 
 from agent_runner.domain import (
+    BudgetExceededError,
+    KeyExpiredError,
     KeyUnavailableError,
     NoMoreKeysError,
     NotConfiguredError,
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 256  # keyvault's /resolve-batch limit
 NO_MORE_KEYS = "no_more_keys"  # keyvault's per-item refusal: every assigned key was skipped
+KEY_EXPIRED = "key_expired"  # keyvault's per-item refusal: every key left has expired
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,12 @@ class KeyvaultClient:
         )
 
     async def resolve(
-        self, request: ExecutionRequested, provider: ProviderId, skip: Sequence[str] = ()
+        self,
+        request: ExecutionRequested,
+        provider: ProviderId,
+        skip: Sequence[str] = (),
+        *,
+        estimate_usd: float | None = None,
     ) -> ResolvedKey:
         private, public = new_recipient()
         answer = await self._batches.submit(
@@ -82,6 +90,7 @@ class KeyvaultClient:
                 "execution_id": request.execution_id,
                 "public_key": base64.b64encode(public).decode(),
                 "skip_key_ids": list(skip),
+                "estimate_usd": estimate_usd,
             }
         )
         error = answer.get("error")
@@ -92,6 +101,10 @@ class KeyvaultClient:
                 raise NoMoreKeysError(detail)
             if code == ErrorCode.PROVIDER_NOT_CONFIGURED:
                 raise NotConfiguredError(detail)
+            if code == ErrorCode.BUDGET_EXCEEDED:
+                raise BudgetExceededError(detail)
+            if code == KEY_EXPIRED:
+                raise KeyExpiredError(detail)
             raise KeyUnavailableError(f"keyvault refused the key request: {detail or code}")
         try:
             key_id = str(answer["key_id"])

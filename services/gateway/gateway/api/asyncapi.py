@@ -10,6 +10,7 @@ from pydantic.json_schema import models_json_schema
 from shared.contracts import (
     ExecutionRequested,
     ExecutionResult,
+    OrgAlertRaised,
     OrgPlanChanged,
     ProviderKeyChanged,
     Topics,
@@ -25,6 +26,7 @@ _CHANNELS: list[tuple[str, type[BaseModel], str, str, bool]] = [
     ("keys", ProviderKeyChanged, "key_id", "keyvault", True),
     ("assignments", WorkspaceAssignmentsChanged, "workspace_id", "workspace", True),
     ("plans", OrgPlanChanged, "org_id", "workspace", True),
+    ("alerts", OrgAlertRaised, "org_id", "keyvault", False),
 ]
 
 

@@ -33,7 +33,7 @@ async def create_provider_key(
     body: ProviderKeyCreate, gw: GatewayDep, who: OwnerDep
 ) -> ProviderKey:
     """Store a provider key encrypted; the answer carries only its masked preview."""
-    payload = {**body.model_dump(), "actor": who.user_id}
+    payload = {**body.model_dump(mode="json"), "actor": who.user_id}
     data = await gw.keyvault.call("POST", _keys(who.org_id), json=payload)
     return ProviderKey.model_validate(data)
 
@@ -45,12 +45,20 @@ async def create_provider_key(
 async def update_provider_key(
     key_id: str, body: ProviderKeyUpdate, gw: GatewayDep, who: OwnerDep
 ) -> ProviderKey:
-    """Rename a provider key and/or replace its value in place (same id and assignments)."""
+    """Rename a provider key, replace its value in place (same id and assignments), and/or
+    set its monthly budget and expiry."""
     key_id = object_id(key_id, "provider key")
     data = await gw.keyvault.call(
         "PATCH",
         f"{_keys(who.org_id)}/{seg(key_id)}",
-        json={**body.model_dump(exclude_none=True), "actor": who.user_id},
+        json={
+            **body.model_dump(mode="json", exclude_none=True),
+            # A budget or expiry sent as null clears it; one not sent stays as it is.
+            **body.model_dump(
+                mode="json", include={"budget_usd_monthly", "expires_at"}, exclude_unset=True
+            ),
+            "actor": who.user_id,
+        },
         not_found=KEY_NOT_FOUND,
     )
     return ProviderKey.model_validate(data)

@@ -81,8 +81,18 @@ PROVIDER_KEY = {
     "created_at": TS,
     "created_by": "user-1",
     "last_used_at": None,
+    "budget_usd_monthly": 100.0,
+    "expires_at": None,
+    "spent_usd_month": 12.5,
 }
-WORKSPACE = {"id": "ws-1", "name": "Sales", "ai_provider_ids": ["key-5f2c"], "created_at": TS}
+WORKSPACE = {
+    "id": "ws-1",
+    "name": "Sales",
+    "ai_provider_ids": ["key-5f2c"],
+    "created_at": TS,
+    "budget_usd_monthly": None,
+    "spent_usd_month": 0.0,
+}
 EXECUTION = {
     "execution_id": "exec-1",
     "workspace_id": "ws-1",

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 from gateway.api.deps import GatewayDep, MemberDep, OwnerDep, PageDep, PlatformAdminDep
 from gateway.api.openapi import PLAN, TS, errors, ok
 from gateway.api.schemas import (
+    AlertList,
     AuditList,
     Catalog,
     Plan,
@@ -141,6 +142,45 @@ async def list_audit(
         "GET", f"/internal/v1/orgs/{seg(who.org_id)}/audit", params=page.params(key_id=key_id)
     )
     return AuditList.model_validate(data)
+
+
+@router.get(
+    "/alerts",
+    tags=["Plan and usage"],
+    response_model_exclude_none=False,
+    responses={
+        **ok(
+            200,
+            {
+                "items": [
+                    {
+                        "alert_id": "budget:key:key-5f2c:2026-11:80",
+                        "kind": "budget",
+                        "scope": "key",
+                        "scope_id": "key-5f2c",
+                        "threshold_pct": 80,
+                        "month": "2026-11",
+                        "budget_usd": 100.0,
+                        "spent_usd": 80.4,
+                        "expires_at": None,
+                        "message": "Provider key 'Production' has spent $80.40 of its $100.00 "
+                        "monthly budget (80 %); it resets on 2026-12-01 00:00 UTC.",
+                        "at": TS,
+                    }
+                ],
+                "next_cursor": None,
+            },
+        ),
+        **errors(403, 422),
+    },
+)
+async def list_alerts(gw: GatewayDep, who: OwnerDep, page: PageDep) -> AlertList:
+    """Budget alerts (50/80/100 % of a monthly budget) and keys expiring within 7 days,
+    newest first, one page at a time."""
+    data = await gw.keyvault.call(
+        "GET", f"/internal/v1/orgs/{seg(who.org_id)}/alerts", params=page.params()
+    )
+    return AlertList.model_validate(data)
 
 
 @router.put(

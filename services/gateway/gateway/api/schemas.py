@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from shared.contracts import (
@@ -66,6 +73,20 @@ class Problem(BaseModel):
 # --- provider keys -----------------------------------------------------------------------
 
 
+Budget = Annotated[
+    float,
+    Field(gt=0, le=10_000_000, allow_inf_nan=False),
+]
+BUDGET_TEXT = (
+    "Monthly (UTC calendar month) budget in USD: more than 0, at most 10^7; "
+    "null = no budget. A run that would pass it fails over to the next key, else fails "
+    "with budget_exceeded."
+)
+EXPIRES_TEXT = (
+    "When the key expires (RFC 3339, in the future); an expired key is never used. null = never."
+)
+
+
 class ProviderKeyCreate(Request):
     """A provider API key to store; only its masked preview is ever shown again."""
 
@@ -78,6 +99,8 @@ class ProviderKeyCreate(Request):
         description="The secret key (20–512 printable ASCII characters); stored encrypted.",
     )
     verify: bool = Field(False, description="Ask the provider whether it accepts the key.")
+    budget_usd_monthly: Budget | None = Field(None, description=BUDGET_TEXT)
+    expires_at: AwareDatetime | None = Field(None, description=EXPIRES_TEXT)
 
     model_config = ConfigDict(
         extra="forbid",
@@ -105,18 +128,34 @@ class ProviderKeyUpdate(Request):
         description="A new secret value: fresh data key, new preview, same id and assignments.",
     )
     verify: bool = Field(False, description="Ask the provider whether it accepts the new value.")
+    budget_usd_monthly: Budget | None = Field(
+        None, description=f"{BUDGET_TEXT} Sent as null, clears the budget."
+    )
+    expires_at: AwareDatetime | None = Field(
+        None, description=f"{EXPIRES_TEXT} Sent as null, clears the expiry."
+    )
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "anyOf": [{"required": ["name"]}, {"required": ["api_key"]}],
-            "examples": [{"name": "Dev"}, {"api_key": "sk-ant-api03-YYYYYYYYYYYYYYYYYYYY"}],
+            "anyOf": [
+                {"required": ["name"]},
+                {"required": ["api_key"]},
+                {"required": ["budget_usd_monthly"]},
+                {"required": ["expires_at"]},
+            ],
+            "examples": [
+                {"name": "Dev"},
+                {"api_key": "sk-ant-api03-YYYYYYYYYYYYYYYYYYYY"},
+                {"budget_usd_monthly": 100, "expires_at": "2027-03-01T00:00:00Z"},
+            ],
         },
     )
 
     @model_validator(mode="after")
     def _name_or_api_key(self) -> ProviderKeyUpdate:
-        if self.name is None and self.api_key is None:
-            raise ValueError("give a new name, a new api_key, or both")
+        limits = {"budget_usd_monthly", "expires_at"} & self.model_fields_set
+        if self.name is None and self.api_key is None and not limits:
+            raise ValueError("give a new name, api_key, budget_usd_monthly or expires_at")
         return self
 
 
@@ -130,6 +169,13 @@ class ProviderKey(Reply):
     created_at: datetime = Field(description="When it was stored.")
     created_by: str = Field(description="User who stored it.")
     last_used_at: datetime | None = Field(None, description="Last decryption for a run.")
+    budget_usd_monthly: float | None = Field(
+        None, description="Monthly (UTC) budget in USD; null = none."
+    )
+    expires_at: datetime | None = Field(
+        None, description="When the key expires (never resolved after); null = never."
+    )
+    spent_usd_month: float = Field(0.0, description="Spent with this key this UTC month, USD.")
 
 
 class ProviderKeyList(Reply):
@@ -182,8 +228,14 @@ class WorkspaceUpdate(Request):
         max_length=100,
         description="Provider key ids, in the order the runner tries keys of one provider.",
     )
+    budget_usd_monthly: Budget | None = Field(
+        None, description=f"{BUDGET_TEXT} Sent as null, clears the budget."
+    )
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"ai_provider_ids": ["key-1", "key-2"]}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"ai_provider_ids": ["key-1", "key-2"]}, {"budget_usd_monthly": 250}]
+        },
     )
 
 
@@ -194,6 +246,10 @@ class Workspace(Reply):
     name: str
     ai_provider_ids: list[str] = Field(description="Assigned provider key ids, in order.")
     created_at: datetime
+    budget_usd_monthly: float | None = Field(
+        None, description="Monthly (UTC) budget in USD; null = none."
+    )
+    spent_usd_month: float = Field(0.0, description="Cost this UTC month, from the ledger, USD.")
 
 
 class WorkspaceList(Reply):
@@ -345,6 +401,29 @@ class AuditEntry(Reply):
     execution_id: str | None = None
     actor: str | None = None
     action: str = Field(description="created, renamed, key.replaced, deleted or resolved.")
+
+
+class Alert(Reply):
+    """A budget passed 50/80/100 % this month, or a key expires within 7 days."""
+
+    alert_id: str = Field(description="Stable id: the same alert is raised once.")
+    kind: Literal["budget", "key_expiry"]
+    scope: Literal["key", "workspace"]
+    scope_id: str = Field(description="The key id or workspace id.")
+    threshold_pct: Literal[50, 80, 100] | None = None
+    month: str | None = Field(None, description="Budget alerts: UTC month, YYYY-MM.")
+    budget_usd: float | None = None
+    spent_usd: float | None = None
+    expires_at: datetime | None = None
+    message: str
+    at: datetime
+
+
+class AlertList(Reply):
+    """The organization's alerts, newest first, one page at a time."""
+
+    items: list[Alert]
+    next_cursor: str | None = Field(description="Cursor of the next page; null at the end.")
 
 
 class AuditList(Reply):

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from keyvault.api.metrics import GRANTED, KeyvaultMetrics
 from keyvault.api.schemas import (
+    AlertList,
     AuditList,
     AuditRead,
     KeyCount,
@@ -70,14 +71,17 @@ def create_router(settings: BaseServiceSettings, metrics: KeyvaultMetrics) -> AP
             secret=SecretValue(body.api_key.get_secret_value()),
             actor=body.actor,
             verify=body.verify,
+            budget_usd_monthly=body.budget_usd_monthly,
+            expires_at=body.expires_at,
         )
         return KeyRead.from_domain(key)
 
     @router.get("/orgs/{org_id}/keys", dependencies=[readers])
     async def list_keys(org_id: str, vault: VaultDep, include_deleted: bool = False) -> KeyList:
-        """The org's keys, oldest first."""
+        """The org's keys, oldest first, each with its settled spend this UTC month."""
         keys = await vault.list_keys(org_id=org_id, include_deleted=include_deleted)
-        return KeyList(items=[KeyRead.from_domain(k) for k in keys])
+        spent = await vault.spent_this_month(org_id=org_id, key_ids=[k.id for k in keys])
+        return KeyList(items=[KeyRead.from_domain(k, spent.get(k.id, 0.0)) for k in keys])
 
     @router.get("/orgs/{org_id}/keys-count", dependencies=[readers])
     async def count_keys(org_id: str, vault: VaultDep) -> KeyCount:
@@ -87,7 +91,9 @@ def create_router(settings: BaseServiceSettings, metrics: KeyvaultMetrics) -> AP
     @router.get("/orgs/{org_id}/keys/{key_id}", dependencies=[readers])
     async def get_key(org_id: str, key_id: str, vault: VaultDep) -> KeyRead:
         """One key's metadata, deleted ones included."""
-        return KeyRead.from_domain(await vault.get(org_id=org_id, key_id=key_id))
+        key = await vault.get(org_id=org_id, key_id=key_id)
+        spent = await vault.spent_this_month(org_id=org_id, key_ids=[key_id])
+        return KeyRead.from_domain(key, spent.get(key_id, 0.0))
 
     @router.patch("/orgs/{org_id}/keys/{key_id}", dependencies=[writer])
     async def update_key(org_id: str, key_id: str, body: KeyPatch, vault: VaultDep) -> KeyRead:
@@ -103,9 +109,28 @@ def create_router(settings: BaseServiceSettings, metrics: KeyvaultMetrics) -> AP
                 actor=body.actor,
                 verify=body.verify,
             )
+        limits = body.model_dump(include={"budget_usd_monthly", "expires_at"}, exclude_unset=True)
+        if limits:
+            key = await vault.set_limits(
+                org_id=org_id, key_id=key_id, changes=limits, actor=body.actor
+            )
         if key is None:
-            raise InvalidInputError("request", "give a new name, a new api_key, or both")
-        return KeyRead.from_domain(key)
+            raise InvalidInputError(
+                "request", "give a new name, api_key, budget_usd_monthly or expires_at"
+            )
+        spent = await vault.spent_this_month(org_id=org_id, key_ids=[key_id])
+        return KeyRead.from_domain(key, spent.get(key_id, 0.0))
+
+    @router.get("/orgs/{org_id}/alerts", dependencies=[readers])
+    async def alerts(
+        org_id: str,
+        vault: VaultDep,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: Annotated[str | None, Query(max_length=512)] = None,
+    ) -> AlertList:
+        """The org's budget and key-expiry alerts, newest first, one page at a time."""
+        items, next_cursor = await vault.alerts(org_id=org_id, limit=limit, cursor=cursor)
+        return AlertList(items=items, next_cursor=next_cursor)
 
     @router.delete("/orgs/{org_id}/keys/{key_id}", status_code=204, dependencies=[writer])
     async def delete_key(
@@ -168,6 +193,7 @@ def create_router(settings: BaseServiceSettings, metrics: KeyvaultMetrics) -> AP
                     execution_id=item.execution_id,
                     public_key=public_key,
                     skip_key_ids=tuple(item.skip_key_ids),
+                    estimate_usd=item.estimate_usd,
                 )
             )
         valid = [a for a in asks if isinstance(a, ResolveAsk)]

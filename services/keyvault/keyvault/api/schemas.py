@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from keyvault.domain import AuditEntry, ProviderKey
+from shared.contracts import OrgAlertRaised
 
 
 class KeyCreate(BaseModel):
@@ -19,6 +20,10 @@ class KeyCreate(BaseModel):
     api_key: SecretStr = Field(description="The provider API key (never returned).")
     verify: bool = Field(False, description="Check the key with the provider first.")
     actor: str = Field("", max_length=256, description="The user making the change.")
+    budget_usd_monthly: float | None = Field(
+        None, description="Monthly (UTC) budget in USD, > 0 and ≤ 10^7; null = none."
+    )
+    expires_at: datetime | None = Field(None, description="When the key expires; in the future.")
 
 
 class KeyPatch(BaseModel):
@@ -29,6 +34,12 @@ class KeyPatch(BaseModel):
     api_key: SecretStr | None = Field(None, description="The new value (never returned).")
     verify: bool = Field(False, description="Check the new value with the provider first.")
     actor: str = Field("", max_length=256, description="The user making the change.")
+    budget_usd_monthly: float | None = Field(
+        None, description="New monthly budget in USD; null clears it (only when sent)."
+    )
+    expires_at: datetime | None = Field(
+        None, description="New expiry; null clears it (only when sent)."
+    )
 
 
 class KeyRead(BaseModel):
@@ -43,9 +54,12 @@ class KeyRead(BaseModel):
     created_at: datetime
     created_by: str
     last_used_at: datetime | None
+    budget_usd_monthly: float | None = None
+    expires_at: datetime | None = None
+    spent_usd_month: float = Field(0.0, description="Settled spend this UTC month, in USD.")
 
     @classmethod
-    def from_domain(cls, key: ProviderKey) -> KeyRead:
+    def from_domain(cls, key: ProviderKey, spent: float = 0.0) -> KeyRead:
         return cls(
             id=key.id,
             org_id=key.org_id,
@@ -56,6 +70,9 @@ class KeyRead(BaseModel):
             created_at=key.created_at,
             created_by=key.created_by,
             last_used_at=key.last_used_at,
+            budget_usd_monthly=key.budget_usd_monthly,
+            expires_at=key.expires_at,
+            spent_usd_month=spent,
         )
 
 
@@ -100,6 +117,9 @@ class ResolveRequest(BaseModel):
     execution_id: str
     public_key: str = Field(description="Base64 of the runner's 32 raw X25519 public-key bytes.")
     skip_key_ids: list[str] = Field(default_factory=list, max_length=100)
+    estimate_usd: float | None = Field(
+        None, ge=0, description="Conservative estimate of the call's cost, held on budgets."
+    )
 
 
 class ResolveResponse(BaseModel):
@@ -133,3 +153,10 @@ class ResolveBatchItem(BaseModel):
 
 class ResolveBatchResponse(BaseModel):
     items: list[ResolveBatchItem] = Field(description="One per request item, in order.")
+
+
+class AlertList(BaseModel):
+    """One page of an org's alerts, newest first."""
+
+    items: list[OrgAlertRaised]
+    next_cursor: str | None = Field(None, description="The next page; null at the end.")

@@ -21,7 +21,7 @@ PUBLIC_PREFIXES: tuple[str, ...] = ("sk-proj-", "sk-ant-", "AIza", "sk-")
 _BAD_CHARS = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 
 KeyStatus = Literal["active", "deleted"]
-AuditAction = Literal["created", "renamed", "key.replaced", "deleted", "resolved"]
+AuditAction = Literal["created", "renamed", "key.replaced", "limits.changed", "deleted", "resolved"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class ProviderKey:
     created_by: str
     last_used_at: datetime | None = None
     rev: int = 1
+    budget_usd_monthly: float | None = None
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Assignment:
     org_id: str
     key_ids: tuple[str, ...] = field(default_factory=tuple)
     deleted: bool = False
+    budget_usd_monthly: float | None = None
+    name: str | None = None
 
 
 # --- rules -------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from keyvault.domain.budgets import Charge, CounterMove, Hold
 from keyvault.domain.model import Assignment, AuditEntry, EncryptedSecret, ProviderKey
-from shared.contracts import ProviderId
+from shared.contracts import OrgAlertRaised, ProviderId
 from shared.crypto import SecretValue
 
 
@@ -62,6 +63,16 @@ class KeyStore(Protocol):
     async def count_active(self, *, org_id: str) -> int: ...
 
     async def rename_key(self, *, org_id: str, key_id: str, name: str) -> ProviderKey | None: ...
+
+    async def set_limits(
+        self, *, org_id: str, key_id: str, changes: dict[str, float | datetime | None]
+    ) -> ProviderKey | None:
+        """Set a live key's `budget_usd_monthly` and/or `expires_at` (the keys of `changes`)."""
+        ...
+
+    async def expiring_keys(self, *, before: datetime) -> list[ProviderKey]:
+        """Live keys with an expiry at or before `before`."""
+        ...
 
     async def replace_secret(
         self, *, org_id: str, key_id: str, preview: str, secret: EncryptedSecret
@@ -121,6 +132,60 @@ class Freshness(Protocol):
     async def check(self) -> None:
         """Return when current; raise ReadModelsBehindError when behind or not running."""
         ...
+
+
+class BudgetStore(Protocol):
+    """Monthly spend counters, in-flight holds and alerts (single-document atomic writes)."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def hold(self, *, hold: Hold, budgets: list[int]) -> int | None:
+        """Reserve `hold.estimate_nanos` on each of `hold.counters` (whose budgets, in nanos,
+        are `budgets`), each increment conditional on used + estimate ≤ budget.
+
+        None when every counter had room (or this hold exists already: a redelivery); else the
+        index of the first counter without room, with the earlier increments undone.
+        """
+        ...
+
+    async def settle(self, charges: list[Charge]) -> list[CounterMove]:
+        """Add each new charge's cost to its key's and workspace's counters (a charge already
+        settled is skipped), then release the execution's holds."""
+        ...
+
+    async def sweep(self, *, now: datetime) -> int:
+        """Release holds past their expiry (their result never came); how many."""
+        ...
+
+    async def spent(self, counter_ids: list[str]) -> dict[str, int]:
+        """Settled spend in nanos of each counter (absent: 0)."""
+        ...
+
+    async def used(self, counter_id: str) -> int:
+        """Settled spend plus holds in flight, in nanos."""
+        ...
+
+    async def add_alerts(self, alerts: list[OrgAlertRaised]) -> list[OrgAlertRaised]:
+        """Store alerts by `alert_id`; returns those not stored before (to publish)."""
+        ...
+
+    async def unpublished_alerts(self, *, limit: int) -> list[OrgAlertRaised]: ...
+
+    async def mark_alert_published(self, alert_id: str) -> None: ...
+
+    async def list_alerts(
+        self, *, org_id: str, limit: int, before: tuple[datetime, str] | None = None
+    ) -> list[OrgAlertRaised]:
+        """Newest first (by time, then id); only alerts strictly after `before` in that order."""
+        ...
+
+
+class AlertEvents(Protocol):
+    """Publishes to org.alerts.v1."""
+
+    async def publish_alert(self, alert: OrgAlertRaised) -> None: ...
 
 
 class KeyEvents(Protocol):

@@ -21,6 +21,8 @@ class AssignmentsView:
             workspace_id=event.workspace_id,
             org_id=event.org_id,
             key_ids=tuple(event.key_ids),
+            budget_usd_monthly=event.budget_usd_monthly,
+            name=event.name,
         )
 
     def get(self, workspace_id: str) -> Assignment | None:

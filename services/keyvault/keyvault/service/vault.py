@@ -6,7 +6,8 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from keyvault.domain import (
     AssignmentsView,
@@ -16,6 +17,7 @@ from keyvault.domain import (
     EncryptedSecret,
     Freshness,
     InvalidCursorError,
+    InvalidInputError,
     KeyEvents,
     Keyring,
     KeyStore,
@@ -36,9 +38,20 @@ from keyvault.domain import (
     validate_provider,
     validate_secret,
 )
+from keyvault.domain.budgets import (
+    BudgetExceededError,
+    KeyExpiredError,
+    Refusal,
+    budget_exceeded_message,
+    is_expired,
+    key_expired_message,
+    validate_budget,
+    validate_expires_at,
+)
+from keyvault.service.budgets import BudgetGuard
 from keyvault.service.envelope import decrypt_secret, encrypt_secret
 from keyvault.service.recording import AuditLog, LastUsed
-from shared.contracts import utcnow
+from shared.contracts import OrgAlertRaised, utcnow
 from shared.crypto import SecretValue, seal, seal_context
 from shared.logging import registered_secret
 from shared.paging import InvalidCursorError as MalformedCursor
@@ -57,6 +70,9 @@ class ResolveAsk:
     execution_id: str
     public_key: bytes
     skip_key_ids: tuple[str, ...] = ()
+    # The runner's conservative estimate of the call's cost (held against budgets); None when
+    # the model has no price.
+    estimate_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +102,9 @@ class Vault:
         id_factory: Callable[[], str] = new_key_id,
         last_used_interval_s: float = 1.0,
         observe_audit_write: Callable[[float], None] | None = None,
+        guard: BudgetGuard | None = None,
     ) -> None:
+        self.guard = guard
         self.store = store
         self.keyring = keyring
         self.events = events
@@ -116,9 +134,13 @@ class Vault:
         secret: SecretValue,
         actor: str,
         verify: bool = False,
+        budget_usd_monthly: float | None = None,
+        expires_at: datetime | None = None,
     ) -> ProviderKey:
         """Validate, (optionally) verify with the provider, take a plan slot, store encrypted."""
         validate_identifier("org_id", org_id)
+        budget = validate_budget(budget_usd_monthly)
+        expiry = validate_expires_at(expires_at, now=utcnow())
         checked_provider = validate_provider(provider)
         checked_name = validate_name(name)
         validate_secret(secret.reveal())
@@ -143,6 +165,8 @@ class Vault:
                 status="active",
                 created_at=utcnow(),
                 created_by=actor,
+                budget_usd_monthly=budget,
+                expires_at=expiry,
             )
             encrypted = encrypt_secret(
                 self.keyring,
@@ -166,6 +190,30 @@ class Vault:
         if key is None:
             raise NotFoundError(f"provider key {key_id!r} not found")
         await self._audit_change(key, "renamed", actor or "unknown")
+        await self.publish(key_id, org_id)
+        return key
+
+    async def set_limits(
+        self, *, org_id: str, key_id: str, changes: dict[str, float | datetime | None], actor: str
+    ) -> ProviderKey:
+        """Set a live key's monthly budget and/or expiry (null clears either)."""
+        checked: dict[str, float | datetime | None] = {}
+        if "budget_usd_monthly" in changes:
+            value = changes["budget_usd_monthly"]
+            if isinstance(value, datetime):
+                raise InvalidInputError("budget_usd_monthly", "must be a number of US dollars")
+            checked["budget_usd_monthly"] = validate_budget(value)
+        if "expires_at" in changes:
+            when = changes["expires_at"]
+            if when is not None and not isinstance(when, datetime):
+                raise InvalidInputError("expires_at", "must be an RFC 3339 date-time")
+            checked["expires_at"] = validate_expires_at(when, now=utcnow())
+        if not checked:
+            return await self.get(org_id=org_id, key_id=key_id)
+        key = await self.store.set_limits(org_id=org_id, key_id=key_id, changes=checked)
+        if key is None:
+            raise NotFoundError(f"provider key {key_id!r} not found")
+        await self._audit_change(key, "limits.changed", actor or "unknown")
         await self.publish(key_id, org_id)
         return key
 
@@ -227,6 +275,20 @@ class Vault:
 
     async def list_keys(self, *, org_id: str, include_deleted: bool = False) -> list[ProviderKey]:
         return await self.store.list_keys(org_id=org_id, include_deleted=include_deleted)
+
+    async def spent_this_month(self, *, org_id: str, key_ids: list[str]) -> dict[str, float]:
+        """Each key's settled spend this UTC month (0 without budget tracking)."""
+        if self.guard is None or not key_ids:
+            return {}
+        return await self.guard.spent_this_month(org_id=org_id, key_ids=key_ids)
+
+    async def alerts(
+        self, *, org_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[OrgAlertRaised], str | None]:
+        """One page of the org's alerts, newest first."""
+        if self.guard is None:
+            return [], None
+        return await self.guard.page(org_id=org_id, limit=limit, cursor=cursor)
 
     async def count(self, *, org_id: str) -> int:
         return await self.store.count_active(org_id=org_id)
@@ -326,10 +388,15 @@ class Vault:
             )
             secrets = {k.id: secret for k, secret in found}
             live = [k for k, _ in found if k.provider == provider and k.status == "active"]
-            for i in members:
-                outcome = self._pick(
-                    asks[i], provider=provider, live=live, secrets=secrets, plain=plain
+            picked = await asyncio.gather(
+                *(
+                    self._pick_usable(
+                        asks[i], provider=provider, live=live, secrets=secrets, plain=plain
+                    )
+                    for i in members
                 )
+            )
+            for i, outcome in zip(members, picked, strict=True):
                 if isinstance(outcome, KeyvaultError):
                     outcomes[i] = outcome
                 else:
@@ -367,6 +434,54 @@ class Vault:
                 )
             self.last_used.start()
         return [o if o is not None else KeyUnavailableError("not resolved") for o in outcomes]
+
+    async def _pick_usable(
+        self,
+        ask: ResolveAsk,
+        *,
+        provider: str,
+        live: list[ProviderKey],
+        secrets: dict[str, EncryptedSecret | None],
+        plain: dict[str, SecretValue | KeyvaultError],
+    ) -> tuple[ProviderKey, SecretValue] | KeyvaultError:
+        """`_pick` among the keys that have not expired and have budget headroom.
+
+        An expired key is never resolved; a key whose (or whose workspace's) monthly budget
+        cannot hold the call's estimate is skipped for the next one, and the hold taken on
+        the chosen key's budgets is what makes the check atomic (service/budgets.py).
+        """
+        now = utcnow()
+        usable = [k for k in live if not is_expired(k, now=now)]
+        left = [k for k in live if k.id not in ask.skip_key_ids]
+        if left and all(is_expired(k, now=now) for k in left):
+            return KeyExpiredError(key_expired_message(left, provider, ask.workspace_id))
+        if live and not usable:  # every expired key was also skipped already
+            return NoMoreKeysError(f"every {provider} key left has expired or was skipped")
+        refusals: list[Refusal] = []
+        while True:
+            outcome = self._pick(ask, provider=provider, live=usable, secrets=secrets, plain=plain)
+            if isinstance(outcome, KeyvaultError) or self.guard is None:
+                if refusals and isinstance(outcome, NoMoreKeysError):
+                    return BudgetExceededError(
+                        budget_exceeded_message(refusals, provider, ask.workspace_id)
+                    )
+                return outcome
+            key = outcome[0]
+            refusal = await self.guard.admit(
+                org_id=ask.org_id,
+                workspace_id=ask.workspace_id,
+                execution_id=ask.execution_id,
+                key=key,
+                estimate_usd=ask.estimate_usd,
+            )
+            if refusal is None:
+                return outcome
+            refusals.append(refusal)
+            if refusal.scope == "workspace":  # no other key of this workspace can help
+                return BudgetExceededError(
+                    budget_exceeded_message(refusals[-1:], provider, ask.workspace_id)
+                )
+            ask = replace(ask, skip_key_ids=(*ask.skip_key_ids, key.id))
 
     def _pick(
         self,

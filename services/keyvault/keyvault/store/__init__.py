@@ -1,5 +1,6 @@
-"""keyvault persistence: the MongoDB repository of keys, quota slots and audit entries."""
+"""keyvault persistence: keys, quota slots and audit entries; budget counters, holds, alerts."""
 
+from keyvault.store.budgets import MongoBudgetStore
 from keyvault.store.keys import MongoKeyStore
 
-__all__ = ["MongoKeyStore"]
+__all__ = ["MongoBudgetStore", "MongoKeyStore"]

@@ -47,6 +47,8 @@ def _key(doc: Doc) -> ProviderKey:
         created_by=doc["created_by"],
         last_used_at=doc.get("last_used_at"),
         rev=doc.get("rev", 1),
+        budget_usd_monthly=doc.get("budget_usd_monthly"),
+        expires_at=doc.get("expires_at"),
     )
 
 
@@ -117,6 +119,7 @@ class MongoKeyStore:
         )
         await self._keys.create_index([("kek_version", ASCENDING)], name="kek_version")
         await self._keys.create_index([("pending_event", ASCENDING)], name="pending_event")
+        await self._keys.create_index([("expires_at", ASCENDING)], name="expires_at")
         await self._slots.open()
         await self._audit.create_index([("org_id", ASCENDING), ("at", DESCENDING)], name="org_at")
         await self._audit.create_index(
@@ -162,6 +165,8 @@ class MongoKeyStore:
             "created_by": key.created_by,
             "last_used_at": None,
             "rev": key.rev,
+            "budget_usd_monthly": key.budget_usd_monthly,
+            "expires_at": key.expires_at,
             "pending_event": True,
             "kek_version": secret.kek_version,
             "wrapped_dek": Binary(secret.wrapped_dek),
@@ -223,6 +228,22 @@ class MongoKeyStore:
                 raise
             raise NameTakenError(f"a provider key named {name!r} already exists") from None
         return _key(doc) if doc else None
+
+    async def set_limits(
+        self, *, org_id: str, key_id: str, changes: dict[str, float | datetime | None]
+    ) -> ProviderKey | None:
+        """Set a live key's budget and/or expiry (only the fields in `changes`)."""
+        doc = await self._keys.find_one_and_update(
+            {"_id": key_id, "org_id": org_id, "status": "active"},
+            {"$set": {**changes, "pending_event": True}, "$inc": {"rev": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _key(doc) if doc else None
+
+    async def expiring_keys(self, *, before: datetime) -> list[ProviderKey]:
+        """Live keys whose expiry is set and falls before `before`."""
+        query = {"status": "active", "expires_at": {"$ne": None, "$lte": before}}
+        return [_key(d) async for d in self._keys.find(query)]
 
     async def replace_secret(
         self, *, org_id: str, key_id: str, preview: str, secret: EncryptedSecret

@@ -67,9 +67,31 @@ export interface paths {
         head?: never;
         /**
          * Update Provider Key
-         * @description Rename a provider key and/or replace its value in place (same id and assignments).
+         * @description Rename a provider key, replace its value in place (same id and assignments), and/or
+         *     set its monthly budget and expiry.
          */
         patch: operations["updateProviderKey"];
+        trace?: never;
+    };
+    "/api/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Alerts
+         * @description Budget alerts (50/80/100 % of a monthly budget) and keys expiring within 7 days,
+         *     newest first, one page at a time.
+         */
+        get: operations["listAlerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/audit": {
@@ -373,6 +395,65 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * Alert
+         * @description A budget passed 50/80/100 % this month, or a key expires within 7 days.
+         */
+        Alert: {
+            /**
+             * Alert Id
+             * @description Stable id: the same alert is raised once.
+             */
+            alert_id: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Budget Usd */
+            budget_usd?: number | null;
+            /** Expires At */
+            expires_at?: string | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "budget" | "key_expiry";
+            /** Message */
+            message: string;
+            /**
+             * Month
+             * @description Budget alerts: UTC month, YYYY-MM.
+             */
+            month?: string | null;
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "key" | "workspace";
+            /**
+             * Scope Id
+             * @description The key id or workspace id.
+             */
+            scope_id: string;
+            /** Spent Usd */
+            spent_usd?: number | null;
+            /** Threshold Pct */
+            threshold_pct?: (50 | 80 | 100) | null;
+        };
+        /**
+         * AlertList
+         * @description The organization's alerts, newest first, one page at a time.
+         */
+        AlertList: {
+            /** Items */
+            items: components["schemas"]["Alert"][];
+            /**
+             * Next Cursor
+             * @description Cursor of the next page; null at the end.
+             */
+            next_cursor: string | null;
+        };
         /** AuditEntry */
         AuditEntry: {
             /**
@@ -508,7 +589,7 @@ export interface components {
          * @description Why an execution failed; part of the public contract.
          * @enum {string}
          */
-        ErrorCode: "provider_not_configured" | "model_unknown" | "invalid_request" | "provider_auth_failed" | "provider_rate_limited" | "provider_unavailable" | "key_unavailable" | "provider_bad_response" | "internal_error";
+        ErrorCode: "provider_not_configured" | "model_unknown" | "invalid_request" | "provider_auth_failed" | "provider_rate_limited" | "provider_unavailable" | "key_unavailable" | "provider_bad_response" | "internal_error" | "budget_exceeded";
         /**
          * Execution
          * @description One execution and, once finished, its outcome (fields as in ExecutionResult).
@@ -816,6 +897,11 @@ export interface components {
          */
         ProviderKey: {
             /**
+             * Budget Usd Monthly
+             * @description Monthly (UTC) budget in USD; null = none.
+             */
+            budget_usd_monthly?: number | null;
+            /**
              * Created At
              * Format: date-time
              * @description When it was stored.
@@ -826,6 +912,11 @@ export interface components {
              * @description User who stored it.
              */
             created_by: string;
+            /**
+             * Expires At
+             * @description When the key expires (never resolved after); null = never.
+             */
+            expires_at?: string | null;
             /**
              * Id
              * @description Id of the key.
@@ -852,6 +943,12 @@ export interface components {
              * @enum {string}
              */
             provider: "anthropic" | "openai" | "google";
+            /**
+             * Spent Usd Month
+             * @description Spent with this key this UTC month, USD.
+             * @default 0
+             */
+            spent_usd_month?: number;
         };
         /**
          * ProviderKeyCreate
@@ -863,6 +960,16 @@ export interface components {
              * @description The secret key (20–512 printable ASCII characters); stored encrypted.
              */
             api_key: string;
+            /**
+             * Budget Usd Monthly
+             * @description Monthly (UTC calendar month) budget in USD: more than 0, at most 10^7; null = no budget. A run that would pass it fails over to the next key, else fails with budget_exceeded.
+             */
+            budget_usd_monthly?: number | null;
+            /**
+             * Expires At
+             * @description When the key expires (RFC 3339, in the future); an expired key is never used. null = never.
+             */
+            expires_at?: string | null;
             /**
              * Name
              * @description Display name: 1–64 characters, not blank, no control characters.
@@ -897,6 +1004,16 @@ export interface components {
              */
             api_key?: string;
             /**
+             * Budget Usd Monthly
+             * @description Monthly (UTC calendar month) budget in USD: more than 0, at most 10^7; null = no budget. A run that would pass it fails over to the next key, else fails with budget_exceeded. Sent as null, clears the budget.
+             */
+            budget_usd_monthly?: number | null;
+            /**
+             * Expires At
+             * @description When the key expires (RFC 3339, in the future); an expired key is never used. null = never. Sent as null, clears the expiry.
+             */
+            expires_at?: string | null;
+            /**
              * Name
              * @description Display name: 1–64 characters, not blank, no control characters.
              */
@@ -907,7 +1024,7 @@ export interface components {
              * @default false
              */
             verify?: boolean;
-        } | unknown | unknown;
+        } | unknown | unknown | unknown | unknown;
         /** UsageList */
         UsageList: {
             /** Items */
@@ -950,6 +1067,11 @@ export interface components {
              */
             ai_provider_ids: string[];
             /**
+             * Budget Usd Monthly
+             * @description Monthly (UTC) budget in USD; null = none.
+             */
+            budget_usd_monthly?: number | null;
+            /**
              * Created At
              * Format: date-time
              */
@@ -958,6 +1080,12 @@ export interface components {
             id: string;
             /** Name */
             name: string;
+            /**
+             * Spent Usd Month
+             * @description Cost this UTC month, from the ledger, USD.
+             * @default 0
+             */
+            spent_usd_month?: number;
         };
         /**
          * WorkspaceCreate
@@ -1008,6 +1136,11 @@ export interface components {
              * @description Provider key ids, in the order the runner tries keys of one provider.
              */
             ai_provider_ids?: string[] | null;
+            /**
+             * Budget Usd Monthly
+             * @description Monthly (UTC calendar month) budget in USD: more than 0, at most 10^7; null = no budget. A run that would pass it fails over to the next key, else fails with budget_exceeded. Sent as null, clears the budget.
+             */
+            budget_usd_monthly?: number | null;
             /**
              * Name
              * @description Display name.
@@ -1391,6 +1524,67 @@ export interface operations {
                 };
             };
             /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAlerts: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1–500). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertList"];
+                };
+            };
+            /** @description Missing, malformed, expired or wrongly signed token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid request (`validation_error`, `unknown_ai_provider`, `key_rejected`, `invalid_cursor`, ...). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;

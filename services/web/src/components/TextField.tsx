@@ -45,18 +45,22 @@ export function TextField({
   onChange,
   problem,
   placeholder,
+  type = 'text',
+  inputMode,
 }: {
   label: string;
   value: string;
   onChange: (value: string) => void;
   problem: string | null;
   placeholder?: string;
+  type?: 'text' | 'date';
+  inputMode?: 'decimal';
 }) {
   return (
     <Field
       label={label}
       problem={problem}
-      input={{ type: 'text', value, placeholder, onChange: (e) => onChange(e.target.value) }}
+      input={{ type, value, placeholder, inputMode, onChange: (e) => onChange(e.target.value) }}
     />
   );
 }

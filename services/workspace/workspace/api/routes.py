@@ -85,10 +85,13 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
         return await plan_read(svc, led, org_id)
 
     @r.get("/orgs/{org_id}/workspaces", dependencies=[gateway_only])
-    async def list_workspaces(org_id: OrgId, svc: Svc) -> WorkspaceList:
-        """The org's workspaces, oldest first."""
+    async def list_workspaces(org_id: OrgId, svc: Svc, led: Led) -> WorkspaceList:
+        """The org's workspaces, oldest first, each with its cost this UTC month."""
         items = await svc.list_workspaces(org_id)
-        return WorkspaceList(items=[WorkspaceRead.from_domain(w) for w in items])
+        spent = await led.month_spend_by_workspace(org_id)
+        return WorkspaceList(
+            items=[WorkspaceRead.from_domain(w, spent.get(w.id, 0.0)) for w in items]
+        )
 
     @r.post("/orgs/{org_id}/workspaces", status_code=201, dependencies=[gateway_only])
     async def create_workspace(org_id: OrgId, body: WorkspaceCreate, svc: Svc) -> WorkspaceRead:
@@ -96,19 +99,24 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
         return WorkspaceRead.from_domain(await svc.create_workspace(org_id, body.name))
 
     @r.get("/orgs/{org_id}/workspaces/{ws_id}", dependencies=[gateway_or_keyvault])
-    async def get_workspace(org_id: OrgId, ws_id: WsId, svc: Svc) -> WorkspaceRead:
-        """One workspace with its ordered key assignments."""
-        return WorkspaceRead.from_domain(await svc.get_workspace(org_id, ws_id))
+    async def get_workspace(org_id: OrgId, ws_id: WsId, svc: Svc, led: Led) -> WorkspaceRead:
+        """One workspace with its ordered key assignments and its cost this UTC month."""
+        workspace = await svc.get_workspace(org_id, ws_id)
+        spent = await led.month_spend_by_workspace(org_id)
+        return WorkspaceRead.from_domain(workspace, spent.get(ws_id, 0.0))
 
     @r.patch("/orgs/{org_id}/workspaces/{ws_id}", dependencies=[gateway_only])
     async def patch_workspace(
-        org_id: OrgId, ws_id: WsId, body: WorkspacePatch, svc: Svc
+        org_id: OrgId, ws_id: WsId, body: WorkspacePatch, svc: Svc, led: Led
     ) -> WorkspaceRead:
-        """Rename a workspace and/or replace its ordered key assignments."""
+        """Rename a workspace, replace its ordered key assignments, set its monthly budget."""
+        if "budget_usd_monthly" in body.model_fields_set:
+            await svc.set_budget(org_id, ws_id, body.budget_usd_monthly)
         updated = await svc.update_workspace(
             org_id, ws_id, name=body.name, key_ids=body.ai_provider_ids
         )
-        return WorkspaceRead.from_domain(updated)
+        spent = await led.month_spend_by_workspace(org_id)
+        return WorkspaceRead.from_domain(updated, spent.get(ws_id, 0.0))
 
     @r.delete("/orgs/{org_id}/workspaces/{ws_id}", status_code=204, dependencies=[gateway_only])
     async def delete_workspace(org_id: OrgId, ws_id: WsId, svc: Svc) -> Response:

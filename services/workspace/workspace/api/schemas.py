@@ -23,6 +23,9 @@ class WorkspaceCreate(Body):
 class WorkspacePatch(Body):
     name: str | None = Field(None, max_length=1000)
     ai_provider_ids: list[Identifier] | None = Field(None, max_length=1000)
+    budget_usd_monthly: float | None = Field(
+        None, description="Monthly (UTC) budget in USD, > 0 and ≤ 10^7; null clears it."
+    )
 
 
 class PlanPut(Body):
@@ -35,15 +38,19 @@ class WorkspaceRead(BaseModel):
     name: str
     ai_provider_ids: list[str]
     created_at: datetime
+    budget_usd_monthly: float | None = None
+    spent_usd_month: float = Field(0.0, description="Cost this UTC month, from the ledger.")
 
     @classmethod
-    def from_domain(cls, w: Workspace) -> WorkspaceRead:
+    def from_domain(cls, w: Workspace, spent: float = 0.0) -> WorkspaceRead:
         return cls(
             id=w.id,
             org_id=w.org_id,
             name=w.name,
             ai_provider_ids=list(w.key_ids),
             created_at=w.created_at,
+            budget_usd_monthly=w.budget_usd_monthly,
+            spent_usd_month=spent,
         )
 
 

@@ -27,6 +27,7 @@ class Workspace:
     created_at: datetime
     version: int = 0
     deleted: bool = False
+    budget_usd_monthly: float | None = None
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,13 @@ class Ledger:
         rows.sort(key=lambda r: (r.day or date.min, -r.executions, r.group or ""))
         return rows
 
+    async def month_spend_by_workspace(self, org_id: str) -> dict[str, float]:
+        """Each workspace's cost this UTC calendar month (the ledger is the source of truth
+        for spend; keyvault's budget counters are fed by the same results)."""
+        start = month_start(self.clock())
+        rows = await self.usage(org_id, "workspace", since=start, until=next_month(start))
+        return {r.group: r.cost_usd or 0.0 for r in rows if r.group is not None}
+
     async def month_totals(self, org_id: str) -> Totals:
         """Executions and cost of the current UTC calendar month."""
         start = month_start(self.clock())

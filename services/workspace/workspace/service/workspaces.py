@@ -28,6 +28,7 @@ from workspace.domain import (
     clean_name,
     new_workspace_id,
 )
+from workspace.domain.budgets import validate_budget
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,22 @@ class WorkspaceService:
                 if info is not None and not info.live:
                     await self.store.remove_key(workspace_id=workspace_id, key_id=key_id)
             await self._publish_workspace(workspace_id)
+        elif cleaned is not None:  # the name travels too (keyvault's budget messages name it)
+            await self._publish_workspace(workspace_id)
         return await self.get_workspace(org_id, workspace_id)
+
+    async def set_budget(
+        self, org_id: str, workspace_id: str, budget_usd_monthly: float | None
+    ) -> Workspace:
+        """Set or clear the workspace's monthly budget (USD); published for keyvault."""
+        budget = validate_budget(budget_usd_monthly)
+        updated = await self.store.set_budget(
+            org_id=org_id, workspace_id=workspace_id, budget_usd_monthly=budget
+        )
+        if updated is None:
+            raise NotFoundError(f"workspace {workspace_id!r} not found")
+        await self._publish_workspace(workspace_id)
+        return updated
 
     async def _validate_keys(self, org_id: str, key_ids: Sequence[str]) -> tuple[str, ...]:
         if len(key_ids) > MAX_ASSIGNED:
@@ -232,6 +248,8 @@ class WorkspaceService:
                 org_id=workspace.org_id,
                 key_ids=[] if workspace.deleted else list(workspace.key_ids),
                 deleted=workspace.deleted,
+                budget_usd_monthly=workspace.budget_usd_monthly,
+                name=workspace.name,
             )
             try:
                 await self.publisher.publish_assignments(event)

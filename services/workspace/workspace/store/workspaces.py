@@ -37,6 +37,7 @@ def _workspace(doc: Doc) -> Workspace:
         created_at=doc["created_at"],
         version=int(doc.get("version", 0)),
         deleted=bool(doc.get("deleted", False)),
+        budget_usd_monthly=doc.get("budget_usd_monthly"),
     )
 
 
@@ -169,6 +170,20 @@ class MongoWorkspaceStore:
             if not is_unique_violation(exc):
                 raise
             raise NameTakenError(f"a workspace named {name!r} already exists") from exc
+        return _workspace(doc) if doc else None
+
+    async def set_budget(
+        self, *, org_id: str, workspace_id: str, budget_usd_monthly: float | None
+    ) -> Workspace | None:
+        """Set (or clear) a live workspace's monthly budget; its state is to be published."""
+        doc = await self.workspaces.find_one_and_update(
+            {"_id": workspace_id, "org_id": org_id, "deleted": False},
+            {
+                "$set": {"budget_usd_monthly": budget_usd_monthly, "publish_pending": True},
+                "$inc": {"version": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
         return _workspace(doc) if doc else None
 
     async def delete_workspace(self, *, org_id: str, workspace_id: str) -> Workspace | None:

@@ -7,10 +7,12 @@ import { useCatalog, useProviderKeys, useWorkspaces } from '../../lib/queries';
 import { AddProviderDialog } from './AddProviderDialog';
 import { useCostThisMonth } from './api';
 import { DeleteDialog, RenameDialog, ReplaceKeyDialog } from './KeyDialogs';
+import { LimitsDialog } from './LimitsDialog';
+import { budgetText, expiresIn } from '../../lib/budgets';
 
 type Open =
   | { kind: 'add' }
-  | { kind: 'rename' | 'replace' | 'delete'; key: ProviderKey }
+  | { kind: 'rename' | 'replace' | 'limits' | 'delete'; key: ProviderKey }
   | null;
 
 function workspacesUsing(keyId: string, workspaces: Workspace[] | undefined): string[] {
@@ -32,7 +34,7 @@ export function AiProvidersTab() {
         {keys.data && (
           <DataTable
             caption="Provider keys"
-            columns={['Name', 'Provider', 'Key', 'Workspaces', 'Last used', 'Cost this month', ACTIONS_COLUMN]}
+            columns={['Name', 'Provider', 'Key', 'Workspaces', 'Last used', 'Cost this month', 'Budget', 'Expires', ACTIONS_COLUMN]}
             empty={keys.data.length === 0 ? 'No provider keys yet. Use “Add Provider” to store one.' : undefined}
           >
                 {keys.data.map((key) => {
@@ -48,6 +50,8 @@ export function AiProvidersTab() {
                       <td>{used.length > 0 ? used.join(', ') : '—'}</td>
                       <td>{lastUsed(key.last_used_at)}</td>
                       <td className="num">{formatUsd(cost.data?.get(key.id) ?? 0)}</td>
+                      <td>{budgetText(key.spent_usd_month, key.budget_usd_monthly)}</td>
+                      <td>{expiresIn(key.expires_at)}</td>
                       <td>
                         <div className="row-actions">
                           <button type="button" aria-describedby={nameId} onClick={() => setOpen({ kind: 'rename', key })}>
@@ -55,6 +59,9 @@ export function AiProvidersTab() {
                           </button>
                           <button type="button" aria-describedby={nameId} onClick={() => setOpen({ kind: 'replace', key })}>
                             Replace key
+                          </button>
+                          <button type="button" aria-describedby={nameId} onClick={() => setOpen({ kind: 'limits', key })}>
+                            Budget & expiry
                           </button>
                           <button
                             type="button"
@@ -76,6 +83,7 @@ export function AiProvidersTab() {
       {open?.kind === 'add' && <AddProviderDialog onClose={close} />}
       {open?.kind === 'rename' && <RenameDialog providerKey={open.key} onClose={close} />}
       {open?.kind === 'replace' && <ReplaceKeyDialog providerKey={open.key} onClose={close} />}
+      {open?.kind === 'limits' && <LimitsDialog providerKey={open.key} onClose={close} />}
       {open?.kind === 'delete' && (
         <DeleteDialog
           providerKey={open.key}

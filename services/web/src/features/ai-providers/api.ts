@@ -52,7 +52,10 @@ export function useUpdateProviderKey() {
       body,
     }: {
       id: string;
-      body: { name: string } | { api_key: string; verify: boolean };
+      body:
+        | { name: string }
+        | { api_key: string; verify: boolean }
+        | { budget_usd_monthly: number | null; expires_at: string | null };
     }) =>
       unwrap(
         await api.PATCH('/api/v1/ai-providers/{key_id}', {

@@ -18,6 +18,7 @@ function setup(usage: unknown[], daily: unknown[]) {
       items: [{ id: 'k1', provider: 'anthropic', name: 'Usage Claude', preview: 'sk-ant-…0000', created_at: '2026-11-30T10:00:00Z', created_by: 'o', last_used_at: null }],
     },
     'GET /api/v1/workspaces': { items: [] },
+    'GET /api/v1/alerts': { items: [], next_cursor: null },
     'GET /api/v1/usage': (call) => ({
       body: { items: new URL(call.url).searchParams.get('interval') === 'day' ? daily : usage },
     }),

@@ -4,6 +4,7 @@ import { FilterSelect } from '../../components/FilterSelect';
 import { Section } from '../../components/Section';
 import { formatInt, formatUsd } from '../../lib/format';
 import { usePlan, useProviderKeys, useWorkspaces } from '../../lib/queries';
+import { AlertBanner } from './AlertBanner';
 import { useUsage, type GroupBy } from './api';
 import { CostChart, type Series } from './CostChart';
 import { PERIODS, daysFrom, periodStart, type Period } from './period';
@@ -40,6 +41,7 @@ export function PlanUsageTab() {
   const headingId = useId();
   return (
     <>
+      <AlertBanner />
       <section aria-labelledby={headingId}>
         <QueryStatus errors={[plan.error]} pending={plan.isPending} what="plan" />
         <h2 id={headingId}>{plan.data ? `Plan: ${plan.data.plan}` : 'Plan'}</h2>

@@ -14,3 +14,11 @@ export function useUsage(groupBy: GroupBy, since: string, byDay: boolean) {
       ).items,
   });
 }
+
+/** The organization's recent alerts (budget thresholds and keys about to expire), newest first. */
+export function useAlerts() {
+  return useQuery({
+    queryKey: ['alerts'],
+    queryFn: async () => unwrap(await api.GET('/api/v1/alerts', { params: { query: { limit: 50 } } })).items,
+  });
+}

@@ -33,6 +33,26 @@ function item(dialog: HTMLElement, name: string): HTMLElement {
 }
 
 describe('Edit workspace', () => {
+  it('edits the monthly budget and refuses an absurd one', async () => {
+    const user = userEvent.setup();
+    const api = setup();
+    const row = (await screen.findByText('Marketing')).closest('tr')!;
+    await waitFor(() => expect(within(row).getByRole('button', { name: 'Edit' })).toBeEnabled());
+    await user.click(within(row).getByRole('button', { name: 'Edit' }));
+    const dialog = screen.getByRole('dialog', { name: 'Edit workspace' });
+    const budget = within(dialog).getByLabelText('Monthly budget (USD)');
+    expect(budget).toHaveValue('');
+    await user.type(budget, '20000000');
+    await user.click(within(dialog).getByRole('button', { name: 'Save' }));
+    expect(within(dialog).getByText('The budget can be at most $10,000,000 per month.')).toBeInTheDocument();
+    expect(api.sent('PATCH', '/api/v1/workspaces/ws-1')).toEqual([]);
+    await user.clear(budget);
+    await user.type(budget, '250');
+    await user.click(within(dialog).getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(api.sent('PATCH', '/api/v1/workspaces/ws-1')).toHaveLength(1));
+    expect(api.sent('PATCH', '/api/v1/workspaces/ws-1')[0]?.body).toMatchObject({ budget_usd_monthly: 250 });
+  });
+
   it('orders the checked keys of one provider with Move up / Move down', async () => {
     const user = userEvent.setup();
     const api = setup();

@@ -2,6 +2,7 @@ import { useId, useState } from 'react';
 import { FormDialog } from '../../components/FormDialog';
 import { TextField } from '../../components/TextField';
 import type { ProviderKey, Workspace } from '../../lib/api';
+import { budgetField, budgetProblem, parseBudget } from '../../lib/budgets';
 import { PROVIDERS } from '../../lib/format';
 import { nameProblem } from '../../lib/validation';
 import { useCreateWorkspace, useUpdateWorkspace } from './api';
@@ -36,16 +37,27 @@ export function EditWorkspaceDialog({
   const [name, setName] = useState(workspace.name);
   const [order, setOrder] = useState(() => knownIds(workspace.ai_provider_ids, keys));
   const [problem, setProblem] = useState<string | null>(null);
+  const [budget, setBudget] = useState(budgetField(workspace.budget_usd_monthly));
+  const [budgetIssue, setBudgetIssue] = useState<string | null>(null);
   const update = useUpdateWorkspace();
   const legendId = useId();
 
   const submit = () => {
     const found = nameProblem(name);
+    const badBudget = budgetProblem(budget);
     setProblem(found);
+    setBudgetIssue(badBudget);
     update.reset();
-    if (found) return;
+    if (found || badBudget) return;
+    const newBudget = parseBudget(budget);
     update.mutate(
-      { id: workspace.id, name: name.trim(), ai_provider_ids: knownIds(order, keys) },
+      {
+        id: workspace.id,
+        name: name.trim(),
+        ai_provider_ids: knownIds(order, keys),
+        // Sent only when changed: null clears a budget, an absent field leaves it.
+        ...(newBudget !== (workspace.budget_usd_monthly ?? null) ? { budget_usd_monthly: newBudget } : {}),
+      },
       { onSuccess: onClose },
     );
   };
@@ -53,6 +65,14 @@ export function EditWorkspaceDialog({
   return (
     <FormDialog title="Edit workspace" onClose={onClose} onSubmit={submit} error={update.error} saveDisabled={update.isPending}>
       <TextField label="Name" value={name} onChange={setName} problem={problem} />
+      <TextField
+        label="Monthly budget (USD)"
+        value={budget}
+        onChange={setBudget}
+        problem={budgetIssue}
+        placeholder="No budget"
+        inputMode="decimal"
+      />
       <fieldset className="providers" aria-describedby={legendId}>
         <legend>AI Providers</legend>
         <p id={legendId} className="muted small">

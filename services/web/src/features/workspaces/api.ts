@@ -20,11 +20,21 @@ export function useCreateWorkspace() {
 export function useUpdateWorkspace() {
   const invalidate = useInvalidate();
   return useMutation({
-    mutationFn: async ({ id, name, ai_provider_ids }: { id: string; name: string; ai_provider_ids: string[] }) =>
+    mutationFn: async ({
+      id,
+      name,
+      ai_provider_ids,
+      budget_usd_monthly,
+    }: {
+      id: string;
+      name: string;
+      ai_provider_ids: string[];
+      budget_usd_monthly?: number | null;
+    }) =>
       unwrap(
         await api.PATCH('/api/v1/workspaces/{workspace_id}', {
           params: { path: { workspace_id: id } },
-          body: { name, ai_provider_ids },
+          body: budget_usd_monthly === undefined ? { name, ai_provider_ids } : { name, ai_provider_ids, budget_usd_monthly },
         }),
       ),
     onSuccess: invalidate,
