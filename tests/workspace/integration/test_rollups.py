@@ -11,7 +11,9 @@ from pymongo import AsyncMongoClient
 
 from shared.contracts import ExecutionResult
 from tests.workspace.support import result_event
+from workspace.app import run_maintenance
 from workspace.service import Ledger, SharedCatalog
+from workspace.settings import WorkspaceSettings
 from workspace.store import MongoLedgerStore
 
 pytestmark = pytest.mark.integration
@@ -177,3 +179,21 @@ async def test_records_from_before_rollups_are_backfilled_once(
         (date(2026, 11, 18), 3, 0.75),
         (date(2026, 11, 19), 1, 0.5),
     ]
+
+
+async def test_prune_command_drops_only_expired_outputs_and_keeps_the_numbers(
+    mongo_url: str, db_name: str, store: MongoLedgerStore
+) -> None:
+    ledger = ledger_over(store)
+    await ledger.record_results([result("p1", DAY1, cost=0.5), result("p2", DAY2, cost=0.25)])
+    settings = WorkspaceSettings(mongodb_url=mongo_url, workspace_db=db_name)
+    # A fake clock: a day after p1's output expired (7 days after DAY1), before p2's did.
+    later = DAY1 + timedelta(days=8)
+    assert await run_maintenance(settings, "prune", now=later) == 1
+    assert await run_maintenance(settings, "prune", now=later) == 0
+    p1, p2 = await ledger.execution("org-a", "p1"), await ledger.execution("org-a", "p2")
+    assert (p1.output_text, p1.input_tokens, p1.cost_usd) == (None, 10, 0.5)
+    assert p2.output_text == "Hi."
+    totals = await ledger.month_totals("org-a")
+    assert (totals.executions, totals.cost_usd) == (2, 0.75)
+    assert await run_maintenance(settings, "backfill-rollups") == 0
