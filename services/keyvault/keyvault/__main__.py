@@ -1,4 +1,5 @@
-"""`python -m keyvault` runs the service; `python -m keyvault rewrap` re-wraps data keys."""
+"""`python -m keyvault` runs the service; `python -m keyvault rewrap` re-wraps data keys;
+`python -m keyvault prune` deletes audit entries older than KEYVAULT_AUDIT_RETENTION_DAYS."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 
 import uvicorn
 
-from keyvault.app import create_app
+from keyvault.app import create_app, run_prune
 from keyvault.service import format_report, rewrap_all
 from keyvault.service.envelope import KeyringError
 from keyvault.settings import KeyvaultSettings
@@ -36,13 +37,16 @@ async def _rewrap(settings: KeyvaultSettings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m keyvault")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "rewrap"])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "rewrap", "prune"])
     args = parser.parse_args(argv)
     settings = KeyvaultSettings()
     configure_logging("keyvault", level=settings.log_level, fmt=settings.log_format)
     try:
         if args.command == "rewrap":
             return asyncio.run(_rewrap(settings))
+        if args.command == "prune":
+            print(f"prune: {asyncio.run(run_prune(settings))} audit entries deleted")
+            return 0
         settings.check_production()
         settings.keyring()
     except (ProductionSettingsError, KeyringError) as exc:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -26,6 +27,7 @@ from keyvault.events import KafkaKeyEvents, assignments_reader, plans_reader
 from keyvault.service import Vault
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoKeyStore
+from shared.contracts import utcnow
 from shared.kafka import ensure_topics
 from shared.mongo import is_transient
 from shared.web import (
@@ -46,6 +48,36 @@ async def _outbox_loop(vault: Vault, interval: float) -> None:
             await vault.flush_outbox()
         except Exception as exc:
             log.warning("outbox flush failed: %s", type(exc).__name__)
+
+
+async def prune_audit(
+    store: KeyStore, settings: KeyvaultSettings, *, now: datetime | None = None
+) -> int:
+    """Delete audit entries older than `KEYVAULT_AUDIT_RETENTION_DAYS`; how many."""
+    before = (now or utcnow()) - timedelta(days=settings.keyvault_audit_retention_days)
+    pruned = await store.prune_audit(before=before)
+    if pruned:
+        log.info("pruned %d audit entries older than the retention", pruned)
+    return pruned
+
+
+async def run_prune(settings: KeyvaultSettings, *, now: datetime | None = None) -> int:
+    """`python -m keyvault prune`: what the service does every `KEYVAULT_PRUNE_INTERVAL_S`."""
+    store = MongoKeyStore(settings.mongodb_url, settings.keyvault_db)
+    await store.open()
+    try:
+        return await prune_audit(store, settings, now=now)
+    finally:
+        await store.close()
+
+
+async def _prune_loop(store: KeyStore, settings: KeyvaultSettings) -> None:
+    while True:
+        try:
+            await prune_audit(store, settings)
+        except Exception as exc:
+            log.warning("audit pruning failed: %s", type(exc).__name__)
+        await asyncio.sleep(settings.keyvault_prune_interval_s)
 
 
 def create_app(
@@ -120,13 +152,15 @@ def create_app(
         outbox = asyncio.create_task(
             _outbox_loop(vault, settings.keyvault_outbox_interval_s), name="keyvault-outbox"
         )
+        pruning = asyncio.create_task(_prune_loop(key_store, settings), name="keyvault-prune")
         log.info("keyvault ready", extra={"event": "started"})
         try:
             yield
         finally:
-            outbox.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await outbox
+            for task in (outbox, pruning):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await vault.drain()
             for reader in readers:
                 await reader.stop()

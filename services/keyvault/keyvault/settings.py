@@ -36,6 +36,9 @@ class KeyvaultSettings(ProviderEndpointSettings):
     # A quota slot whose key never appeared (a crash between slot and insert) is reclaimed
     # by the org's next create once it is this old; longer than any create takes.
     keyvault_slot_grace_s: float = Field(60.0, gt=0)
+    # Audit entries older than this are deleted (hourly, and by `python -m keyvault prune`).
+    keyvault_audit_retention_days: int = Field(400, ge=1, le=36_500)
+    keyvault_prune_interval_s: float = Field(3600.0, gt=0)
 
     def dev_defaults_in_use(self) -> list[str]:
         found = super().dev_defaults_in_use()
