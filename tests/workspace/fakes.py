@@ -179,14 +179,12 @@ class InMemoryLedgerStore:
         return len({(r.org_id, r.execution_id) for r in new})
 
     async def daily_between(
-        self, *, org_id: str, first_day: date | None, end_day: date | None
+        self, *, org_id: str, first_day: date, end_day: date, by_day: bool
     ) -> list[DailyUsage]:
         return [
             row
             for (org, day, *_), row in self.daily.items()
-            if org == org_id
-            and (first_day is None or day >= first_day)
-            and (end_day is None or day < end_day)
+            if org == org_id and first_day <= day < end_day
         ]
 
     async def insert_queued(self, *, records: Sequence[ExecutionRecord]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -71,26 +72,51 @@ async def test_each_finished_execution_counts_once_in_its_days_rollup(
     store: MongoLedgerStore,
 ) -> None:
     await record_sample(ledger_over(store))
-    docs = [d async for d in store.daily.find({"org_id": "org-a"}).sort("day", 1)]
-    got = [
+    rows = await store.daily_between(
+        org_id="org-a", first_day=date(2026, 11, 1), end_day=date(2026, 12, 1), by_day=True
+    )
+    got = sorted(
         (
-            d["day"].date(),
-            d["key_id"],
-            d["model"],
-            d["executions"],
-            d["succeeded"],
-            d["failed"],
-            d["input_tokens"],
-            d["output_tokens"],
-            round(d["cost_usd"], 9),
+            r.day,
+            r.key_id,
+            r.workspace_id,
+            r.provider,
+            r.model,
+            r.executions,
+            r.succeeded,
+            r.failed,
+            r.input_tokens,
+            r.output_tokens,
+            round(r.cost_usd, 9),
+            r.priced,
         )
-        for d in docs
-    ]
+        for r in rows
+    )
     assert got == [
-        (date(2026, 11, 18), "key-1", "claude-sonnet-4-6", 2, 1, 1, 13, 5, 0.5),
-        (date(2026, 11, 19), "key-2", "gpt-4o", 1, 1, 0, 10, 5, 0.25),
+        (
+            date(2026, 11, 18),
+            "key-1",
+            "ws-1",
+            "anthropic",
+            "claude-sonnet-4-6",
+            2,
+            1,
+            1,
+            13,
+            5,
+            0.5,
+            1,
+        ),
+        (date(2026, 11, 19), "key-2", "ws-1", "openai", "gpt-4o", 1, 1, 0, 10, 5, 0.25, 1),
     ]
-    assert (docs[0]["workspace_id"], docs[0]["provider"]) == ("ws-1", "anthropic")
+    # The month's document agrees (what /plan reads).
+    month = await store.daily_between(
+        org_id="org-a", first_day=date(2026, 11, 1), end_day=date(2026, 12, 1), by_day=False
+    )
+    assert sorted((r.day, r.executions) for r in month) == [
+        (date(2026, 11, 1), 1),
+        (date(2026, 11, 1), 2),
+    ]
 
 
 async def test_plan_and_usage_answer_from_rollups_not_from_the_records(
@@ -197,3 +223,13 @@ async def test_prune_command_drops_only_expired_outputs_and_keeps_the_numbers(
     totals = await ledger.month_totals("org-a")
     assert (totals.executions, totals.cost_usd) == (2, 0.75)
     assert await run_maintenance(settings, "backfill-rollups") == 0
+
+
+async def test_concurrent_writes_to_the_same_rollup_all_count(store: MongoLedgerStore) -> None:
+    # FerretDB's $inc is a read-modify-write: concurrent ones lose updates unless serialized.
+    ledger = ledger_over(store)
+    for round_ in range(5):
+        batches = [[result(f"c{round_}-{b}", DAY1, cost=0.5)] for b in range(40)]
+        await asyncio.gather(*(ledger.record_results(batch) for batch in batches))
+    totals = await ledger.month_totals("org-a")
+    assert (totals.executions, totals.cost_usd) == (200, 100.0)

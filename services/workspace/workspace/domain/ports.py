@@ -69,9 +69,10 @@ class LedgerStore(Protocol):
         self, *, org_id: str, since: datetime | None, until: datetime | None
     ) -> AsyncIterator[UsageFact]: ...
     async def daily_between(
-        self, *, org_id: str, first_day: date | None, end_day: date | None
+        self, *, org_id: str, first_day: date, end_day: date, by_day: bool
     ) -> list[DailyUsage]:
-        """The org's daily rollups of the days in [first_day, end_day) (None: open)."""
+        """The org's rollups of the days in [first_day, end_day): one row per day and group
+        with `by_day`, else rows may also cover a whole month (`day` is then its first)."""
         ...
 
     async def prune_outputs(self, *, now: datetime) -> int: ...

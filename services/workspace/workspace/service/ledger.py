@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from shared.contracts import ExecutionRequested, ExecutionResult, utcnow
 from shared.paging import InvalidCursorError as MalformedCursor
@@ -25,6 +25,9 @@ from workspace.domain import (
     next_month,
     split_window,
 )
+
+# `/usage` without `since` covers this far back (month documents: one read per month).
+USAGE_LOOKBACK = timedelta(days=5 * 366)
 
 
 def _group_of(group_by: GroupBy, key_id: str | None, workspace_id: str, model: str) -> str | None:
@@ -184,8 +187,13 @@ class Ledger:
         window = split_window(since, until)
         if window.whole_days is not None:
             first_day, end_day = window.whole_days
+            today = self.clock().astimezone(UTC).date()
             for row in await self.store.daily_between(
-                org_id=org_id, first_day=first_day, end_day=end_day
+                org_id=org_id,
+                # An open end: as far back as usage is kept, up to tomorrow (clock skew).
+                first_day=first_day or today - USAGE_LOOKBACK,
+                end_day=end_day or today + timedelta(days=2),
+                by_day=by_day,
             ):
                 group = _group_of(group_by, row.key_id, row.workspace_id, row.model)
                 key = (group, row.day if by_day else None)
@@ -218,7 +226,7 @@ class Ledger:
         start = month_start(self.clock())
         total = UsageSum()
         for row in await self.store.daily_between(
-            org_id=org_id, first_day=start.date(), end_day=next_month(start).date()
+            org_id=org_id, first_day=start.date(), end_day=next_month(start).date(), by_day=False
         ):
             total.add_daily(row)
         cost = total.cost_usd

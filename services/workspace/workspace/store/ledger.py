@@ -8,16 +8,14 @@ duplicate and is ignored, so an execution counts once, the first result wins, an
 record can never overwrite a finished one. Unique `_id` inserts are atomic on FerretDB too,
 unlike its conditional updates. Only the background output pruning updates records.
 
-Daily rollups (`ledger_daily`): one document per (org, UTC day, key, workspace, provider,
-model) with executions, succeeded, failed, tokens, cost and `priced` (how many had a cost).
-The records a write inserted (never the duplicates: insert-if-new says which are new) are
-added to their rollups with one `$inc` upsert per rollup, so a redelivered result never
-counts twice; `/plan` and `/usage` read rollups, never every record. Records counted so
-carry `rollup: 1`. Records from before rollups existed (no `rollup` field) are added up by
-`backfill_rollups()` into separate `…#backfill` rollup documents written with `$set`, so
-running it again (every `open()` until it has completed once, or `python -m workspace
-backfill-rollups`) rewrites the same numbers instead of adding them twice. A crash between a
-batch's insert and its `$inc` leaves that batch out of the rollups (the records stay).
+Usage rollups (`ledger_rollups`, see `workspace.store.rollups`): the records a write inserted
+(never the duplicates: insert-if-new says which are new) are added to their org's day and
+month documents, so a redelivered result never counts twice and `/plan` and `/usage` read
+rollups, never every record. Records counted so carry `rollup: 1`. Records from before
+rollups existed (no `rollup` field) are counted by `backfill_rollups()` (at `open()` until it
+has completed once, or `python -m workspace backfill-rollups`) with `$set`, so running it
+again rewrites the same numbers. A crash between a batch's insert and its rollup update
+leaves that batch out of the rollups (the records stay).
 
 Records written before ids were scoped by org (`_id` = the execution id, no `execution_id`
 field) are moved to their new key by `open()`: copied (an insert, so running it twice or on two
@@ -28,21 +26,19 @@ see one key shape.
 from __future__ import annotations
 
 import functools
-import json
 import logging
-from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, UpdateOne
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from shared import mongo
 from shared.retry import Backoff
 from workspace.domain import DailyUsage, ExecutionRecord, StoreUnavailableError, UsageFact
+from workspace.store.rollups import Rollups, add_up, merge
 
 log = logging.getLogger(__name__)
 
@@ -64,71 +60,7 @@ _FACT_FIELDS = {
 }
 
 
-_COUNTERS = (
-    "executions",
-    "succeeded",
-    "failed",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "priced",
-)
-_BUCKET = ("key_id", "workspace_id", "provider", "model")
 BACKFILL_DONE = "rollups-backfill-v1"
-
-
-def _day_of(moment: datetime) -> datetime:
-    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return datetime.combine(moment.date(), time(), tzinfo=UTC)
-
-
-def _bucket_of(doc: Doc) -> tuple[Any, ...]:
-    """(org, day, key, workspace, provider, model) of a finished record document."""
-    return (doc["org_id"], _day_of(doc["finished_at"]), *(doc.get(f) for f in _BUCKET))
-
-
-def _rollup_id(bucket: tuple[Any, ...]) -> str:
-    org_id, day, *rest = bucket
-    return json.dumps([org_id, day.date().isoformat(), *rest], separators=(",", ":"))
-
-
-def _add_up(docs: Sequence[Doc]) -> dict[tuple[Any, ...], dict[str, float]]:
-    sums: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: dict.fromkeys(_COUNTERS, 0))
-    for doc in docs:
-        if doc.get("finished_at") is None:
-            continue
-        add = sums[_bucket_of(doc)]
-        cost = doc.get("cost_usd")
-        add["executions"] += 1
-        add["succeeded"] += doc.get("status") == "succeeded"
-        add["failed"] += doc.get("status") == "failed"
-        add["input_tokens"] += int(doc.get("input_tokens") or 0)
-        add["output_tokens"] += int(doc.get("output_tokens") or 0)
-        add["cost_usd"] += float(cost or 0.0)
-        add["priced"] += cost is not None
-    return sums
-
-
-def _bucket_fields(bucket: tuple[Any, ...]) -> Doc:
-    org_id, day, *rest = bucket
-    return {"org_id": org_id, "day": day, **dict(zip(_BUCKET, rest, strict=True))}
-
-
-def _daily(doc: Doc) -> DailyUsage:
-    return DailyUsage(
-        day=doc["day"].date(),
-        key_id=doc.get("key_id"),
-        workspace_id=doc["workspace_id"],
-        provider=doc.get("provider"),
-        model=doc["model"],
-        executions=int(doc.get("executions") or 0),
-        succeeded=int(doc.get("succeeded") or 0),
-        failed=int(doc.get("failed") or 0),
-        input_tokens=int(doc.get("input_tokens") or 0),
-        output_tokens=int(doc.get("output_tokens") or 0),
-        cost_usd=float(doc.get("cost_usd") or 0.0),
-        priced=int(doc.get("priced") or 0),
-    )
 
 
 def ledger_id(org_id: str, execution_id: str) -> str:
@@ -195,7 +127,7 @@ class MongoLedgerStore:
         db = client[db_name]
         self.finished: AsyncCollection[Doc] = db["ledger_finished"]
         self.queued: AsyncCollection[Doc] = db["ledger_queued"]
-        self.daily: AsyncCollection[Doc] = db["ledger_daily"]
+        self.rollups = Rollups(db["ledger_rollups"], retrying)
         self.meta: AsyncCollection[Doc] = db["ledger_meta"]
 
     async def open(self) -> None:
@@ -207,7 +139,6 @@ class MongoLedgerStore:
             await collection.create_index(
                 [("org_id", ASCENDING), ("workspace_id", ASCENDING), (field, DESCENDING)]
             )
-        await self.daily.create_index([("org_id", ASCENDING), ("day", ASCENDING)])
         done = await retrying(
             functools.partial(self.meta.find_one, {"_id": BACKFILL_DONE}), "rollup state read"
         )
@@ -215,15 +146,13 @@ class MongoLedgerStore:
             await self.backfill_rollups()
 
     async def backfill_rollups(self, *, chunk: int = 5000) -> int:
-        """Add the records written before rollups existed (no `rollup` field) to rollups of
-        their own (`…#backfill`, written with `$set`): running it again, on several replicas
-        or after a crash, rewrites the same numbers. Returns how many records it counted."""
-        sums: dict[tuple[Any, ...], dict[str, float]] = defaultdict(
-            lambda: dict.fromkeys(_COUNTERS, 0)
-        )
+        """Count the records written before rollups existed (no `rollup` field) into the
+        rollups' `backfill` entries, with `$set`: running it again, on several replicas or
+        after a crash, rewrites the same numbers. Returns how many records it counted."""
+        sums: dict[tuple[str, date, bool, str], Doc] = {}
         counted = 0
         after = ""
-        fields = dict.fromkeys(("org_id", "status", "finished_at", *_BUCKET, *_FACT_FIELDS), 1)
+        fields = dict.fromkeys(("org_id", "status", "provider", *_FACT_FIELDS), 1)
         while True:
             query = {"rollup": {"$exists": False}, "_id": {"$gt": after}}
 
@@ -234,22 +163,11 @@ class MongoLedgerStore:
             docs = await retrying(read, "rollup backfill read")
             if not docs:
                 break
-            for bucket, add in _add_up(docs).items():
-                into = sums[bucket]
-                for name in _COUNTERS:
-                    into[name] += add[name]
+            merge(sums, add_up(docs))
             counted += len(docs)
             after = docs[-1]["_id"]
-        if sums:
-            ops = [
-                UpdateOne(
-                    {"_id": f"{_rollup_id(bucket)}#backfill"},
-                    {"$set": {**_bucket_fields(bucket), **values, "backfill": True}},
-                    upsert=True,
-                )
-                for bucket, values in sums.items()
-            ]
-            await self._write_rollups(ops, "rollup backfill")
+        await self.rollups.set_backfill(sums)
+        if counted:
             log.info("ledger: %d record(s) from before rollups counted", counted)
         await retrying(
             functools.partial(
@@ -261,20 +179,6 @@ class MongoLedgerStore:
             "rollup state write",
         )
         return counted
-
-    async def _write_rollups(self, ops: list[UpdateOne], what: str) -> None:
-        async def write(ops: list[UpdateOne] = ops) -> None:
-            try:
-                await self.daily.bulk_write(ops, ordered=False)
-            except BulkWriteError as exc:
-                # Two writers upserting a new rollup at once: one insert loses on the unique
-                # _id; the rollup exists now, so that update alone goes again.
-                errors = exc.details.get("writeErrors") or []
-                if not errors or not all(mongo.is_duplicate_write_error(e) for e in errors):
-                    raise
-                await self.daily.bulk_write([ops[e["index"]] for e in errors], ordered=False)
-
-        await retrying(write, what)
 
     async def _rekey(self, collection: AsyncCollection[Doc], *, chunk: int = 1000) -> int:
         """Move records keyed the old way (by execution id alone) to `ledger_id`; how many.
@@ -316,30 +220,15 @@ class MongoLedgerStore:
             backoff=BACKOFF,
             unavailable=StoreUnavailableError,
         )
-        ops = [
-            UpdateOne(
-                {"_id": _rollup_id(bucket)},
-                {"$inc": add, "$setOnInsert": _bucket_fields(bucket)},
-                upsert=True,
-            )
-            for bucket, add in _add_up(new).items()
-        ]
-        if ops:
-            await self._write_rollups(ops, "ledger rollups")
+        await self.rollups.add(new)
         return len(new)
 
     async def daily_between(
-        self, *, org_id: str, first_day: date | None, end_day: date | None
+        self, *, org_id: str, first_day: date, end_day: date, by_day: bool
     ) -> list[DailyUsage]:
-        days: Doc = {"$gte": _day_of(datetime.combine(first_day or EPOCH.date(), time()))}
-        if end_day is not None:
-            days["$lt"] = _day_of(datetime.combine(end_day, time()))
-
-        async def read() -> list[DailyUsage]:
-            cursor = self.daily.find({"org_id": org_id, "day": days})
-            return [_daily(d) async for d in cursor]
-
-        return await retrying(read, "rollups read")
+        return await self.rollups.read(
+            org_id=org_id, first_day=first_day, end_day=end_day, by_day=by_day
+        )
 
     async def insert_queued(self, *, records: Sequence[ExecutionRecord]) -> int:
         return await insert_new(self.queued, [_doc(r) for r in records], "ledger queued")
