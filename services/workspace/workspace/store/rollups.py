@@ -139,23 +139,28 @@ class Rollups:
 
     async def add(self, records: Sequence[Doc]) -> None:
         """Count newly inserted records (never the same record twice: callers pass only
-        what their insert-if-new inserted)."""
-        ops = []
+        what their insert-if-new inserted). One update per day or month document."""
+        updates: dict[str, tuple[Doc, Doc, Doc]] = {}
         for (org_id, day, is_month, gid), entry in add_up(records).items():
             _id, fields = _target(org_id, day, is_month)
-            inc = {f"live.{gid}.{c}": entry[c] for c in COUNTERS}
-            labels = {f"live.{gid}.{f}": entry[f] for f in GROUP}
-            ops.append(UpdateOne({"_id": _id}, {"$inc": inc, "$set": {**fields, **labels}}, True))
+            inc, labels, _ = updates.setdefault(_id, ({}, {}, fields))
+            inc.update({f"live.{gid}.{c}": entry[c] for c in COUNTERS})
+            labels.update({f"live.{gid}.{f}": entry[f] for f in GROUP})
+        ops = [
+            UpdateOne({"_id": _id}, {"$inc": inc, "$set": {**fields, **labels}}, upsert=True)
+            for _id, (inc, labels, fields) in updates.items()
+        ]
         await self._write(ops, "ledger rollups")
 
     async def set_backfill(self, sums: dict[tuple[str, date, bool, str], Doc]) -> None:
         """Write the backfill entries (absolute numbers: repeating it changes nothing)."""
-        ops = []
+        updates: dict[str, Doc] = {}
         for (org_id, day, is_month, gid), entry in sums.items():
             _id, fields = _target(org_id, day, is_month)
-            ops.append(
-                UpdateOne({"_id": _id}, {"$set": {**fields, f"backfill.{gid}": entry}}, True)
-            )
+            updates.setdefault(_id, dict(fields))[f"backfill.{gid}"] = entry
+        ops = [
+            UpdateOne({"_id": _id}, {"$set": sets}, upsert=True) for _id, sets in updates.items()
+        ]
         await self._write(ops, "rollup backfill")
 
     async def _write(self, ops: list[UpdateOne], what: str) -> None:
