@@ -124,16 +124,32 @@ async def insert_new(
     only what did not land (after an ambiguous failure: everything, what is there now comes
     back as a duplicate); any other write error is raised, never swallowed.
     """
-    pending = list(docs)
-    inserted = 0
+    new = await insert_new_docs(
+        collection, docs, what=what, backoff=backoff, unavailable=unavailable
+    )
+    return len(new)
 
-    async def attempt() -> int:
-        nonlocal pending, inserted
+
+async def insert_new_docs(
+    collection: AsyncCollection[Doc],
+    docs: Sequence[Doc],
+    *,
+    what: str,
+    backoff: Backoff,
+    unavailable: Callable[[], Exception],
+) -> list[Doc]:
+    """As `insert_new`, returning the documents this call inserted (not the duplicates)."""
+    pending = list(docs)
+    inserted: list[Doc] = []
+
+    async def attempt() -> list[Doc]:
+        nonlocal pending
         try:
             await collection.insert_many(pending, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors") or []
-            inserted += int(exc.details.get("nInserted") or 0)
+            not_in = {e["index"] for e in errors}
+            inserted.extend(d for i, d in enumerate(pending) if i not in not_in)
             failed = [e for e in errors if not is_duplicate_write_error(e)]
             if not failed and not exc.details.get("writeConcernErrors"):
                 return inserted
@@ -142,10 +158,10 @@ async def insert_new(
             pending = [pending[e["index"]] for e in failed]
             # Only transient errors are left: retry just those documents.
             raise BulkWriteError({"writeErrors": failed, "nInserted": 0}) from None
-        return inserted + len(pending)
+        return inserted + pending
 
     if not pending:
-        return 0
+        return []
     return await retrying(attempt, what=what, backoff=backoff, unavailable=unavailable)
 
 

@@ -153,6 +153,11 @@ class InMemoryKeyStore:
         for entry in entries:
             self.audit.append(replace(entry, id=f"{len(self.audit):012d}"))
 
+    async def prune_audit(self, *, before: datetime) -> int:
+        kept = [e for e in self.audit if e.at >= before]
+        pruned, self.audit = len(self.audit) - len(kept), kept
+        return pruned
+
     async def list_audit(
         self,
         *,

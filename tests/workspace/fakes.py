@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, date, datetime
 
-from workspace.domain import ExecutionRecord, NameTakenError, Org, UsageFact, Workspace
+from workspace.domain import (
+    DailyUsage,
+    ExecutionRecord,
+    NameTakenError,
+    Org,
+    UsageFact,
+    Workspace,
+)
 
 
 class InMemoryWorkspaceStore:
@@ -163,9 +170,38 @@ class InMemoryLedgerStore:
         # Keyed by (org_id, execution_id): execution ids are scoped by org.
         self.finished: dict[tuple[str, str], ExecutionRecord] = {}
         self.queued: dict[tuple[str, str], ExecutionRecord] = {}
+        # (org, day, key, workspace, provider, model) -> rollup, as `ledger_daily`.
+        self.daily: dict[tuple[str, date, str | None, str, str | None, str], DailyUsage] = {}
 
     async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int:
-        return _insert_new(self.finished, records)
+        new = [r for r in records if (r.org_id, r.execution_id) not in self.finished]
+        _insert_new(self.finished, records)
+        for r in {(r.org_id, r.execution_id): r for r in new}.values():
+            if r.finished_at is None:
+                continue
+            day = r.finished_at.astimezone(UTC).date()
+            bucket = (r.org_id, day, r.key_id, r.workspace_id, r.provider, r.model)
+            was = self.daily.get(bucket) or DailyUsage(day, *bucket[2:], 0, 0, 0, 0, 0, 0.0, 0)
+            self.daily[bucket] = replace(
+                was,
+                executions=was.executions + 1,
+                succeeded=was.succeeded + (r.status == "succeeded"),
+                failed=was.failed + (r.status == "failed"),
+                input_tokens=was.input_tokens + (r.input_tokens or 0),
+                output_tokens=was.output_tokens + (r.output_tokens or 0),
+                cost_usd=was.cost_usd + (r.cost_usd or 0.0),
+                priced=was.priced + (r.cost_usd is not None),
+            )
+        return len({(r.org_id, r.execution_id) for r in new})
+
+    async def daily_between(
+        self, *, org_id: str, first_day: date, end_day: date, by_day: bool
+    ) -> list[DailyUsage]:
+        return [
+            row
+            for (org, day, *_), row in self.daily.items()
+            if org == org_id and first_day <= day < end_day
+        ]
 
     async def insert_queued(self, *, records: Sequence[ExecutionRecord]) -> int:
         return _insert_new(self.queued, records)

@@ -1,4 +1,6 @@
 """`python -m agent_runner`: one runner process; health and metrics on RUNNER_HEALTH_PORT.
+`python -m agent_runner prune`: delete stored results older than RUNNER_RESULT_RETENTION_S now
+(every runner also does it each RUNNER_PRUNE_INTERVAL_S).
 
 SIGTERM (via uvicorn) stops fetching, finishes in-flight work within the grace period,
 abandons the rest without committing it and exits within 30 s.
@@ -6,13 +8,15 @@ abandons the rest without committing it and exits within 30 s.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import socket
+import sys
 
 import uvicorn
 
-from agent_runner.app import create_app
+from agent_runner.app import create_app, run_prune
 from agent_runner.settings import RunnerSettings
 from shared.logging import configure_logging
 from shared.runtime import settle_garbage_collector
@@ -37,6 +41,9 @@ def main() -> None:
     settings = RunnerSettings()
     configure_logging("agent-runner", level=settings.log_level, fmt=settings.log_format)
     settings.check_production()
+    if sys.argv[1:] == ["prune"]:
+        print(f"prune: {asyncio.run(run_prune(settings))} stored result(s) deleted")
+        return
     host = settings.runner_health_host
     port = pick_port(host, settings.runner_health_port)
     if port != settings.runner_health_port:

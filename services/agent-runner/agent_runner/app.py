@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,11 +23,44 @@ from agent_runner.settings import RunnerSettings
 from agent_runner.store import MongoDedupeStore
 from shared.access import install_telemetry
 from shared.catalog import load_prices
+from shared.contracts import utcnow
 from shared.http import direct_client, pooled_client
 from shared.kafka import ensure_topics
 from shared.tracing import trace_app
 
 log = logging.getLogger(__name__)
+
+
+async def run_prune(settings: RunnerSettings, *, now: datetime | None = None) -> int:
+    """Delete stored results (and their claims) older than `RUNNER_RESULT_RETENTION_S`;
+    `python -m agent_runner prune`, and what every runner does each `RUNNER_PRUNE_INTERVAL_S`."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_url.get_secret_value(), tz_aware=True
+    )
+    store = MongoDedupeStore(client, settings.runner_db)
+    try:
+        return await prune_once(store, settings, now=now)
+    finally:
+        await store.close()
+
+
+async def prune_once(
+    store: MongoDedupeStore, settings: RunnerSettings, *, now: datetime | None = None
+) -> int:
+    retention = timedelta(seconds=settings.runner_result_retention_s)
+    pruned = await store.prune(before=(now or utcnow()) - retention)
+    if pruned:
+        log.info("pruned %d stored result(s) older than the retention", pruned)
+    return pruned
+
+
+async def _prune_every(store: MongoDedupeStore, settings: RunnerSettings) -> None:
+    while True:
+        try:
+            await prune_once(store, settings)
+        except Exception:
+            log.exception("pruning the dedupe records failed; next try in an interval")
+        await asyncio.sleep(settings.runner_prune_interval_s)
 
 
 class Runner:
@@ -39,6 +75,9 @@ class Runner:
             )
             store = MongoDedupeStore(client, settings.runner_db)
         self.store = store
+        # Only the real store prunes (every runner: deletes are idempotent, so no leader).
+        self.pruner = store if isinstance(store, MongoDedupeStore) else None
+        self.prune_task: asyncio.Task[None] | None = None
         # httpx on aiohttp's pool (shared/http.py): httpx's own pool costs milliseconds of CPU
         # per request with hundreds in flight. One TLS context for both (~30 ms to build).
         tls = httpx.create_ssl_context()
@@ -103,6 +142,8 @@ class Runner:
         await self.store.open()
         await self.publisher.start()
         await self.consumer.start()
+        if self.pruner is not None:
+            self.prune_task = asyncio.create_task(_prune_every(self.pruner, self.settings))
         log.info(
             "agent-runner consuming %s with %d in flight",
             self.settings.topics.execution_requested,
@@ -114,6 +155,10 @@ class Runner:
         return {"consumer": self.consumer.started.is_set(), "store": await self.store.ping()}
 
     async def stop(self) -> None:
+        if self.prune_task is not None:
+            self.prune_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.prune_task
         try:
             await self.consumer.stop()
         finally:

@@ -62,6 +62,14 @@ class RunnerSettings(ProviderEndpointSettings, MongoSettings):
         4, ge=1, le=64, description="Concurrent /resolve-batch calls to keyvault."
     )
 
+    # Pruning the dedupe records (FerretDB has no TTL indexes). A result is what stops a
+    # redelivered request from calling the provider again, so keep it well beyond any
+    # redelivery: requests live 7 days on their topic (Kafka's default retention).
+    runner_result_retention_s: float = Field(
+        14 * 86_400, ge=86_400, description="Age after which stored results and claims go."
+    )
+    runner_prune_interval_s: float = Field(3600.0, gt=0)
+
     # Shutdown and commits.
     runner_shutdown_grace_s: float = Field(20.0, ge=0, le=28)
     runner_commit_interval_s: float = Field(0.2, gt=0)

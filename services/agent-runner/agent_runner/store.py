@@ -24,6 +24,7 @@ first result). They are never read as another org's result, since new keys alway
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -135,6 +136,24 @@ class MongoDedupeStore:
                     stored[key] = ExecutionResult.model_validate(doc["result"])
             return [stored.get(k, r) for k, r in zip(keys, results, strict=True)]
         return results
+
+    async def prune(self, *, before: datetime, chunk: int = 5000) -> int:
+        """Delete the results stored before `before`, and their claims; how many results.
+
+        Claims go first: a crash in between leaves results, which the next run deletes. A
+        claim without a result (an execution still running, or abandoned) carries no time
+        and stays. Pruning only records older than any possible redelivery keeps the
+        guarantee: a redelivered request still finds its result and calls no provider.
+        """
+        pruned = 0
+        while True:
+            old = self._results.find({"at": {"$lt": before}}, {"_id": 1}).limit(chunk)
+            keys = [doc["_id"] async for doc in old]
+            if not keys:
+                return pruned
+            await self._claims.delete_many({"_id": {"$in": keys}})
+            await self._results.delete_many({"_id": {"$in": keys}})
+            pruned += len(keys)
 
     async def close(self) -> None:
         """Flush the pending group commits, then close the client."""

@@ -1,6 +1,7 @@
 """`python -m keyvault` runs the service. Operations (docs/OPERATIONS.md):
 
 python -m keyvault rewrap                 re-wrap every data key under the active master key
+python -m keyvault prune                  delete audit entries past KEYVAULT_AUDIT_RETENTION_DAYS
 python -m keyvault republish              rebuild keyvault.keys.v1 from the store (DR)
 python -m keyvault keyring new [--rotate] [--id ID]
                                           print a fresh master-key entry (stdout only)
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 
 import uvicorn
 
-from keyvault.app import create_app
+from keyvault.app import create_app, run_prune
 from keyvault.domain import AssignmentsView, PlansView
 from keyvault.events import KafkaKeyEvents
 from keyvault.service import Vault, format_report, rewrap_all
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return _keyring_new(argv[2:])
     parser = argparse.ArgumentParser(prog="python -m keyvault")
     parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "rewrap", "republish"]
+        "command", nargs="?", default="serve", choices=["serve", "rewrap", "republish", "prune"]
     )
     args = parser.parse_args(argv)
     settings = KeyvaultSettings()
@@ -129,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_rewrap(settings))
         if args.command == "republish":
             return asyncio.run(_republish(settings))
+        if args.command == "prune":
+            print(f"prune: {asyncio.run(run_prune(settings))} audit entries deleted")
+            return 0
         settings.check_production()
         settings.keyring()
     except (ProductionSettingsError, KeyringError) as exc:

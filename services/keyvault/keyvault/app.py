@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -35,6 +36,7 @@ from keyvault.service.budgets import BudgetGuard
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoBudgetStore, MongoKeyStore
 from shared.access import install_telemetry
+from shared.contracts import utcnow
 from shared.kafka import ReadFence, ensure_topics
 from shared.metrics import ConsumerLag, new_registry
 from shared.mongo import is_transient
@@ -69,6 +71,36 @@ async def _budget_loop(guard: BudgetGuard, interval: float) -> None:
         except Exception as exc:
             log.warning("budget check failed: %s", type(exc).__name__)
         await asyncio.sleep(interval)
+
+
+async def prune_audit(
+    store: KeyStore, settings: KeyvaultSettings, *, now: datetime | None = None
+) -> int:
+    """Delete audit entries older than `KEYVAULT_AUDIT_RETENTION_DAYS`; how many."""
+    before = (now or utcnow()) - timedelta(days=settings.keyvault_audit_retention_days)
+    pruned = await store.prune_audit(before=before)
+    if pruned:
+        log.info("pruned %d audit entries older than the retention", pruned)
+    return pruned
+
+
+async def run_prune(settings: KeyvaultSettings, *, now: datetime | None = None) -> int:
+    """`python -m keyvault prune`: what the service does every `KEYVAULT_PRUNE_INTERVAL_S`."""
+    store = MongoKeyStore(settings.mongodb_url.get_secret_value(), settings.keyvault_db)
+    await store.open()
+    try:
+        return await prune_audit(store, settings, now=now)
+    finally:
+        await store.close()
+
+
+async def _prune_loop(store: KeyStore, settings: KeyvaultSettings) -> None:
+    while True:
+        try:
+            await prune_audit(store, settings)
+        except Exception as exc:
+            log.warning("audit pruning failed: %s", type(exc).__name__)
+        await asyncio.sleep(settings.keyvault_prune_interval_s)
 
 
 def create_app(
@@ -191,11 +223,12 @@ def create_app(
         budget_checks = asyncio.create_task(
             _budget_loop(guard, settings.keyvault_budget_check_interval_s), name="keyvault-budgets"
         )
+        pruning = asyncio.create_task(_prune_loop(key_store, settings), name="keyvault-prune")
         log.info("keyvault ready", extra={"event": "started"})
         try:
             yield
         finally:
-            for task in (outbox, budget_checks):
+            for task in (outbox, budget_checks, pruning):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -72,6 +72,9 @@ class KeyvaultSettings(ProviderEndpointSettings, MongoSettings):
     keyvault_budget_check_interval_s: float = Field(60.0, gt=0)
     # The consumer group that settles budget holds from agent.execution.result.v1.
     keyvault_spend_group: str = "keyvault-spend"
+    # Audit entries older than this are deleted (hourly, and by `python -m keyvault prune`).
+    keyvault_audit_retention_days: int = Field(400, ge=1, le=36_500)
+    keyvault_prune_interval_s: float = Field(3600.0, gt=0)
 
     def dev_defaults_in_use(self) -> list[str]:
         found = super().dev_defaults_in_use()

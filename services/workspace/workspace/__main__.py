@@ -2,6 +2,9 @@
 
 python -m workspace republish   rebuild workspace.assignments.v1 and workspace.plans.v1
                                 from the store (disaster recovery; docs/OPERATIONS.md)
+`python -m workspace prune` drops ledger outputs past `LEDGER_OUTPUT_RETENTION_DAYS` now (the
+service also does it every `LEDGER_PRUNE_INTERVAL_S`); `python -m workspace backfill-rollups`
+counts ledger records written before daily rollups existed (safe to repeat).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import uvicorn
 from shared.kafka import ensure_topics
 from shared.logging import configure_logging
 from shared.plans import DEFAULT_PLAN, parse_plans
-from workspace.app import create_app
+from workspace.app import create_app, run_maintenance
 from workspace.domain import KeyDirectory, KeyInfo
 from workspace.events import KafkaStatePublisher
 from workspace.service import SharedCatalog, WorkspaceService
@@ -72,13 +75,22 @@ async def _republish(settings: WorkspaceSettings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workspace")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "republish"])
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "republish", "prune", "backfill-rollups"],
+    )
     args = parser.parse_args(argv)
     settings = WorkspaceSettings()
     configure_logging("workspace", level=settings.log_level, fmt=settings.log_format)
     settings.check_production()
     if args.command == "republish":
         return asyncio.run(_republish(settings))
+    if args.command != "serve":
+        count = asyncio.run(run_maintenance(settings, args.command))
+        print(f"{args.command}: {count} record(s)")
+        return 0
     app = create_app(settings)
     uvicorn.run(
         app,

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 
 from shared.access import install_telemetry
 from shared.catalog import cost_usd, load_prices
+from shared.contracts import utcnow
 from shared.kafka import StateTopicReader, ensure_topics
 from shared.metrics import LATENCY_BUCKETS, ConsumerLag, new_registry
 from shared.mongo import is_transient
@@ -56,6 +57,27 @@ async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -
         except Exception:
             log.exception("periodic job %s failed", name)
         await asyncio.sleep(seconds)
+
+
+async def run_maintenance(
+    settings: WorkspaceSettings, command: str, *, now: datetime | None = None
+) -> int:
+    """`prune` (drop ledger outputs past their retention, as the hourly job does) or
+    `backfill-rollups` (count records from before daily rollups; safe to repeat) against the
+    configured database; returns how many records it touched."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_url.get_secret_value(), tz_aware=True, serverSelectionTimeoutMS=5000
+    )
+    try:
+        store = MongoLedgerStore(client, settings.workspace_db)
+        await store.open()
+        if command == "prune":
+            return await store.prune_outputs(now=now or utcnow())
+        if command == "backfill-rollups":
+            return await store.backfill_rollups()
+        raise ValueError(f"unknown command {command!r}")
+    finally:
+        await client.close()
 
 
 def create_app(

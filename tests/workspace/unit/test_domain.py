@@ -291,3 +291,21 @@ async def test_two_orgs_using_the_same_execution_id_each_read_their_own() -> Non
     assert not await ledger.record_requested(req)
     (page, _cursor) = await ledger.recent("org-b", "ws-1", limit=10)
     assert [(r.org_id, r.status) for r in page] == [("org-b", "failed")]
+
+
+def test_a_usage_window_splits_into_whole_days_and_part_days() -> None:
+    from datetime import date
+
+    from workspace.domain import split_window
+
+    d1, d3 = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)
+    h = timedelta(hours=5)
+    whole = split_window(d1, d3)
+    assert (whole.whole_days, whole.partial) == ((date(2026, 11, 1), date(2026, 11, 3)), ())
+    cut = split_window(d1 + h, d3 + h)
+    assert cut.whole_days == (date(2026, 11, 2), date(2026, 11, 3))
+    assert cut.partial == ((d1 + h, d1 + timedelta(days=1)), (d3, d3 + h))
+    inside = split_window(d1 + h, d1 + 2 * h)
+    assert (inside.whole_days, inside.partial) == (None, ((d1 + h, d1 + 2 * h),))
+    assert split_window(None, None).whole_days == (None, None)
+    assert split_window(None, d3 + h).partial == ((d3, d3 + h),)

@@ -92,6 +92,10 @@ class KeyStore(Protocol):
         """Record several entries in one write; returns only once all are stored."""
         ...
 
+    async def prune_audit(self, *, before: datetime) -> int:
+        """Delete the audit entries recorded before `before`; how many."""
+        ...
+
     async def list_audit(
         self,
         *,

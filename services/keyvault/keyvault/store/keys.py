@@ -319,6 +319,13 @@ class MongoKeyStore:
             self._audit, docs, what="audit insert", backoff=self._backoff, unavailable=_unavailable
         )
 
+    async def prune_audit(self, *, before: datetime) -> int:
+        async def prune() -> int:
+            result = await self._audit.delete_many({"at": {"$lt": before}})
+            return result.deleted_count
+
+        return await self._retrying(prune, "audit pruning")
+
     async def list_audit(
         self,
         *,

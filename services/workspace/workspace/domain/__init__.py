@@ -15,6 +15,7 @@ from workspace.domain.errors import (
 )
 from workspace.domain.model import (
     CatalogEntry,
+    DailyUsage,
     ExecutionRecord,
     GroupBy,
     Interval,
@@ -37,11 +38,14 @@ from workspace.domain.rules import (
     MAX_ASSIGNED,
     MAX_NAME,
     UsageSum,
+    UsageWindow,
     as_utc,
     clean_name,
+    midnight,
     month_start,
     new_workspace_id,
     next_month,
+    split_window,
 )
 
 __all__ = [
@@ -50,6 +54,7 @@ __all__ = [
     "STORE_BUSY",
     "Catalog",
     "CatalogEntry",
+    "DailyUsage",
     "ExecutionRecord",
     "GroupBy",
     "Interval",
@@ -72,12 +77,15 @@ __all__ = [
     "UsageFact",
     "UsageRow",
     "UsageSum",
+    "UsageWindow",
     "Workspace",
     "WorkspaceError",
     "WorkspaceStore",
     "as_utc",
     "clean_name",
+    "midnight",
     "month_start",
     "new_workspace_id",
     "next_month",
+    "split_window",
 ]

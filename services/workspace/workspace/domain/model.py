@@ -93,6 +93,25 @@ class UsageFact:
 
 
 @dataclass(frozen=True)
+class DailyUsage:
+    """A daily rollup: an org's finished executions of one UTC day with one key, workspace,
+    provider and model, added up (`priced` counts those that had a cost)."""
+
+    day: date
+    key_id: str | None
+    workspace_id: str
+    provider: str | None
+    model: str
+    executions: int
+    succeeded: int
+    failed: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    priced: int
+
+
+@dataclass(frozen=True)
 class UsageRow:
     group: str | None
     executions: int

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from shared.contracts import OrgPlanChanged, WorkspaceAssignmentsChanged
 from workspace.domain.model import (
     CatalogEntry,
+    DailyUsage,
     ExecutionRecord,
     KeyInfo,
     Org,
@@ -65,12 +66,22 @@ class LedgerStore(Protocol):
     once and the first result wins; reads prefer the finished record over the queued one.
     """
 
-    async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int: ...
+    async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int:
+        """Insert what is new and add exactly those to their daily rollups; how many."""
+        ...
+
     async def insert_queued(self, *, records: Sequence[ExecutionRecord]) -> int: ...
     async def get_execution(self, *, org_id: str, execution_id: str) -> ExecutionRecord | None: ...
     def finished_between(
         self, *, org_id: str, since: datetime | None, until: datetime | None
     ) -> AsyncIterator[UsageFact]: ...
+    async def daily_between(
+        self, *, org_id: str, first_day: date, end_day: date, by_day: bool
+    ) -> list[DailyUsage]:
+        """The org's rollups of the days in [first_day, end_day): one row per day and group
+        with `by_day`, else rows may also cover a whole month (`day` is then its first)."""
+        ...
+
     async def prune_outputs(self, *, now: datetime) -> int: ...
     async def recent(
         self,

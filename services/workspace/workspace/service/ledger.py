@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from shared.contracts import ExecutionRequested, ExecutionResult, utcnow
 from shared.paging import InvalidCursorError as MalformedCursor
@@ -23,7 +23,15 @@ from workspace.domain import (
     as_utc,
     month_start,
     next_month,
+    split_window,
 )
+
+# `/usage` without `since` covers this far back (month documents: one read per month).
+USAGE_LOOKBACK = timedelta(days=5 * 366)
+
+
+def _group_of(group_by: GroupBy, key_id: str | None, workspace_id: str, model: str) -> str | None:
+    return {"key": key_id, "workspace": workspace_id, "model": model}[group_by]
 
 
 class Ledger:
@@ -167,18 +175,37 @@ class Ledger:
         interval: Interval | None = None,
     ) -> list[UsageRow]:
         """Executions, tokens and cost per key, workspace or model finished in [since, until);
-        with `interval="day"`, per group and UTC day (oldest day first)."""
+        with `interval="day"`, per group and UTC day (oldest day first).
+
+        Whole UTC days come from the daily rollups; only a part of a day at either end of
+        the window is added up from its records (at most a day's worth each)."""
         since, until = as_utc(since), as_utc(until)
         if since is not None and until is not None and since > until:
             raise InvalidInputError("since: must not be after until")
+        by_day = interval == "day"
         sums: dict[tuple[str | None, date | None], UsageSum] = {}
-        async for fact in self.store.finished_between(org_id=org_id, since=since, until=until):
-            group = {"key": fact.key_id, "workspace": fact.workspace_id, "model": fact.model}[
-                group_by
-            ]
-            finished = as_utc(fact.finished_at)
-            day = finished.date() if interval == "day" and finished is not None else None
-            sums.setdefault((group, day), UsageSum()).add(fact)
+        window = split_window(since, until)
+        if window.whole_days is not None:
+            first_day, end_day = window.whole_days
+            today = self.clock().astimezone(UTC).date()
+            for row in await self.store.daily_between(
+                org_id=org_id,
+                # An open end: as far back as usage is kept, up to tomorrow (clock skew).
+                first_day=first_day or today - USAGE_LOOKBACK,
+                end_day=end_day or today + timedelta(days=2),
+                by_day=by_day,
+            ):
+                group = _group_of(group_by, row.key_id, row.workspace_id, row.model)
+                key = (group, row.day if by_day else None)
+                sums.setdefault(key, UsageSum()).add_daily(row)
+        for part_since, part_until in window.partial:
+            async for fact in self.store.finished_between(
+                org_id=org_id, since=part_since, until=part_until
+            ):
+                group = _group_of(group_by, fact.key_id, fact.workspace_id, fact.model)
+                finished = as_utc(fact.finished_at)
+                day = finished.date() if by_day and finished is not None else None
+                sums.setdefault((group, day), UsageSum()).add(fact)
         rows = [
             UsageRow(
                 group=group,
@@ -189,6 +216,7 @@ class Ledger:
                 cost_usd=s.cost_usd,
             )
             for (group, day), s in sums.items()
+            if s.executions
         ]
         rows.sort(key=lambda r: (r.day or date.min, -r.executions, r.group or ""))
         return rows
@@ -201,13 +229,13 @@ class Ledger:
         return {r.group: r.cost_usd or 0.0 for r in rows if r.group is not None}
 
     async def month_totals(self, org_id: str) -> Totals:
-        """Executions and cost of the current UTC calendar month."""
+        """Executions and cost of the current UTC calendar month (from the daily rollups)."""
         start = month_start(self.clock())
         total = UsageSum()
-        async for fact in self.store.finished_between(
-            org_id=org_id, since=start, until=next_month(start)
+        for row in await self.store.daily_between(
+            org_id=org_id, first_day=start.date(), end_day=next_month(start).date(), by_day=False
         ):
-            total.add(fact)
+            total.add_daily(row)
         cost = total.cost_usd
         return Totals(executions=total.executions, cost_usd=0.0 if cost is None else cost)
 

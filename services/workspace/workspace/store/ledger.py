@@ -6,7 +6,16 @@ by org and execution id: execution ids are scoped by org, so `_id` is
 are fields too. A write is one `insert_many(ordered=False)`; an id already there is a
 duplicate and is ignored, so an execution counts once, the first result wins, and a queued
 record can never overwrite a finished one. Unique `_id` inserts are atomic on FerretDB too,
-unlike its conditional updates. Only the background output pruning updates documents.
+unlike its conditional updates. Only the background output pruning updates records.
+
+Usage rollups (`ledger_rollups`, see `workspace.store.rollups`): the records a write inserted
+(never the duplicates: insert-if-new says which are new) are added to their org's day and
+month documents, so a redelivered result never counts twice and `/plan` and `/usage` read
+rollups, never every record. Records counted so carry `rollup: 1`. Records from before
+rollups existed (no `rollup` field) are counted by `backfill_rollups()` (at `open()` until it
+has completed once, or `python -m workspace backfill-rollups`) with `$set`, so running it
+again rewrites the same numbers. A crash between a batch's insert and its rollup update
+leaves that batch out of the rollups (the records stay).
 
 Records written before ids were scoped by org (`_id` = the execution id, no `execution_id`
 field) are moved to their new key by `open()`: copied (an insert, so running it twice or on two
@@ -20,7 +29,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
@@ -28,7 +37,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from shared import mongo
 from shared.retry import Backoff
-from workspace.domain import ExecutionRecord, StoreUnavailableError, UsageFact
+from workspace.domain import DailyUsage, ExecutionRecord, StoreUnavailableError, UsageFact
+from workspace.store.rollups import Rollups, add_up, merge
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,9 @@ _FACT_FIELDS = {
     "cost_usd": 1,
     "finished_at": 1,
 }
+
+
+BACKFILL_DONE = "rollups-backfill-v1"
 
 
 def ledger_id(org_id: str, execution_id: str) -> str:
@@ -114,6 +127,8 @@ class MongoLedgerStore:
         db = client[db_name]
         self.finished: AsyncCollection[Doc] = db["ledger_finished"]
         self.queued: AsyncCollection[Doc] = db["ledger_queued"]
+        self.rollups = Rollups(db["ledger_rollups"], retrying)
+        self.meta: AsyncCollection[Doc] = db["ledger_meta"]
 
     async def open(self) -> None:
         for collection in (self.finished, self.queued):
@@ -124,6 +139,46 @@ class MongoLedgerStore:
             await collection.create_index(
                 [("org_id", ASCENDING), ("workspace_id", ASCENDING), (field, DESCENDING)]
             )
+        done = await retrying(
+            functools.partial(self.meta.find_one, {"_id": BACKFILL_DONE}), "rollup state read"
+        )
+        if done is None:
+            await self.backfill_rollups()
+
+    async def backfill_rollups(self, *, chunk: int = 5000) -> int:
+        """Count the records written before rollups existed (no `rollup` field) into the
+        rollups' `backfill` entries, with `$set`: running it again, on several replicas or
+        after a crash, rewrites the same numbers. Returns how many records it counted."""
+        sums: dict[tuple[str, date, bool, str], Doc] = {}
+        counted = 0
+        after = ""
+        fields = dict.fromkeys(("org_id", "status", "provider", *_FACT_FIELDS), 1)
+        while True:
+            query = {"rollup": {"$exists": False}, "_id": {"$gt": after}}
+
+            async def read(query: Doc = query) -> list[Doc]:
+                cursor = self.finished.find(query, fields).sort("_id", ASCENDING).limit(chunk)
+                return [d async for d in cursor]
+
+            docs = await retrying(read, "rollup backfill read")
+            if not docs:
+                break
+            merge(sums, add_up(docs))
+            counted += len(docs)
+            after = docs[-1]["_id"]
+        await self.rollups.set_backfill(sums)
+        if counted:
+            log.info("ledger: %d record(s) from before rollups counted", counted)
+        await retrying(
+            functools.partial(
+                self.meta.update_one,
+                {"_id": BACKFILL_DONE},
+                {"$set": {"records": counted, "at": datetime.now(UTC)}},
+                upsert=True,
+            ),
+            "rollup state write",
+        )
+        return counted
 
     async def _rekey(self, collection: AsyncCollection[Doc], *, chunk: int = 1000) -> int:
         """Move records keyed the old way (by execution id alone) to `ledger_id`; how many.
@@ -157,7 +212,23 @@ class MongoLedgerStore:
             log.info("ledger: %d record(s) moved to org-scoped keys", len(docs))
 
     async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int:
-        return await insert_new(self.finished, [_doc(r) for r in records], "ledger results")
+        docs = [{**_doc(r), "rollup": 1} for r in records]
+        new = await mongo.insert_new_docs(
+            self.finished,
+            docs,
+            what="ledger results",
+            backoff=BACKOFF,
+            unavailable=StoreUnavailableError,
+        )
+        await self.rollups.add(new)
+        return len(new)
+
+    async def daily_between(
+        self, *, org_id: str, first_day: date, end_day: date, by_day: bool
+    ) -> list[DailyUsage]:
+        return await self.rollups.read(
+            org_id=org_id, first_day=first_day, end_day=end_day, by_day=by_day
+        )
 
     async def insert_queued(self, *, records: Sequence[ExecutionRecord]) -> int:
         return await insert_new(self.queued, [_doc(r) for r in records], "ledger queued")

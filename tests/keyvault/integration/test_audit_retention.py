@@ -1,0 +1,54 @@
+"""Audit retention on the real FerretDB, with a fake clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from keyvault.app import run_prune
+from keyvault.domain import AuditEntry
+from keyvault.settings import KeyvaultSettings
+from keyvault.store import MongoKeyStore
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+async def test_audit_entries_older_than_the_retention_are_pruned(
+    mongo_url: str, db_name: str
+) -> None:
+    store = MongoKeyStore(mongo_url, db_name)
+    await store.open()
+    try:
+        ages = {"key-old": 500, "key-edge": 401, "key-kept": 399, "key-new": 1}  # days
+        await store.add_audits(
+            entries=[
+                AuditEntry(
+                    at=NOW - timedelta(days=days),
+                    org_id="org-a",
+                    key_id=key_id,
+                    action="resolved",
+                    actor="agent-runner",
+                )
+                for key_id, days in ages.items()
+            ]
+        )
+        settings = KeyvaultSettings(mongodb_url=mongo_url, keyvault_db=db_name)
+        assert settings.keyvault_audit_retention_days == 400
+        assert await run_prune(settings, now=NOW) == 2
+        assert await run_prune(settings, now=NOW) == 0
+        left = await store.list_audit(org_id="org-a", key_id=None, limit=10)
+        assert [e.key_id for e in left] == ["key-new", "key-kept"]
+        shorter = KeyvaultSettings(
+            mongodb_url=mongo_url, keyvault_db=db_name, keyvault_audit_retention_days=30
+        )
+        assert await run_prune(shorter, now=NOW) == 1
+    finally:
+        await store.close()
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+        await client.drop_database(db_name)
+        await client.close()
