@@ -26,7 +26,6 @@ from keyvault.domain.model import (
     EncryptedSecret,
     KeyStatus,
     ProviderKey,
-    choose_key,
     name_slot,
     preview,
     secret_aad,
@@ -38,6 +37,7 @@ from keyvault.domain.model import (
 )
 from keyvault.domain.ports import KeyEvents, Keyring, KeyStore, KeyVerifier, WorkspaceDirectory
 from keyvault.domain.readmodels import AssignmentsView, PlansView
+from keyvault.domain.selection import Rotations, choose_key, smooth_weighted_pick
 
 __all__ = [
     "Assignment",
@@ -64,12 +64,14 @@ __all__ = [
     "ProviderKey",
     "ProviderNotConfiguredError",
     "ProviderUnreachableError",
+    "Rotations",
     "StoreUnavailableError",
     "WorkspaceDirectory",
     "choose_key",
     "name_slot",
     "preview",
     "secret_aad",
+    "smooth_weighted_pick",
     "validate_identifier",
     "validate_name",
     "validate_provider",
