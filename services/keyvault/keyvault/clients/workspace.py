@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import httpx
-
 from pydantic import ValidationError
 
 from keyvault.domain import Assignment
