@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from workspace.domain import ExecutionRecord, NameTakenError, Org, UsageFact, Workspace
+from shared.contracts import ProviderRouting
+from workspace.domain import (
+    ExecutionRecord,
+    IdempotencyClaim,
+    NameTakenError,
+    Org,
+    UsageFact,
+    Workspace,
+)
 
 
 class InMemoryWorkspaceStore:
@@ -102,6 +110,27 @@ class InMemoryWorkspaceStore:
         if key_ids is not None:
             w = replace(w, key_ids=tuple(key_ids))
             self.publish_pending.add(workspace_id)
+        w = replace(w, version=w.version + 1)
+        self.workspaces[workspace_id] = w
+        return w
+
+    async def set_balancing(
+        self,
+        *,
+        org_id: str,
+        workspace_id: str,
+        routing: Mapping[str, ProviderRouting] | None = None,
+        max_tokens_cap: int | None = None,
+        cap_given: bool = False,
+    ) -> Workspace | None:
+        w = await self.get_workspace(org_id=org_id, workspace_id=workspace_id)
+        if w is None:
+            return None
+        if routing is not None:
+            w = replace(w, routing=dict(routing))
+            self.publish_pending.add(workspace_id)
+        if cap_given:
+            w = replace(w, max_tokens_cap=max_tokens_cap)
         w = replace(w, version=w.version + 1)
         self.workspaces[workspace_id] = w
         return w
@@ -221,3 +250,30 @@ def _insert_new(
             into[key] = record
             new += 1
     return new
+
+
+class InMemoryRunBoundsStore:
+    """Idempotency claims and rate windows (single process: no race to lose)."""
+
+    def __init__(self) -> None:
+        self.claims: dict[tuple[str, str], IdempotencyClaim] = {}
+        self.windows: dict[tuple[str, datetime], int] = {}
+
+    async def find_claim(self, *, org_id: str, key: str) -> IdempotencyClaim | None:
+        return self.claims.get((org_id, key))
+
+    async def claim(self, *, claim: IdempotencyClaim, now: datetime) -> IdempotencyClaim:
+        existing = self.claims.get((claim.org_id, claim.key))
+        if existing is not None and existing.live(now):
+            return existing
+        self.claims[(claim.org_id, claim.key)] = claim
+        return claim
+
+    async def release(self, *, org_id: str, key: str, execution_id: str) -> None:
+        existing = self.claims.get((org_id, key))
+        if existing is not None and existing.execution_id == execution_id:
+            del self.claims[(org_id, key)]
+
+    async def count_run(self, *, org_id: str, window_start: datetime, expires_at: datetime) -> int:
+        self.windows[(org_id, window_start)] = self.windows.get((org_id, window_start), 0) + 1
+        return self.windows[(org_id, window_start)]

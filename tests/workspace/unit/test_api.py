@@ -8,7 +8,11 @@ import httpx
 import pytest
 
 from shared.settings import DEV_SERVICE_TOKENS
-from tests.workspace.fakes import InMemoryLedgerStore, InMemoryWorkspaceStore
+from tests.workspace.fakes import (
+    InMemoryLedgerStore,
+    InMemoryRunBoundsStore,
+    InMemoryWorkspaceStore,
+)
 from tests.workspace.support import FakeConfirmer, RecordingPublisher, key_event
 from workspace.app import create_app
 from workspace.settings import WorkspaceSettings
@@ -23,6 +27,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         WorkspaceSettings(),
         store=InMemoryWorkspaceStore(),
         ledger_store=InMemoryLedgerStore(),
+        bounds_store=InMemoryRunBoundsStore(),
         publisher=RecordingPublisher(),
         confirmer=FakeConfirmer(),
         kafka=False,
@@ -50,7 +55,15 @@ async def test_workspace_crud_over_http(client: httpx.AsyncClient) -> None:
     r = await client.post(base, json={"name": "Prod", "actor": "u1"}, headers=GATEWAY)
     assert r.status_code == 201, r.text
     ws = r.json()
-    assert set(ws) == {"id", "org_id", "name", "ai_provider_ids", "created_at"}
+    assert set(ws) == {
+        "id",
+        "org_id",
+        "name",
+        "ai_provider_ids",
+        "created_at",
+        "routing",
+        "max_tokens_cap",
+    }
     assert ws["ai_provider_ids"] == []
     r = await client.post(base, json={"name": "prod"}, headers=GATEWAY)
     assert (r.status_code, r.json()["code"]) == (409, "name_taken")

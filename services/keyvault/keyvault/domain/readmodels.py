@@ -21,7 +21,7 @@ class AssignmentsView:
             workspace_id=event.workspace_id,
             org_id=event.org_id,
             key_ids=tuple(event.key_ids),
-            routing=dict(event.routing),
+            routing={str(provider): rule for provider, rule in event.routing.items()},
         )
 
     def get(self, workspace_id: str) -> Assignment | None:

@@ -8,8 +8,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import Identifier, PlanLimits
-from workspace.domain import CatalogEntry, ExecutionRecord, UsageRow, Workspace
+from shared.contracts import Identifier, PlanLimits, ProviderRouting
+from workspace.domain import (
+    IDEMPOTENCY_KEY_MAX,
+    CatalogEntry,
+    ExecutionRecord,
+    UsageRow,
+    Workspace,
+)
 
 
 class Body(BaseModel):
@@ -23,6 +29,23 @@ class WorkspaceCreate(Body):
 class WorkspacePatch(Body):
     name: str | None = Field(None, max_length=1000)
     ai_provider_ids: list[Identifier] | None = Field(None, max_length=1000)
+    # Checked by the domain (routing.validate_routing), which names the offending field.
+    routing: dict[str, Any] | None = Field(None, max_length=10)
+    max_tokens_cap: Any = None
+
+
+class RunAdmit(Body):
+    """A test run the gateway is about to request (its body hashed, never its prompt)."""
+
+    execution_id: Identifier
+    max_tokens: int = Field(ge=1)
+    body_hash: str = Field(min_length=1, max_length=128)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=IDEMPOTENCY_KEY_MAX)
+
+
+class AdmissionRead(BaseModel):
+    execution_id: str
+    replay: bool
 
 
 class PlanPut(Body):
@@ -35,6 +58,8 @@ class WorkspaceRead(BaseModel):
     name: str
     ai_provider_ids: list[str]
     created_at: datetime
+    routing: dict[str, ProviderRouting] = Field(default_factory=dict)
+    max_tokens_cap: int | None = None
 
     @classmethod
     def from_domain(cls, w: Workspace) -> WorkspaceRead:
@@ -44,6 +69,8 @@ class WorkspaceRead(BaseModel):
             name=w.name,
             ai_provider_ids=list(w.key_ids),
             created_at=w.created_at,
+            routing=dict(w.routing),
+            max_tokens_cap=w.max_tokens_cap,
         )
 
 

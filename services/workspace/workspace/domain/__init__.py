@@ -29,10 +29,19 @@ from workspace.domain.ports import (
     Catalog,
     KeyConfirmer,
     LedgerStore,
+    RunBoundsStore,
     StatePublisher,
     WorkspaceStore,
 )
 from workspace.domain.readmodels import KeyDirectory
+from workspace.domain.routing import (
+    MAX_TOKENS_CAP_MAX,
+    MAX_TOKENS_CAP_MIN,
+    check_max_tokens,
+    prune_routing,
+    validate_max_tokens_cap,
+    validate_routing,
+)
 from workspace.domain.rules import (
     MAX_ASSIGNED,
     MAX_NAME,
@@ -43,15 +52,31 @@ from workspace.domain.rules import (
     new_workspace_id,
     next_month,
 )
+from workspace.domain.run_bounds import (
+    IDEMPOTENCY_KEY_MAX,
+    Admission,
+    IdempotencyClaim,
+    IdempotencyConflictError,
+    RateLimitedError,
+    check_rate,
+    same_request,
+    window_of,
+)
 
 __all__ = [
+    "IDEMPOTENCY_KEY_MAX",
     "MAX_ASSIGNED",
     "MAX_NAME",
+    "MAX_TOKENS_CAP_MAX",
+    "MAX_TOKENS_CAP_MIN",
     "STORE_BUSY",
+    "Admission",
     "Catalog",
     "CatalogEntry",
     "ExecutionRecord",
     "GroupBy",
+    "IdempotencyClaim",
+    "IdempotencyConflictError",
     "Interval",
     "InvalidCursorError",
     "InvalidInputError",
@@ -64,6 +89,8 @@ __all__ = [
     "NotFoundError",
     "Org",
     "PlanLimitReachedError",
+    "RateLimitedError",
+    "RunBoundsStore",
     "StatePublisher",
     "StoreUnavailableError",
     "Totals",
@@ -76,8 +103,15 @@ __all__ = [
     "WorkspaceError",
     "WorkspaceStore",
     "as_utc",
+    "check_max_tokens",
+    "check_rate",
     "clean_name",
     "month_start",
     "new_workspace_id",
     "next_month",
+    "prune_routing",
+    "same_request",
+    "validate_max_tokens_cap",
+    "validate_routing",
+    "window_of",
 ]

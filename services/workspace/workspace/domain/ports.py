@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from shared.contracts import OrgPlanChanged, WorkspaceAssignmentsChanged
+from shared.contracts import OrgPlanChanged, ProviderRouting, WorkspaceAssignmentsChanged
 from workspace.domain.model import (
     CatalogEntry,
     ExecutionRecord,
@@ -15,6 +15,7 @@ from workspace.domain.model import (
     UsageFact,
     Workspace,
 )
+from workspace.domain.run_bounds import IdempotencyClaim
 
 
 class WorkspaceStore(Protocol):
@@ -41,6 +42,18 @@ class WorkspaceStore(Protocol):
         name: str | None = None,
         key_ids: Sequence[str] | None = None,
     ) -> Workspace | None: ...
+    async def set_balancing(
+        self,
+        *,
+        org_id: str,
+        workspace_id: str,
+        routing: Mapping[str, ProviderRouting] | None = None,
+        max_tokens_cap: int | None = None,
+        cap_given: bool = False,
+    ) -> Workspace | None:
+        """Replace the routing (when given; published) and/or the max_tokens cap."""
+        ...
+
     async def delete_workspace(self, *, org_id: str, workspace_id: str) -> Workspace | None: ...
     async def workspaces_with_key(self, *, org_id: str, key_id: str) -> list[Workspace]: ...
     async def remove_key(self, *, workspace_id: str, key_id: str) -> Workspace | None: ...
@@ -92,3 +105,22 @@ class StatePublisher(Protocol):
 class Catalog(Protocol):
     def models_for_providers(self, providers: set[str]) -> Sequence[CatalogEntry]: ...
     def provider_of(self, model: str) -> str | None: ...
+
+
+class RunBoundsStore(Protocol):
+    """Idempotency claims and per-org rate counters of test runs (shared by every gateway)."""
+
+    async def find_claim(self, *, org_id: str, key: str) -> IdempotencyClaim | None: ...
+
+    async def claim(self, *, claim: IdempotencyClaim, now: datetime) -> IdempotencyClaim:
+        """Bind the key atomically: the stored claim, which is `claim` unless another live
+        claim of the same key won (then that one). An expired claim is taken over."""
+        ...
+
+    async def release(self, *, org_id: str, key: str, execution_id: str) -> None:
+        """Drop the claim if it still names `execution_id` (its request was never sent)."""
+        ...
+
+    async def count_run(self, *, org_id: str, window_start: datetime, expires_at: datetime) -> int:
+        """Count one more test run of the org in the window; the count including it."""
+        ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +10,7 @@ from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from shared.contracts import ProviderRouting
 from shared.mongo import Slots, is_unique_violation
 from workspace.domain import NameTakenError, Org, Workspace
 
@@ -37,6 +38,11 @@ def _workspace(doc: Doc) -> Workspace:
         created_at=doc["created_at"],
         version=int(doc.get("version", 0)),
         deleted=bool(doc.get("deleted", False)),
+        routing={
+            provider: ProviderRouting.model_validate(rule)
+            for provider, rule in (doc.get("routing") or {}).items()
+        },
+        max_tokens_cap=doc.get("max_tokens_cap"),
     )
 
 
@@ -164,6 +170,32 @@ class MongoWorkspaceStore:
             if not is_unique_violation(exc):
                 raise
             raise NameTakenError(f"a workspace named {name!r} already exists") from exc
+        return _workspace(doc) if doc else None
+
+    async def set_balancing(
+        self,
+        *,
+        org_id: str,
+        workspace_id: str,
+        routing: Mapping[str, ProviderRouting] | None = None,
+        max_tokens_cap: int | None = None,
+        cap_given: bool = False,
+    ) -> Workspace | None:
+        changes: Doc = {}
+        if routing is not None:
+            changes.update(
+                routing={p: r.model_dump(mode="json") for p, r in routing.items()},
+                publish_pending=True,
+            )
+        if cap_given:
+            changes["max_tokens_cap"] = max_tokens_cap
+        if not changes:
+            return await self.get_workspace(org_id=org_id, workspace_id=workspace_id)
+        doc = await self.workspaces.find_one_and_update(
+            {"_id": workspace_id, "org_id": org_id, "deleted": False},
+            {"$set": changes, "$inc": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
         return _workspace(doc) if doc else None
 
     async def delete_workspace(self, *, org_id: str, workspace_id: str) -> Workspace | None:
