@@ -274,6 +274,17 @@ class InMemoryRunBoundsStore:
         if existing is not None and existing.execution_id == execution_id:
             del self.claims[(org_id, key)]
 
-    async def count_run(self, *, org_id: str, window_start: datetime, expires_at: datetime) -> int:
-        self.windows[(org_id, window_start)] = self.windows.get((org_id, window_start), 0) + 1
-        return self.windows[(org_id, window_start)]
+    async def take_run_slot(
+        self, *, org_id: str, window_start: datetime, limit: int, expires_at: datetime
+    ) -> bool:
+        used = self.windows.get((org_id, window_start), 0)
+        if used >= limit:
+            return False
+        self.windows[(org_id, window_start)] = used + 1
+        return True
+
+    async def prune(self, *, now: datetime) -> int:
+        expired = [k for k, c in self.claims.items() if not c.live(now)]
+        for k in expired:
+            del self.claims[k]
+        return len(expired)

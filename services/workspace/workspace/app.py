@@ -129,7 +129,7 @@ def create_app(
                 price_of=lambda model, i, o: cost_usd(prices, model, i, o),
             )
             app.state.workspaces, app.state.ledger, app.state.keys = svc, led, keys
-            app.state.run_bounds = RunBounds(
+            app.state.run_bounds = bounds = RunBounds(
                 store=run_store,
                 workspaces=svc,
                 rate_limit=settings.test_run_rate_limit,
@@ -174,6 +174,9 @@ def create_app(
                 ),
                 asyncio.create_task(
                     _every(settings.ledger_prune_interval_s, led.prune_outputs, "prune")
+                ),
+                asyncio.create_task(
+                    _every(settings.ledger_prune_interval_s, bounds.prune, "prune test runs")
                 ),
             ]
             try:

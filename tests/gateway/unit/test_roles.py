@@ -67,7 +67,9 @@ async def test_members_read_workspaces_and_models(
     headers = auth("org-a", role)
     listed = await client.get("/api/v1/workspaces", headers=headers)
     assert listed.status_code == 200
-    assert listed.json() == {"items": [{k: v for k, v in WS.items() if k != "org_id"}]}
+    expected = {k: v for k, v in WS.items() if k != "org_id"}
+    # Fields added since (issue 16) have defaults when the upstream does not send them.
+    assert listed.json() == {"items": [{**expected, "routing": {}, "max_tokens_cap": None}]}
     assert (await client.get("/api/v1/workspaces/ws-1", headers=headers)).status_code == 200
     got = await client.get("/api/v1/workspaces/ws-1/models", headers=headers)
     assert got.json() == models

@@ -161,8 +161,37 @@ class WorkspaceCreate(Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Sales"}]})
 
 
+WeightValue = Annotated[int, Field(ge=1, le=100)]
+KeyIdText = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=IDENTIFIER_MAX)]
+
+
+class ProviderRoutingIn(Request):
+    """How executions choose among the workspace's keys of one provider."""
+
+    strategy: Literal["ordered", "round_robin"] = Field(
+        description=(
+            "`ordered`: the first usable key in assignment order, the next ones are failover "
+            "(the default); `round_robin`: executions spread over the usable keys by weight."
+        )
+    )
+    weights: dict[KeyIdText, WeightValue] | SkipJsonSchema[None] = Field(
+        None,
+        max_length=100,
+        description=(
+            "round_robin only: assigned key id of this provider -> weight 1–100 (unlisted keys "
+            "weigh 1)."
+        ),
+    )
+
+
+class ProviderRouting(Reply):
+    strategy: Literal["ordered", "round_robin"]
+    weights: dict[str, int] = Field(default_factory=dict)
+
+
 class WorkspaceUpdate(Request):
-    """A new name and/or the ordered provider keys assigned to the workspace."""
+    """A new name, the ordered provider keys, the routing per provider and/or the max_tokens
+    cap of test runs."""
 
     name: str | None = Field(
         None, min_length=1, max_length=64, pattern=NAME_PATTERN, description="Display name."
@@ -177,8 +206,30 @@ class WorkspaceUpdate(Request):
         max_length=100,
         description="Provider key ids, in the order the runner tries keys of one provider.",
     )
+    routing: dict[ProviderId, ProviderRoutingIn] | SkipJsonSchema[None] = Field(
+        None,
+        description=(
+            "Key choice per provider; replaces the workspace's routing as a whole (a provider "
+            "not listed is `ordered`). Weights only for keys of that provider assigned here."
+        ),
+    )
+    max_tokens_cap: int | None = Field(
+        None,
+        ge=1,
+        le=200_000,
+        description="Most `max_tokens` a test run may ask for; null removes the cap.",
+    )
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"ai_provider_ids": ["key-1", "key-2"]}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"ai_provider_ids": ["key-1", "key-2"]},
+                {
+                    "routing": {"anthropic": {"strategy": "round_robin", "weights": {"key-1": 3}}},
+                    "max_tokens_cap": 4096,
+                },
+            ]
+        },
     )
 
 
@@ -189,6 +240,12 @@ class Workspace(Reply):
     name: str
     ai_provider_ids: list[str] = Field(description="Assigned provider key ids, in order.")
     created_at: datetime
+    routing: dict[str, ProviderRouting] = Field(
+        default_factory=dict, description="Key choice per provider (unlisted: `ordered`)."
+    )
+    max_tokens_cap: int | None = Field(
+        None, description="Most `max_tokens` a test run may ask for; null is no cap."
+    )
 
 
 class WorkspaceList(Reply):

@@ -121,6 +121,13 @@ class RunBoundsStore(Protocol):
         """Drop the claim if it still names `execution_id` (its request was never sent)."""
         ...
 
-    async def count_run(self, *, org_id: str, window_start: datetime, expires_at: datetime) -> int:
-        """Count one more test run of the org in the window; the count including it."""
+    async def take_run_slot(
+        self, *, org_id: str, window_start: datetime, limit: int, expires_at: datetime
+    ) -> bool:
+        """Take one of the org's `limit` runs of the window; False when all are taken
+        (exact under concurrency)."""
+        ...
+
+    async def prune(self, *, now: datetime) -> int:
+        """Delete expired claims and windows; how many went."""
         ...

@@ -79,14 +79,13 @@ def window_of(now: datetime, window_s: int) -> tuple[datetime, int]:
     return datetime.fromtimestamp(start, UTC), retry_after
 
 
-def check_rate(count: int, *, limit: int, window_s: int, retry_after_s: int) -> None:
-    """The `count`-th test run of the org in this window is allowed up to `limit`."""
-    if limit and count > limit:
-        raise RateLimitedError(
-            f"this organization may start {limit} test runs per {window_s} s; "
-            f"try again in {retry_after_s} s",
-            retry_after_s,
-        )
+def rate_limited(*, limit: int, window_s: int, retry_after_s: int) -> RateLimitedError:
+    """The refusal of a test run over the org's `limit` per `window_s`."""
+    return RateLimitedError(
+        f"this organization may start {limit} test runs per {window_s} s; "
+        f"try again in {retry_after_s} s",
+        retry_after_s,
+    )
 
 
 def claim_expiry(now: datetime, ttl: timedelta) -> datetime:

@@ -12,7 +12,7 @@ from workspace.domain import (
     IdempotencyClaim,
     RunBoundsStore,
     check_max_tokens,
-    check_rate,
+    rate_limited,
     same_request,
     window_of,
 )
@@ -64,14 +64,16 @@ class RunBounds:
         check_max_tokens(max_tokens, workspace.max_tokens_cap)
         if self.rate_limit:
             start, retry_after = window_of(now, self.window_s)
-            count = await self.store.count_run(
+            taken = await self.store.take_run_slot(
                 org_id=org_id,
                 window_start=start,
+                limit=self.rate_limit,
                 expires_at=start + timedelta(seconds=2 * self.window_s),
             )
-            check_rate(
-                count, limit=self.rate_limit, window_s=self.window_s, retry_after_s=retry_after
-            )
+            if not taken:
+                raise rate_limited(
+                    limit=self.rate_limit, window_s=self.window_s, retry_after_s=retry_after
+                )
         if idempotency_key is None:
             return Admission(execution_id=execution_id, replay=False)
         mine = IdempotencyClaim(
@@ -92,3 +94,7 @@ class RunBounds:
     async def release(self, org_id: str, *, idempotency_key: str, execution_id: str) -> None:
         """Forget a claim whose execution was never requested (the publish failed)."""
         await self.store.release(org_id=org_id, key=idempotency_key, execution_id=execution_id)
+
+    async def prune(self) -> int:
+        """Delete expired Idempotency-Key claims and rate windows."""
+        return await self.store.prune(now=self.clock())

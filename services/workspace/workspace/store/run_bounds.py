@@ -4,10 +4,11 @@ shares them."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
@@ -42,9 +43,15 @@ class MongoRunBoundsStore:
         self.windows: AsyncCollection[Doc] = db["test_run_windows"]
 
     async def open(self) -> None:
-        # Expired claims and windows are garbage; reads already treat them as absent.
-        await self.claims.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
-        await self.windows.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+        # Expired claims and windows are garbage, pruned periodically (`prune`; FerretDB has
+        # no TTL indexes); reads already treat an expired claim as absent.
+        await self.claims.create_index([("expires_at", ASCENDING)])
+        await self.windows.create_index([("expires_at", ASCENDING)])
+
+    async def prune(self, *, now: datetime) -> int:
+        gone = await self.claims.delete_many({"expires_at": {"$lte": now}})
+        old = await self.windows.delete_many({"expires_at": {"$lte": now}})
+        return gone.deleted_count + old.deleted_count
 
     async def find_claim(self, *, org_id: str, key: str) -> IdempotencyClaim | None:
         doc = await self.claims.find_one({"_id": _id(org_id, key)})
@@ -70,39 +77,33 @@ class MongoRunBoundsStore:
             except OperationFailure as exc:
                 if not is_unique_violation(exc):
                     raise
-            # Taken: by an expired claim (take it over, atomically) or a live one (it wins).
-            taken_over = await self.claims.find_one_and_update(
-                {"_id": ident, "expires_at": {"$lte": now}},
-                {"$set": doc},
-                return_document=ReturnDocument.AFTER,
-            )
-            if taken_over is not None:
-                return claim
+            # Taken: by an expired claim (delete it and insert again: the unique `_id` still
+            # decides between racing requests) or by a live one, which wins.
             existing = await self.claims.find_one({"_id": ident})
-            if existing is not None:
+            if existing is not None and _claim(existing).live(now):
                 return _claim(existing)
-            # Released in between: try the insert again.
+            if existing is not None:
+                await self.claims.delete_one({"_id": ident, "expires_at": {"$lte": now}})
         raise OperationFailure("idempotency claim kept changing under us")
 
     async def release(self, *, org_id: str, key: str, execution_id: str) -> None:
         await self.claims.delete_one({"_id": _id(org_id, key), "execution_id": execution_id})
 
-    async def count_run(self, *, org_id: str, window_start: datetime, expires_at: datetime) -> int:
-        ident = f"{org_id}\x1f{int(window_start.timestamp())}"
-        for attempt in range(3):
+    async def take_run_slot(
+        self, *, org_id: str, window_start: datetime, limit: int, expires_at: datetime
+    ) -> bool:
+        # One document per admitted run, `_id` = (org, window, n) with n in 1..limit: the
+        # unique `_id` makes the count exact under any concurrency (an update-based counter
+        # is not atomic on FerretDB), and a full window has no free n.
+        prefix = f"{org_id}\x1f{int(window_start.timestamp())}\x1f"
+        used = await self.windows.count_documents({"_id": {"$regex": f"^{re.escape(prefix)}"}})
+        for n in range(used + 1, limit + 1):
             try:
-                doc = await self.windows.find_one_and_update(
-                    {"_id": ident},
-                    {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-            except (DuplicateKeyError, OperationFailure) as exc:
-                # Two first hits of a window raced on the upsert: the loser increments.
-                if attempt == 2 or not (
-                    isinstance(exc, DuplicateKeyError) or is_unique_violation(exc)
-                ):
-                    raise
+                await self.windows.insert_one({"_id": f"{prefix}{n}", "expires_at": expires_at})
+                return True
+            except DuplicateKeyError:
                 continue
-            return int(doc["count"]) if doc else 1
-        return 1  # pragma: no cover - the loop returns or raises
+            except OperationFailure as exc:
+                if not is_unique_violation(exc):
+                    raise
+        return False
