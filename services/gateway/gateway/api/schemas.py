@@ -16,6 +16,7 @@ from shared.contracts import (
     ExecutionOutput,
     ExecutionUsage,
     ProviderId,
+    is_identifier,
 )
 
 # What keyvault and workspace accept, so a schema-valid request is never refused upstream.
@@ -162,7 +163,6 @@ class WorkspaceCreate(Request):
 
 
 WeightValue = Annotated[int, Field(ge=1, le=100)]
-KeyIdText = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=IDENTIFIER_MAX)]
 
 
 class ProviderRoutingIn(Request):
@@ -174,14 +174,23 @@ class ProviderRoutingIn(Request):
             "(the default); `round_robin`: executions spread over the usable keys by weight."
         )
     )
-    weights: dict[KeyIdText, WeightValue] | SkipJsonSchema[None] = Field(
+    weights: dict[str, WeightValue] | SkipJsonSchema[None] = Field(
         None,
-        max_length=100,
         description=(
             "round_robin only: assigned key id of this provider -> weight 1–100 (unlisted keys "
             "weigh 1)."
         ),
     )
+
+    @model_validator(mode="after")
+    def _key_ids(self) -> ProviderRoutingIn:
+        if self.weights is not None:
+            if len(self.weights) > 100:
+                raise ValueError("weights: at most 100 keys")
+            for key_id in self.weights:
+                if not is_identifier(key_id):
+                    raise ValueError(f"weights: {key_id[:130]!r} is not a key id")
+        return self
 
 
 class ProviderRouting(Reply):

@@ -340,6 +340,10 @@ export interface paths {
         /**
          * Run Execution
          * @description Run a model in a workspace as an Agent node would; wait up to `wait_seconds` for it.
+         *
+         *     Bounded: the workspace's `max_tokens_cap` (422), the organization's rate of test runs
+         *     (429 `rate_limited` with `Retry-After`), and `Idempotency-Key` (a repeat answers the
+         *     first execution, marked `Idempotent-Replayed: true`).
          */
         post: operations["runExecution"];
         delete?: never;
@@ -868,6 +872,37 @@ export interface components {
              */
             verify?: boolean;
         } | unknown | unknown;
+        /** ProviderRouting */
+        ProviderRouting: {
+            /**
+             * Strategy
+             * @enum {string}
+             */
+            strategy: "ordered" | "round_robin";
+            /** Weights */
+            weights?: {
+                [key: string]: number;
+            };
+        };
+        /**
+         * ProviderRoutingIn
+         * @description How executions choose among the workspace's keys of one provider.
+         */
+        ProviderRoutingIn: {
+            /**
+             * Strategy
+             * @description `ordered`: the first usable key in assignment order, the next ones are failover (the default); `round_robin`: executions spread over the usable keys by weight.
+             * @enum {string}
+             */
+            strategy: "ordered" | "round_robin";
+            /**
+             * Weights
+             * @description round_robin only: assigned key id of this provider -> weight 1–100 (unlisted keys weigh 1).
+             */
+            weights?: {
+                [key: string]: number;
+            };
+        };
         /** UsageList */
         UsageList: {
             /** Items */
@@ -916,8 +951,20 @@ export interface components {
             created_at: string;
             /** Id */
             id: string;
+            /**
+             * Max Tokens Cap
+             * @description Most `max_tokens` a test run may ask for; null is no cap.
+             */
+            max_tokens_cap?: number | null;
             /** Name */
             name: string;
+            /**
+             * Routing
+             * @description Key choice per provider (unlisted: `ordered`).
+             */
+            routing?: {
+                [key: string]: components["schemas"]["ProviderRouting"];
+            };
         };
         /**
          * WorkspaceCreate
@@ -960,7 +1007,8 @@ export interface components {
         };
         /**
          * WorkspaceUpdate
-         * @description A new name and/or the ordered provider keys assigned to the workspace.
+         * @description A new name, the ordered provider keys, the routing per provider and/or the max_tokens
+         *     cap of test runs.
          */
         WorkspaceUpdate: {
             /**
@@ -969,10 +1017,22 @@ export interface components {
              */
             ai_provider_ids?: string[] | null;
             /**
+             * Max Tokens Cap
+             * @description Most `max_tokens` a test run may ask for; null removes the cap.
+             */
+            max_tokens_cap?: number | null;
+            /**
              * Name
              * @description Display name.
              */
             name?: string | null;
+            /**
+             * Routing
+             * @description Key choice per provider; replaces the workspace's routing as a whole (a provider not listed is `ordered`). Weights only for keys of that provider assigned here.
+             */
+            routing?: {
+                [key: string]: components["schemas"]["ProviderRoutingIn"];
+            };
         };
     };
     responses: never;
@@ -1160,7 +1220,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict: `plan_limit_reached` or `name_taken`. */
+            /** @description Conflict: `plan_limit_reached`, `name_taken` or `idempotency_conflict`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1323,7 +1383,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict: `plan_limit_reached` or `name_taken`. */
+            /** @description Conflict: `plan_limit_reached`, `name_taken` or `idempotency_conflict`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1915,7 +1975,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict: `plan_limit_reached` or `name_taken`. */
+            /** @description Conflict: `plan_limit_reached`, `name_taken` or `idempotency_conflict`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2136,7 +2196,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict: `plan_limit_reached` or `name_taken`. */
+            /** @description Conflict: `plan_limit_reached`, `name_taken` or `idempotency_conflict`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2240,7 +2300,10 @@ export interface operations {
     runExecution: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same model and input within 24 h answers the same execution (no second provider call); with another body, 409 `idempotency_conflict`. 1–255 printable ASCII characters, e.g. a UUID. */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 workspace_id: string;
             };
@@ -2297,6 +2360,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Conflict: `plan_limit_reached`, `name_taken` or `idempotency_conflict`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Request body too large. */
             413: {
                 headers: {
@@ -2308,6 +2380,15 @@ export interface operations {
             };
             /** @description Invalid request (`validation_error`, `unknown_ai_provider`, `key_rejected`, `invalid_cursor`, ...). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: too many test runs of the organization; `Retry-After` says when. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

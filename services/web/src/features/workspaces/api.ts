@@ -1,5 +1,6 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from '../../lib/api';
+import type { RoutingIn } from './routing';
 import { afterKeyOrWorkspaceChange } from '../../lib/queries';
 
 function useInvalidate() {
@@ -20,11 +21,20 @@ export function useCreateWorkspace() {
 export function useUpdateWorkspace() {
   const invalidate = useInvalidate();
   return useMutation({
-    mutationFn: async ({ id, name, ai_provider_ids }: { id: string; name: string; ai_provider_ids: string[] }) =>
+    mutationFn: async ({
+      id,
+      ...body
+    }: {
+      id: string;
+      name: string;
+      ai_provider_ids: string[];
+      routing: RoutingIn;
+      max_tokens_cap: number | null;
+    }) =>
       unwrap(
         await api.PATCH('/api/v1/workspaces/{workspace_id}', {
           params: { path: { workspace_id: id } },
-          body: { name, ai_provider_ids },
+          body,
         }),
       ),
     onSuccess: invalidate,
