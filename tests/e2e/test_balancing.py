@@ -184,13 +184,15 @@ async def test_the_max_tokens_cap_and_the_rate_limit_bound_test_runs(
     workspace = await add_workspace(client, "Bounded", [key["id"]])
     path = f"/workspaces/{workspace['id']}"
     assert (await client.patch(path, json={"max_tokens_cap": 100})).json()["max_tokens_cap"] == 100
-    body = {"model": MODEL, "input": {"messages": [{"role": "user", "content": "Hi"}]}}
-    capped = await client.post(
-        f"{path}/executions", json={**body, "input": {**body["input"], "max_tokens": 101}}
-    )
+
+    def body(max_tokens: int) -> dict[str, Any]:
+        messages = [{"role": "user", "content": "Hi"}]
+        return {"model": MODEL, "input": {"messages": messages, "max_tokens": max_tokens}}
+
+    capped = await client.post(f"{path}/executions", json=body(101))
     assert capped.status_code == 422
     assert "cap of 100" in capped.json()["detail"]
-    small = {**body, "input": {**body["input"], "max_tokens": 100}}
+    small = body(100)
     codes: list[httpx.Response] = []
     for _ in range(61):  # the default: 60 test runs per org and minute
         codes.append(await client.post(f"{path}/executions", json=small))
