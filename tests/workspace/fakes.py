@@ -14,6 +14,7 @@ from workspace.domain import (
     Org,
     UsageFact,
     Workspace,
+    prune_routing,
 )
 
 
@@ -155,7 +156,8 @@ class InMemoryWorkspaceStore:
         w = self.workspaces.get(workspace_id)
         if w is None or key_id not in w.key_ids:
             return None
-        w = replace(w, key_ids=tuple(k for k in w.key_ids if k != key_id), version=w.version + 1)
+        kept = tuple(k for k in w.key_ids if k != key_id)
+        w = replace(w, key_ids=kept, routing=prune_routing(w.routing, kept), version=w.version + 1)
         self.workspaces[workspace_id] = w
         self.publish_pending.add(workspace_id)
         return w

@@ -30,7 +30,7 @@ class WorkspaceSettings(BaseServiceSettings):
     # Test runs (POST /workspaces/{id}/executions): a per-org fixed window, shared by every
     # gateway replica (counted in this service's database); 0 turns the limit off.
     test_run_rate_limit: int = Field(
-        60, ge=0, description="Test runs an organization may start per window (0 = no limit)."
+        120, ge=0, description="Test runs an organization may start per window (0 = no limit)."
     )
     test_run_rate_window_s: int = Field(60, ge=1, le=86400, description="Rate window (s).")
     idempotency_ttl_h: float = Field(

@@ -58,7 +58,7 @@ async def test_edit_sets_round_robin_weights_and_the_cap_and_runs_follow_them(
         "model": "claude-haiku-4-5",
         "input": {"messages": [{"role": "user", "content": "x"}], "max_tokens": 8},
     }
-    for _ in range(70):
+    for _ in range(250):  # the default is 120 per fixed minute: 2 windows at most
         response = await api.post(f"/workspaces/{workspace['id']}/executions", json=body)
         if response.status_code == 429:
             break

@@ -76,6 +76,15 @@ async def test_routing_is_stored_replied_and_published(client: httpx.AsyncClient
     r = await client.patch(f"{BASE}/{ws_id}", json={"ai_provider_ids": ["k2"]}, headers=GATEWAY)
     assert r.json()["routing"] == {"anthropic": {"strategy": "round_robin", "weights": {"k2": 1}}}
     assert published(client).assignments[-1].routing["anthropic"].weights == {"k2": 1}
+    # A deleted key leaves every workspace, and its weight with it.
+    await client.patch(f"{BASE}/{ws_id}", json={"ai_provider_ids": ["k1", "k2"]}, headers=GATEWAY)
+    routing["anthropic"]["weights"] = {"k1": 3, "k2": 1}
+    await client.patch(f"{BASE}/{ws_id}", json={"routing": routing}, headers=GATEWAY)
+    svc = client.app.state.workspaces  # type: ignore[attr-defined]
+    await svc.on_key_changed(key_event("k1", "org-a", status="deleted"))
+    r = await client.get(f"{BASE}/{ws_id}", headers=GATEWAY)
+    assert r.json()["routing"]["anthropic"]["weights"] == {"k2": 1}
+    assert published(client).assignments[-1].routing["anthropic"].weights == {"k2": 1}
 
 
 @pytest.mark.parametrize(

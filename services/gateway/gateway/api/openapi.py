@@ -36,7 +36,7 @@ _EXAMPLE_CODES = {
     409: ("plan_limit_reached", "the starter plan allows 3 provider keys"),
     413: ("payload_too_large", "request body larger than 65536 bytes"),
     422: ("validation_error", "name: String should have at least 1 character"),
-    429: ("rate_limited", "this organization may start 60 test runs per 60 s; try again in 12 s"),
+    429: ("rate_limited", "this organization may start 120 test runs per 60 s; try again in 12 s"),
     503: ("dependency_unavailable", "keyvault is unavailable; try again shortly"),
 }
 

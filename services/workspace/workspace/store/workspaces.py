@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.contracts import ProviderRouting
 from shared.mongo import Slots, is_unique_violation
-from workspace.domain import NameTakenError, Org, Workspace
+from workspace.domain import NameTakenError, Org, Workspace, prune_routing
 
 Doc = dict[str, Any]
 
@@ -30,18 +30,21 @@ def _org(doc: Doc) -> Org:
 
 
 def _workspace(doc: Doc) -> Workspace:
+    key_ids = tuple(doc.get("key_ids") or ())
+    routing = {
+        provider: ProviderRouting.model_validate(rule)
+        for provider, rule in (doc.get("routing") or {}).items()
+    }
     return Workspace(
         id=doc["_id"],
         org_id=doc["org_id"],
         name=doc["name"],
-        key_ids=tuple(doc.get("key_ids") or ()),
+        key_ids=key_ids,
         created_at=doc["created_at"],
         version=int(doc.get("version", 0)),
         deleted=bool(doc.get("deleted", False)),
-        routing={
-            provider: ProviderRouting.model_validate(rule)
-            for provider, rule in (doc.get("routing") or {}).items()
-        },
+        # A key removed since (deleted, unassigned) keeps no weight.
+        routing=prune_routing(routing, key_ids),
         max_tokens_cap=doc.get("max_tokens_cap"),
     )
 
