@@ -202,3 +202,14 @@ async def test_the_max_tokens_cap_and_the_rate_limit_bound_test_runs(
     assert limited.status_code == 429, [c.status_code for c in codes]
     assert limited.json()["code"] == "rate_limited"
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    # The admitted runs finish before the next test (they are real executions).
+    await finished_in_ledger(client, workspace["id"], len(codes) - 1)
+
+
+async def finished_in_ledger(client: httpx.AsyncClient, workspace_id: str, count: int) -> None:
+    async def poll() -> bool:
+        response = await client.get("/usage", params={"group_by": "workspace"})
+        items = response.json()["items"]
+        return any(i["workspace_id"] == workspace_id and i["executions"] >= count for i in items)
+
+    await wait_for(poll, timeout=300, interval=1.0)

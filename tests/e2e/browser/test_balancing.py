@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.e2e.browser.support import UI, nav_to, row
-from tests.support.e2e import E2E, add_key, add_workspace
+from tests.support.e2e import E2E, add_key, add_workspace, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -58,13 +58,21 @@ async def test_edit_sets_round_robin_weights_and_the_cap_and_runs_follow_them(
         "model": "claude-haiku-4-5",
         "input": {"messages": [{"role": "user", "content": "x"}], "max_tokens": 8},
     }
+    admitted = 1  # the run above
     for _ in range(250):  # the default is 120 per fixed minute: 2 windows at most
         response = await api.post(f"/workspaces/{workspace['id']}/executions", json=body)
         if response.status_code == 429:
             break
+        admitted += 1
     assert response.status_code == 429
     await agent.get_by_role("button", name="Run", exact=True).click()
     limited = page.get_by_role("alert").filter(has_text="Too many test runs")
     await expect(limited).to_be_visible()
     await expect(limited).to_contain_text(re.compile(r"try again in \d+ s"))
     assert ui.recorder(page).page_errors == []
+
+    async def drained() -> bool:  # the admitted runs finish before the next test
+        items = (await api.get("/usage", params={"group_by": "workspace"})).json()["items"]
+        return any(i["executions"] >= admitted for i in items)
+
+    await wait_for(drained, timeout=300, interval=1.0)

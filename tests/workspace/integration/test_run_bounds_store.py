@@ -79,3 +79,25 @@ async def test_rate_slots_are_exact_under_concurrency(store: MongoRunBoundsStore
     assert await store.take_run_slot(org_id="org-b", window_start=start, limit=10, expires_at=later)
     nxt = start + timedelta(minutes=1)
     assert await store.take_run_slot(org_id="org-a", window_start=nxt, limit=10, expires_at=later)
+
+
+async def test_rate_slots_are_exact_across_replicas(
+    store: MongoRunBoundsStore, mongo_url: str, db_name: str
+) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=True)
+    other = MongoRunBoundsStore(client, db_name)  # a second workspace process, its own hints
+    start = NOW.replace(second=0)
+    later = start + timedelta(minutes=2)
+    try:
+        taken = await asyncio.gather(
+            *(
+                replica.take_run_slot(
+                    org_id="org-r", window_start=start, limit=12, expires_at=later
+                )
+                for _ in range(15)
+                for replica in (store, other)
+            )
+        )
+        assert taken.count(True) == 12
+    finally:
+        await client.close()

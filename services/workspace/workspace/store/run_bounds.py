@@ -4,7 +4,6 @@ shares them."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +40,7 @@ class MongoRunBoundsStore:
         db = client[db_name]
         self.claims: AsyncCollection[Doc] = db["idempotency_claims"]
         self.windows: AsyncCollection[Doc] = db["test_run_windows"]
+        self._next: dict[tuple[str, int], int] = {}  # (org, window) -> first n worth trying
 
     async def open(self) -> None:
         # Expired claims and windows are garbage, pruned periodically (`prune`; FerretDB has
@@ -94,16 +94,31 @@ class MongoRunBoundsStore:
     ) -> bool:
         # One document per admitted run, `_id` = (org, window, n) with n in 1..limit: the
         # unique `_id` makes the count exact under any concurrency (an update-based counter
-        # is not atomic on FerretDB), and a full window has no free n.
-        prefix = f"{org_id}\x1f{int(window_start.timestamp())}\x1f"
-        used = await self.windows.count_documents({"_id": {"$regex": f"^{re.escape(prefix)}"}})
-        for n in range(used + 1, limit + 1):
+        # is not atomic on FerretDB), and a full window has no free n. Where to start looking
+        # is remembered per process (other replicas' runs only cost a duplicate insert each),
+        # so no request scans the collection.
+        window = int(window_start.timestamp())
+        prefix = f"{org_id}\x1f{window}\x1f"
+        hint_key = (org_id, window)
+        n = self._next.get(hint_key, 1)
+        while n <= limit:
             try:
                 await self.windows.insert_one({"_id": f"{prefix}{n}", "expires_at": expires_at})
-                return True
             except DuplicateKeyError:
+                n += 1
                 continue
             except OperationFailure as exc:
                 if not is_unique_violation(exc):
                     raise
+                n += 1
+                continue
+            self._remember(hint_key, n + 1)
+            return True
+        self._remember(hint_key, n)
         return False
+
+    def _remember(self, key: tuple[str, int], n: int) -> None:
+        self._next[key] = max(n, self._next.get(key, 1))
+        if len(self._next) > 10_000:  # old windows: forget the oldest half
+            for old in sorted(self._next, key=lambda k: k[1])[: len(self._next) // 2]:
+                del self._next[old]
