@@ -70,6 +70,7 @@ async def per_key(client: httpx.AsyncClient, total: int) -> dict[str, int]:
     return await wait_for(poll, timeout=300, interval=1.0)
 
 
+@pytest.mark.runs_late  # its 1,000 ledger records slow the ledger reads of later tests
 async def test_weighted_round_robin_over_1000_executions_is_within_5_percent(
     e2e: E2E, owner: tuple[str, httpx.AsyncClient]
 ) -> None:
