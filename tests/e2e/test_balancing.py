@@ -177,6 +177,7 @@ async def test_idempotent_test_runs_call_the_provider_once(
     assert len(seen) == 1  # one provider call for six requests
 
 
+@pytest.mark.runs_late  # up to 2 windows of test runs in the shared ledger
 async def test_the_max_tokens_cap_and_the_rate_limit_bound_test_runs(
     e2e: E2E, owner: tuple[str, httpx.AsyncClient]
 ) -> None:

@@ -15,6 +15,7 @@ from tests.support.e2e import E2E, add_key, add_workspace, wait_for
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.runs_late  # spends the org's test runs: up to 2 windows in the shared ledger
 async def test_edit_sets_round_robin_weights_and_the_cap_and_runs_follow_them(
     ui: UI, e2e: E2E, org: str, api: httpx.AsyncClient
 ) -> None:
