@@ -99,5 +99,13 @@ def db_name(unique: str) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked `runs_last` (the canary scan) run after everything else collected."""
-    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+    """Tests marked `runs_last` (the canary scan) run after everything else collected, and
+    those marked `runs_late` (hundreds of executions in the shared ledger, which slow the
+    ledger reads of later tests on FerretDB) just before them."""
+
+    def place(item: pytest.Item) -> int:
+        if item.get_closest_marker("runs_last") is not None:
+            return 2
+        return 1 if item.get_closest_marker("runs_late") is not None else 0
+
+    items.sort(key=place)

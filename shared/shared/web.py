@@ -24,12 +24,21 @@ log = logging.getLogger(__name__)
 class ProblemError(Exception):
     """An error with an HTTP status and a machine-readable code; rendered as problem+json."""
 
-    def __init__(self, status: int, code: str, detail: str, *, title: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
         self.title = title or code.replace("_", " ").capitalize()
+        self.headers = dict(headers or {})
 
 
 def problem_body(status: int, code: str, detail: str, title: str | None = None) -> dict[str, Any]:
@@ -81,12 +90,17 @@ def install_problem_handlers(app: FastAPI, *domain_errors: type[Exception]) -> N
 
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.detail, exc.title)
+        response = problem_response(exc.status, exc.code, exc.detail, exc.title)
+        response.headers.update(exc.headers)
+        return response
 
     async def _domain(_: Request, exc: Exception) -> JSONResponse:
         error = cast(DomainError, exc)
         response = problem_response(error.status, error.code, error.detail)
-        if error.status == 503:
+        retry_after = getattr(error, "retry_after_s", None)  # e.g. a 429 rate_limited
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(int(retry_after))
+        elif error.status == 503:
             response.headers["Retry-After"] = "1"
         return response
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
+from shared.contracts import ProviderRouting
 from workspace.domain import (
     DailyUsage,
     ExecutionRecord,
+    IdempotencyClaim,
     NameTakenError,
     Org,
     UsageFact,
     Workspace,
+    prune_routing,
 )
 
 
@@ -129,6 +132,27 @@ class InMemoryWorkspaceStore:
         self.publish_pending.add(workspace_id)
         return w
 
+    async def set_balancing(
+        self,
+        *,
+        org_id: str,
+        workspace_id: str,
+        routing: Mapping[str, ProviderRouting] | None = None,
+        max_tokens_cap: int | None = None,
+        cap_given: bool = False,
+    ) -> Workspace | None:
+        w = await self.get_workspace(org_id=org_id, workspace_id=workspace_id)
+        if w is None:
+            return None
+        if routing is not None:
+            w = replace(w, routing=dict(routing))
+            self.publish_pending.add(workspace_id)
+        if cap_given:
+            w = replace(w, max_tokens_cap=max_tokens_cap)
+        w = replace(w, version=w.version + 1)
+        self.workspaces[workspace_id] = w
+        return w
+
     async def delete_workspace(self, *, org_id: str, workspace_id: str) -> Workspace | None:
         w = await self.get_workspace(org_id=org_id, workspace_id=workspace_id)
         if w is None:
@@ -149,7 +173,8 @@ class InMemoryWorkspaceStore:
         w = self.workspaces.get(workspace_id)
         if w is None or key_id not in w.key_ids:
             return None
-        w = replace(w, key_ids=tuple(k for k in w.key_ids if k != key_id), version=w.version + 1)
+        kept = tuple(k for k in w.key_ids if k != key_id)
+        w = replace(w, key_ids=kept, routing=prune_routing(w.routing, kept), version=w.version + 1)
         self.workspaces[workspace_id] = w
         self.publish_pending.add(workspace_id)
         return w
@@ -273,3 +298,41 @@ def _insert_new(
             into[key] = record
             new += 1
     return new
+
+
+class InMemoryRunBoundsStore:
+    """Idempotency claims and rate windows (single process: no race to lose)."""
+
+    def __init__(self) -> None:
+        self.claims: dict[tuple[str, str], IdempotencyClaim] = {}
+        self.windows: dict[tuple[str, datetime], int] = {}
+
+    async def find_claim(self, *, org_id: str, key: str) -> IdempotencyClaim | None:
+        return self.claims.get((org_id, key))
+
+    async def claim(self, *, claim: IdempotencyClaim, now: datetime) -> IdempotencyClaim:
+        existing = self.claims.get((claim.org_id, claim.key))
+        if existing is not None and existing.live(now):
+            return existing
+        self.claims[(claim.org_id, claim.key)] = claim
+        return claim
+
+    async def release(self, *, org_id: str, key: str, execution_id: str) -> None:
+        existing = self.claims.get((org_id, key))
+        if existing is not None and existing.execution_id == execution_id:
+            del self.claims[(org_id, key)]
+
+    async def take_run_slot(
+        self, *, org_id: str, window_start: datetime, limit: int, expires_at: datetime
+    ) -> bool:
+        used = self.windows.get((org_id, window_start), 0)
+        if used >= limit:
+            return False
+        self.windows[(org_id, window_start)] = used + 1
+        return True
+
+    async def prune(self, *, now: datetime) -> int:
+        expired = [k for k, c in self.claims.items() if not c.live(now)]
+        for k in expired:
+            del self.claims[k]
+        return len(expired)

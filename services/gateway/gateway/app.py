@@ -206,9 +206,9 @@ def create_app(
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id", "Idempotency-Key"],
+            expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-Id"],
             max_age=600,
-            expose_headers=["X-Request-Id"],
         )
     # Behind the public Ingress: /metrics answers only Prometheus scraping the pod directly.
     install_telemetry(

@@ -92,6 +92,14 @@ class Upstream:
             return unavailable(self.name, "refused the gateway's credential")
         if status == 413:
             return ProblemError(413, "payload_too_large", "request body too large")
+        if status == 429:
+            # rate_limited: the caller learns when to come back.
+            return ProblemError(
+                429,
+                str(code or "rate_limited"),
+                str(detail or "too many requests"),
+                headers={"Retry-After": response.headers.get("Retry-After", "1")},
+            )
         if 400 <= status < 500:
             # Keep the upstream's code (plan_limit_reached, name_taken, key_rejected, ...);
             # statuses outside the public contract's set become 422.

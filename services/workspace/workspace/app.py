@@ -38,14 +38,15 @@ from workspace.domain import (
     KeyConfirmer,
     KeyDirectory,
     LedgerStore,
+    RunBoundsStore,
     StatePublisher,
     WorkspaceError,
     WorkspaceStore,
 )
 from workspace.events import KafkaStatePublisher, keys_reader, ledger_broker
-from workspace.service import Ledger, SharedCatalog, WorkspaceService
+from workspace.service import Ledger, RunBounds, SharedCatalog, WorkspaceService
 from workspace.settings import WorkspaceSettings
-from workspace.store import MongoLedgerStore, MongoWorkspaceStore
+from workspace.store import MongoLedgerStore, MongoRunBoundsStore, MongoWorkspaceStore
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def create_app(
     *,
     store: WorkspaceStore | None = None,
     ledger_store: LedgerStore | None = None,
+    bounds_store: RunBoundsStore | None = None,
     publisher: StatePublisher | None = None,
     confirmer: KeyConfirmer | None = None,
     kafka: bool = True,
@@ -110,8 +112,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             client: AsyncMongoClient[dict[str, Any]] | None = None
-            ws_store, led_store = store, ledger_store
-            if ws_store is None or led_store is None:
+            ws_store, led_store, run_store = store, ledger_store, bounds_store
+            if ws_store is None or led_store is None or run_store is None:
                 client = AsyncMongoClient(
                     settings.mongodb_url.get_secret_value(),
                     tz_aware=True,
@@ -128,6 +130,10 @@ def create_app(
                     mongo_led = MongoLedgerStore(client, settings.workspace_db)
                     await mongo_led.open()
                     led_store = mongo_led
+                if run_store is None:
+                    mongo_runs = MongoRunBoundsStore(client, settings.workspace_db)
+                    await mongo_runs.open()
+                    run_store = mongo_runs
             http = internal_client(settings, caller="workspace", base_url=settings.keyvault_url)
             stack.push_async_callback(http.aclose)
 
@@ -171,6 +177,13 @@ def create_app(
                 price_of=lambda model, i, o: cost_usd(prices, model, i, o),
             )
             app.state.workspaces, app.state.ledger, app.state.keys = svc, led, keys
+            app.state.run_bounds = bounds = RunBounds(
+                store=run_store,
+                workspaces=svc,
+                rate_limit=settings.test_run_rate_limit,
+                window_s=settings.test_run_rate_window_s,
+                idempotency_ttl=timedelta(hours=settings.idempotency_ttl_h),
+            )
 
             reader: StateTopicReader | None = None
             broker: KafkaBroker | None = None
@@ -212,6 +225,9 @@ def create_app(
                 ),
                 asyncio.create_task(
                     _every(settings.ledger_prune_interval_s, led.prune_outputs, "prune")
+                ),
+                asyncio.create_task(
+                    _every(settings.ledger_prune_interval_s, bounds.prune, "prune test runs")
                 ),
             ]
             try:

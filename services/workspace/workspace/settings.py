@@ -39,6 +39,15 @@ class WorkspaceSettings(BaseServiceSettings, MongoSettings):
     # A quota slot whose workspace never appeared (a crash between slot and insert) is
     # reclaimed by the org's next create once it is this old.
     workspace_slot_grace_s: float = Field(60.0, gt=0)
+    # Test runs (POST /workspaces/{id}/executions): a per-org fixed window, shared by every
+    # gateway replica (counted in this service's database); 0 turns the limit off.
+    test_run_rate_limit: int = Field(
+        120, ge=0, description="Test runs an organization may start per window (0 = no limit)."
+    )
+    test_run_rate_window_s: int = Field(60, ge=1, le=86400, description="Rate window (s).")
+    idempotency_ttl_h: float = Field(
+        24.0, gt=0, le=24 * 30, description="How long an Idempotency-Key binds its request."
+    )
 
     @property
     def ledger_group(self) -> str:

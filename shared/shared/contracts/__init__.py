@@ -24,12 +24,24 @@ from shared.contracts.execution import (
 )
 from shared.contracts.keys import ProviderKeyChanged
 from shared.contracts.topics import Topics
-from shared.contracts.workspaces import OrgPlanChanged, PlanLimits, WorkspaceAssignmentsChanged
+from shared.contracts.workspaces import (
+    ROUTING_STRATEGIES,
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+    OrgPlanChanged,
+    PlanLimits,
+    ProviderRouting,
+    RoutingStrategy,
+    WorkspaceAssignmentsChanged,
+)
 
 __all__ = [
     "IDENTIFIER_MAX",
     "IDENTIFIER_PATTERN",
     "PROVIDERS",
+    "ROUTING_STRATEGIES",
+    "WEIGHT_MAX",
+    "WEIGHT_MIN",
     "ChatMessage",
     "ErrorCode",
     "Event",
@@ -45,6 +57,8 @@ __all__ = [
     "PlanLimits",
     "ProviderId",
     "ProviderKeyChanged",
+    "ProviderRouting",
+    "RoutingStrategy",
     "Topics",
     "WorkspaceAssignmentsChanged",
     "is_identifier",

@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
-from shared.contracts.base import Event, Identifier, Model
+from shared.contracts.base import Event, Identifier, Model, ProviderId
+
+RoutingStrategy = Literal["ordered", "round_robin"]
+ROUTING_STRATEGIES: tuple[RoutingStrategy, ...] = ("ordered", "round_robin")
+WEIGHT_MIN = 1
+WEIGHT_MAX = 100
+
+
+class ProviderRouting(Model):
+    """How the runner's key is chosen among a workspace's keys of one provider."""
+
+    strategy: RoutingStrategy = Field(
+        "ordered",
+        description=(
+            "`ordered`: the first usable key in assignment order (the others are failover); "
+            "`round_robin`: executions spread over the usable keys by weight."
+        ),
+    )
+    weights: dict[Identifier, int] = Field(
+        default_factory=dict,
+        description=(
+            f"round_robin only: key id -> weight {WEIGHT_MIN}–{WEIGHT_MAX} (a key not "
+            "listed weighs 1)."
+        ),
+    )
 
 
 class WorkspaceAssignmentsChanged(Event):
@@ -20,6 +46,10 @@ class WorkspaceAssignmentsChanged(Event):
         None, description="Monthly (UTC) spend cap of the workspace in USD; null = no budget."
     )
     name: str | None = Field(None, description="Display name (named in budget messages).")
+    routing: dict[ProviderId, ProviderRouting] = Field(
+        default_factory=dict,
+        description="Key choice per provider; a provider not listed is `ordered`.",
+    )
 
 
 class PlanLimits(Model):

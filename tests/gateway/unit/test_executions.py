@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 import httpx
 
 from gateway.events import Waiters
 from shared.contracts import ExecutionOutput, ExecutionResult, ExecutionUsage
 from tests.gateway.fakes import InMemoryExecutionBus
-from tests.gateway.support import FakeUpstreams, assert_problem, auth
+from tests.gateway.support import FakeUpstreams, assert_problem, auth, problem
 
 WS_PATH = "/internal/v1/orgs/org-a/workspaces/ws-1"
 WS = {
@@ -27,6 +29,44 @@ BODY = {
         "max_tokens": 64,
     },
 }
+
+
+class Admissions:
+    """workspace's test-run admission, played in memory: keys bind the first execution."""
+
+    def __init__(self) -> None:
+        self.claims: dict[str, tuple[str, str]] = {}
+        self.seen: list[dict[str, Any]] = []
+        self.released: list[str] = []
+
+    def admit(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.seen.append(body)
+        key = body.get("idempotency_key")
+        if key is None:
+            return httpx.Response(200, json={"execution_id": body["execution_id"], "replay": False})
+        if key in self.claims:
+            execution_id, body_hash = self.claims[key]
+            if body_hash != body["body_hash"]:
+                return problem(409, "idempotency_conflict", "used with another request body")
+            return httpx.Response(200, json={"execution_id": execution_id, "replay": True})
+        self.claims[key] = (body["execution_id"], body["body_hash"])
+        return httpx.Response(200, json={"execution_id": body["execution_id"], "replay": False})
+
+    def release(self, request: httpx.Request) -> httpx.Response:
+        key = request.url.path.rsplit("/", 1)[-1]
+        self.released.append(key)
+        self.claims.pop(key, None)
+        return httpx.Response(204)
+
+
+def admitting(upstreams: FakeUpstreams) -> Admissions:
+    admissions = Admissions()
+    upstreams.on("workspace", "POST", f"{WS_PATH}/test-runs", admissions.admit)
+    upstreams.on(
+        "workspace", "DELETE", "/internal/v1/orgs/org-a/idempotency-keys/K1", admissions.release
+    )
+    return admissions
 
 
 def result_for(execution_id: str, org_id: str = "org-a", text: str = "Hi.") -> ExecutionResult:
@@ -60,7 +100,7 @@ async def test_missing_workspace_is_404_and_nothing_published(
 async def test_publishes_request_and_answers_202(
     client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
 ) -> None:
-    upstreams.on("workspace", "GET", WS_PATH, httpx.Response(200, json=WS))
+    admitting(upstreams)
     response = await client.post(
         "/api/v1/workspaces/ws-1/executions", json=BODY, headers=auth("org-a", "MEMBER")
     )
@@ -78,7 +118,7 @@ async def test_publishes_request_and_answers_202(
 async def test_waits_for_the_result(
     client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
 ) -> None:
-    upstreams.on("workspace", "GET", WS_PATH, httpx.Response(200, json=WS))
+    admitting(upstreams)
 
     async def runner() -> None:
         while not bus.published:
@@ -119,7 +159,7 @@ async def test_another_orgs_result_with_the_same_id_does_not_answer_the_wait(
     client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
 ) -> None:
     """Execution ids are scoped by org: a result of org B never resolves org A's waiter."""
-    upstreams.on("workspace", "GET", WS_PATH, httpx.Response(200, json=WS))
+    admitting(upstreams)
 
     async def runner() -> None:
         while not bus.published:
@@ -154,7 +194,7 @@ async def test_waiters_are_keyed_by_org_and_execution_id() -> None:
 async def test_wait_times_out_to_202(
     client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
 ) -> None:
-    upstreams.on("workspace", "GET", WS_PATH, httpx.Response(200, json=WS))
+    admitting(upstreams)
     response = await client.post(
         "/api/v1/workspaces/ws-1/executions",
         json={**BODY, "wait_seconds": 0.3},
@@ -167,7 +207,7 @@ async def test_wait_times_out_to_202(
 async def test_kafka_down_is_503_naming_kafka(
     client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
 ) -> None:
-    upstreams.on("workspace", "GET", WS_PATH, httpx.Response(200, json=WS))
+    admitting(upstreams)
     bus.up = False
     got = assert_problem(
         await client.post(
@@ -194,3 +234,118 @@ async def test_get_execution_reads_the_org_scoped_ledger(
     assert ok.json()["key_id"] == "key-1"
     other = await client.get("/api/v1/executions/exec-1", headers=auth("org-b", "MEMBER"))
     assert_problem(other, 404, "not_found")
+
+
+RUN = "/api/v1/workspaces/ws-1/executions"
+
+
+async def test_the_same_idempotency_key_and_body_answer_the_same_execution_once(
+    client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
+) -> None:
+    admissions = admitting(upstreams)
+    first = await client.post(
+        RUN, json=BODY, headers={**auth("org-a", "MEMBER"), "Idempotency-Key": "K1"}
+    )
+    assert first.status_code == 202
+    assert "Idempotent-Replayed" not in first.headers
+    ledger = {**result_for(first.json()["execution_id"]).model_dump(mode="json")}
+    upstreams.on(
+        "workspace",
+        "GET",
+        f"/internal/v1/orgs/org-a/executions/{first.json()['execution_id']}",
+        httpx.Response(200, json=ledger),
+    )
+    again = await client.post(
+        RUN,
+        json={**BODY, "wait_seconds": 1},
+        headers={**auth("org-a", "MEMBER"), "Idempotency-Key": "K1"},
+    )
+    assert again.status_code == 200, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["execution_id"] == first.json()["execution_id"]
+    assert again.json()["status"] == "succeeded"
+    assert len(bus.published) == 1  # no second request, so no second provider call
+    # wait_seconds is not part of what the key binds; model and input are.
+    assert admissions.seen[0]["body_hash"] == admissions.seen[1]["body_hash"]
+
+
+async def test_a_replay_of_a_run_still_in_flight_is_the_same_queued_execution(
+    client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
+) -> None:
+    admitting(upstreams)
+    headers = {**auth("org-a", "MEMBER"), "Idempotency-Key": "K1"}
+    first, second = await asyncio.gather(
+        client.post(RUN, json=BODY, headers=headers), client.post(RUN, json=BODY, headers=headers)
+    )
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.json() == second.json()
+    assert len(bus.published) == 1
+
+
+async def test_the_same_key_with_another_body_is_409(
+    client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
+) -> None:
+    admitting(upstreams)
+    headers = {**auth("org-a", "MEMBER"), "Idempotency-Key": "K1"}
+    await client.post(RUN, json=BODY, headers=headers)
+    other = {**BODY, "model": "claude-haiku-4-5"}
+    assert_problem(await client.post(RUN, json=other, headers=headers), 409, "idempotency_conflict")
+    assert len(bus.published) == 1
+
+
+async def test_a_malformed_idempotency_key_is_422(
+    client: httpx.AsyncClient, upstreams: FakeUpstreams
+) -> None:
+    admitting(upstreams)
+    for bad in ("x" * 256, "has space"):
+        response = await client.post(
+            RUN, json=BODY, headers={**auth("org-a", "MEMBER"), "Idempotency-Key": bad}
+        )
+        got = assert_problem(response, 422, "validation_error")
+        assert "Idempotency-Key" in got["detail"]
+
+
+async def test_a_failed_publish_releases_the_key(
+    client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
+) -> None:
+    admissions = admitting(upstreams)
+    bus.up = False
+    headers = {**auth("org-a", "MEMBER"), "Idempotency-Key": "K1"}
+    assert_problem(
+        await client.post(RUN, json=BODY, headers=headers), 503, "dependency_unavailable"
+    )
+    assert admissions.released == ["K1"]
+    bus.up = True
+    retried = await client.post(RUN, json=BODY, headers=headers)
+    assert retried.status_code == 202
+    assert "Idempotent-Replayed" not in retried.headers
+    assert len(bus.published) == 1
+
+
+async def test_rate_limited_passes_through_with_retry_after(
+    client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
+) -> None:
+    limited = problem(429, "rate_limited", "this organization may start 60 test runs per 60 s")
+    limited.headers["Retry-After"] = "17"
+    upstreams.on("workspace", "POST", f"{WS_PATH}/test-runs", limited)
+    response = await client.post(RUN, json=BODY, headers=auth("org-a", "MEMBER"))
+    got = assert_problem(response, 429, "rate_limited")
+    assert "60 test runs per 60 s" in got["detail"]
+    assert response.headers["Retry-After"] == "17"
+    assert bus.published == []
+
+
+async def test_over_the_cap_is_422_naming_the_cap(
+    client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
+) -> None:
+    capped = problem(
+        422,
+        "validation_error",
+        "input.max_tokens: 64 is above this workspace's cap of 32 (max_tokens_cap)",
+    )
+    upstreams.on("workspace", "POST", f"{WS_PATH}/test-runs", capped)
+    got = assert_problem(
+        await client.post(RUN, json=BODY, headers=auth("org-a", "MEMBER")), 422, "validation_error"
+    )
+    assert "cap of 32" in got["detail"]
+    assert bus.published == []

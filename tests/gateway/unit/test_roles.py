@@ -68,8 +68,17 @@ async def test_members_read_workspaces_and_models(
     listed = await client.get("/api/v1/workspaces", headers=headers)
     assert listed.status_code == 200
     shown = {k: v for k, v in WS.items() if k != "org_id"}
+    # Fields added since (issue 16) have defaults when the upstream does not send them.
     assert listed.json() == {
-        "items": [{**shown, "budget_usd_monthly": None, "spent_usd_month": 0.0}]
+        "items": [
+            {
+                **shown,
+                "budget_usd_monthly": None,
+                "spent_usd_month": 0.0,
+                "routing": {},
+                "max_tokens_cap": None,
+            }
+        ]
     }
     assert (await client.get("/api/v1/workspaces/ws-1", headers=headers)).status_code == 200
     got = await client.get("/api/v1/workspaces/ws-1/models", headers=headers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import pytest
 
@@ -19,7 +20,12 @@ from keyvault.domain import (
 )
 from keyvault.service import Vault
 from keyvault.service.envelope import LocalKeyring, new_version_entry
-from shared.contracts import OrgPlanChanged, PlanLimits, WorkspaceAssignmentsChanged
+from shared.contracts import (
+    OrgPlanChanged,
+    PlanLimits,
+    ProviderRouting,
+    WorkspaceAssignmentsChanged,
+)
 from shared.crypto import SealError, SecretValue, new_recipient, open_sealed, seal_context
 from tests.keyvault.fakes import InMemoryKeyStore
 
@@ -289,3 +295,58 @@ async def test_republish_all_fails_loudly_when_nothing_can_be_published(parts: P
     events.publish = down  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="1 keys could not be published"):
         await vault.republish_all()
+
+
+async def test_round_robin_routing_from_the_assignments_topic_spreads_resolutions(
+    parts: Parts,
+) -> None:
+    vault, *_ = parts
+    vault.plans.apply(
+        "org-a",
+        OrgPlanChanged(
+            org_id="org-a", plan="x", limits=PlanLimits(provider_keys=10, workspaces=10)
+        ),
+    )
+    keys = [
+        await vault.create(
+            org_id="org-a",
+            provider="anthropic",
+            name=f"k{i}",
+            secret=SecretValue(f"{ANTHROPIC}{i}"),
+            actor="u",
+        )
+        for i in range(3)
+    ]
+    ids = [k.id for k in keys]
+    _, public = new_recipient()
+
+    async def picks(n: int, skip: list[str] | None = None) -> list[str]:
+        out = []
+        for i in range(n):
+            got = await vault.resolve(
+                org_id="org-a",
+                workspace_id="ws-1",
+                provider="anthropic",
+                execution_id=f"ex-{i}",
+                public_key=public,
+                skip_key_ids=skip or [],
+                service="agent-runner",
+            )
+            out.append(got.key_id)
+        return out
+
+    assign(vault, "ws-1", "org-a", ids)
+    assert set(await picks(6)) == {ids[0]}  # ordered: the default
+    vault.assignments.apply(
+        "ws-1",
+        WorkspaceAssignmentsChanged(
+            workspace_id="ws-1",
+            org_id="org-a",
+            key_ids=ids,
+            routing={"anthropic": ProviderRouting(strategy="round_robin", weights={ids[0]: 2})},
+        ),
+    )
+    counted = Counter(await picks(400))
+    assert counted == {ids[0]: 200, ids[1]: 100, ids[2]: 100}
+    assert set(await picks(10, skip=[ids[0]])) == {ids[1], ids[2]}  # failover still skips
+    await vault.drain()

@@ -8,7 +8,11 @@ import httpx
 import pytest
 
 from shared.settings import DEV_SERVICE_TOKENS
-from tests.workspace.fakes import InMemoryLedgerStore, InMemoryWorkspaceStore
+from tests.workspace.fakes import (
+    InMemoryLedgerStore,
+    InMemoryRunBoundsStore,
+    InMemoryWorkspaceStore,
+)
 from tests.workspace.support import FakeConfirmer, RecordingPublisher, key_event
 from workspace.app import create_app
 from workspace.settings import WorkspaceSettings
@@ -23,6 +27,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         WorkspaceSettings(),
         store=InMemoryWorkspaceStore(),
         ledger_store=InMemoryLedgerStore(),
+        bounds_store=InMemoryRunBoundsStore(),
         publisher=RecordingPublisher(),
         confirmer=FakeConfirmer(),
         kafka=False,
@@ -58,6 +63,8 @@ async def test_workspace_crud_over_http(client: httpx.AsyncClient) -> None:
         "created_at",
         "budget_usd_monthly",
         "spent_usd_month",
+        "routing",
+        "max_tokens_cap",
     }
     assert ws["ai_provider_ids"] == []
     r = await client.post(base, json={"name": "prod"}, headers=GATEWAY)

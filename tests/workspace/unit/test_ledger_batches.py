@@ -14,7 +14,11 @@ from aiokafka import ConsumerRecord
 from pymongo.errors import AutoReconnect, BulkWriteError, OperationFailure
 
 from shared.contracts import ExecutionRequested, ExecutionResult
-from tests.workspace.fakes import InMemoryLedgerStore, InMemoryWorkspaceStore
+from tests.workspace.fakes import (
+    InMemoryLedgerStore,
+    InMemoryRunBoundsStore,
+    InMemoryWorkspaceStore,
+)
 from tests.workspace.support import (
     FakeConfirmer,
     RecordingPublisher,
@@ -237,6 +241,7 @@ async def test_a_busy_store_answers_503_retryable_never_500(no_pause: None, path
         WorkspaceSettings(),
         store=ReconnectingWorkspaceStore(),
         ledger_store=LockedLedgerStore(),
+        bounds_store=InMemoryRunBoundsStore(),
         publisher=RecordingPublisher(),
         confirmer=FakeConfirmer(),
         kafka=False,

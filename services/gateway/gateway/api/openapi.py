@@ -23,12 +23,13 @@ _DESCRIPTIONS = {
     ),
     404: "No such object in the caller's organization (another org's object looks the same).",
     405: "Method not allowed.",
-    409: "Conflict: `plan_limit_reached` or `name_taken`.",
+    409: "Conflict: `plan_limit_reached`, `name_taken` or `idempotency_conflict`.",
     413: "Request body too large.",
     422: (
         "Invalid request (`validation_error`, `unknown_ai_provider`, `key_rejected`, "
         "`invalid_cursor`, ...)."
     ),
+    429: "`rate_limited`: too many test runs of the organization; `Retry-After` says when.",
     503: "A dependency (keyvault, workspace, kafka or the identity provider) is unavailable.",
 }
 
@@ -41,6 +42,7 @@ _EXAMPLE_CODES = {
     409: ("plan_limit_reached", "the starter plan allows 3 provider keys"),
     413: ("payload_too_large", "request body larger than 65536 bytes"),
     422: ("validation_error", "name: String should have at least 1 character"),
+    429: ("rate_limited", "this organization may start 120 test runs per 60 s; try again in 12 s"),
     503: ("dependency_unavailable", "keyvault is unavailable; try again shortly"),
 }
 
@@ -92,6 +94,8 @@ WORKSPACE = {
     "created_at": TS,
     "budget_usd_monthly": None,
     "spent_usd_month": 0.0,
+    "routing": {"anthropic": {"strategy": "ordered", "weights": {}}},
+    "max_tokens_cap": None,
 }
 EXECUTION = {
     "execution_id": "exec-1",

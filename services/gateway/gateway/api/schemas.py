@@ -23,6 +23,7 @@ from shared.contracts import (
     ExecutionOutput,
     ExecutionUsage,
     ProviderId,
+    is_identifier,
 )
 
 # What keyvault and workspace accept, so a schema-valid request is never refused upstream.
@@ -212,8 +213,45 @@ class WorkspaceCreate(Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Sales"}]})
 
 
+WeightValue = Annotated[int, Field(ge=1, le=100)]
+
+
+class ProviderRoutingIn(Request):
+    """How executions choose among the workspace's keys of one provider."""
+
+    strategy: Literal["ordered", "round_robin"] = Field(
+        description=(
+            "`ordered`: the first usable key in assignment order, the next ones are failover "
+            "(the default); `round_robin`: executions spread over the usable keys by weight."
+        )
+    )
+    weights: dict[str, WeightValue] | SkipJsonSchema[None] = Field(
+        None,
+        description=(
+            "round_robin only: assigned key id of this provider -> weight 1–100 (unlisted keys "
+            "weigh 1)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _key_ids(self) -> ProviderRoutingIn:
+        if self.weights is not None:
+            if len(self.weights) > 100:
+                raise ValueError("weights: at most 100 keys")
+            for key_id in self.weights:
+                if not is_identifier(key_id):
+                    raise ValueError(f"weights: {key_id[:130]!r} is not a key id")
+        return self
+
+
+class ProviderRouting(Reply):
+    strategy: Literal["ordered", "round_robin"]
+    weights: dict[str, int] = Field(default_factory=dict)
+
+
 class WorkspaceUpdate(Request):
-    """A new name and/or the ordered provider keys assigned to the workspace."""
+    """A new name, the ordered provider keys, the routing per provider and/or the max_tokens
+    cap of test runs."""
 
     name: str | None = Field(
         None, min_length=1, max_length=64, pattern=NAME_PATTERN, description="Display name."
@@ -231,10 +269,30 @@ class WorkspaceUpdate(Request):
     budget_usd_monthly: Budget | None = Field(
         None, description=f"{BUDGET_TEXT} Sent as null, clears the budget."
     )
+    routing: dict[ProviderId, ProviderRoutingIn] | SkipJsonSchema[None] = Field(
+        None,
+        description=(
+            "Key choice per provider; replaces the workspace's routing as a whole (a provider "
+            "not listed is `ordered`). Weights only for keys of that provider assigned here."
+        ),
+    )
+    max_tokens_cap: int | None = Field(
+        None,
+        ge=1,
+        le=200_000,
+        description="Most `max_tokens` a test run may ask for; null removes the cap.",
+    )
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"ai_provider_ids": ["key-1", "key-2"]}, {"budget_usd_monthly": 250}]
+            "examples": [
+                {"ai_provider_ids": ["key-1", "key-2"]},
+                {"budget_usd_monthly": 250},
+                {
+                    "routing": {"anthropic": {"strategy": "round_robin", "weights": {"key-1": 3}}},
+                    "max_tokens_cap": 4096,
+                },
+            ]
         },
     )
 
@@ -250,6 +308,12 @@ class Workspace(Reply):
         None, description="Monthly (UTC) budget in USD; null = none."
     )
     spent_usd_month: float = Field(0.0, description="Cost this UTC month, from the ledger, USD.")
+    routing: dict[str, ProviderRouting] = Field(
+        default_factory=dict, description="Key choice per provider (unlisted: `ordered`)."
+    )
+    max_tokens_cap: int | None = Field(
+        None, description="Most `max_tokens` a test run may ask for; null is no cap."
+    )
 
 
 class WorkspaceList(Reply):

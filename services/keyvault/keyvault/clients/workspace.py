@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 import httpx
+from pydantic import ValidationError
 
 from keyvault.domain import Assignment
+from shared.contracts import ProviderRouting
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,17 @@ class HttpWorkspaceDirectory:
                 log.warning("workspace confirmation answered HTTP %s", response.status_code)
             return None
         body = response.json()
+        try:
+            routing = {
+                str(provider): ProviderRouting.model_validate(rule)
+                for provider, rule in (body.get("routing") or {}).items()
+            }
+        except ValidationError:
+            log.warning("workspace answered an unreadable routing; keys are tried in order")
+            routing = {}
         return Assignment(
             workspace_id=str(body.get("id", workspace_id)),
             org_id=str(body.get("org_id", "")),
             key_ids=tuple(str(k) for k in body.get("ai_provider_ids") or ()),
+            routing=routing,
         )

@@ -27,7 +27,6 @@ from keyvault.domain.model import (
     EncryptedSecret,
     KeyStatus,
     ProviderKey,
-    choose_key,
     name_slot,
     preview,
     secret_aad,
@@ -46,6 +45,7 @@ from keyvault.domain.ports import (
     WorkspaceDirectory,
 )
 from keyvault.domain.readmodels import AssignmentsView, PlansView
+from keyvault.domain.selection import Rotations, choose_key, smooth_weighted_pick
 
 __all__ = [
     "Assignment",
@@ -74,12 +74,14 @@ __all__ = [
     "ProviderNotConfiguredError",
     "ProviderUnreachableError",
     "ReadModelsBehindError",
+    "Rotations",
     "StoreUnavailableError",
     "WorkspaceDirectory",
     "choose_key",
     "name_slot",
     "preview",
     "secret_aad",
+    "smooth_weighted_pick",
     "validate_identifier",
     "validate_name",
     "validate_provider",

@@ -1,4 +1,4 @@
-"""Provider-key values and rules: validation, masked previews, key choice, associated data.
+"""Provider-key values and rules: validation, masked previews, associated data.
 
 Pure: imports only the standard library, pydantic and shared.contracts.
 """
@@ -6,12 +6,13 @@ Pure: imports only the standard library, pydantic and shared.contracts.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from keyvault.domain.errors import InvalidInputError
-from shared.contracts import PROVIDERS, ProviderId, is_identifier
+from shared.contracts import PROVIDERS, ProviderId, ProviderRouting, is_identifier
 
 NAME_MAX = 64
 SECRET_MIN = 20
@@ -76,6 +77,7 @@ class Assignment:
     deleted: bool = False
     budget_usd_monthly: float | None = None
     name: str | None = None
+    routing: Mapping[str, ProviderRouting] = field(default_factory=dict)
 
 
 # --- rules -------------------------------------------------------------------------------
@@ -146,13 +148,3 @@ def secret_aad(*, org_id: str, key_id: str, provider: str) -> bytes:
 def wrap_aad(*, key_id: str, kek_version: str) -> bytes:
     """Associated data binding a wrapped data key to its record and keyring version."""
     return "\x1f".join(("flowtrux/keyvault/dek/v1", key_id, kek_version)).encode()
-
-
-def choose_key(
-    *, candidates: list[ProviderKey], provider: str, skip: set[str]
-) -> ProviderKey | None:
-    """The first live key of `provider` in assignment order not in `skip`."""
-    for key in candidates:
-        if key.status == "active" and key.provider == provider and key.id not in skip:
-            return key
-    return None

@@ -23,6 +23,7 @@ class AssignmentsView:
             key_ids=tuple(event.key_ids),
             budget_usd_monthly=event.budget_usd_monthly,
             name=event.name,
+            routing={str(provider): rule for provider, rule in event.routing.items()},
         )
 
     def get(self, workspace_id: str) -> Assignment | None:

@@ -30,6 +30,7 @@ from keyvault.domain import (
     PlansView,
     ProviderKey,
     ProviderNotConfiguredError,
+    Rotations,
     WorkspaceDirectory,
     choose_key,
     preview,
@@ -51,7 +52,7 @@ from keyvault.domain.budgets import (
 from keyvault.service.budgets import BudgetGuard
 from keyvault.service.envelope import decrypt_secret, encrypt_secret
 from keyvault.service.recording import AuditLog, LastUsed
-from shared.contracts import OrgAlertRaised, utcnow
+from shared.contracts import OrgAlertRaised, ProviderRouting, utcnow
 from shared.crypto import SecretValue, seal, seal_context
 from shared.logging import registered_secret
 from shared.paging import InvalidCursorError as MalformedCursor
@@ -117,6 +118,7 @@ class Vault:
         self._publish_locks: dict[str, asyncio.Lock] = {}
         self.audit_log = AuditLog(store, observe_write=observe_audit_write)
         self.last_used = LastUsed(store, interval_s=last_used_interval_s)
+        self.rotations = Rotations()
 
     async def drain(self) -> None:
         """Finish pending audit writes and write the last uses (on shutdown)."""
@@ -313,20 +315,24 @@ class Vault:
 
     async def _assigned_material(
         self, *, org_id: str, workspace_id: str, provider: str
-    ) -> list[tuple[ProviderKey, EncryptedSecret | None]]:
-        """The workspace's assigned keys with their encrypted secrets, in one store read."""
+    ) -> tuple[list[tuple[ProviderKey, EncryptedSecret | None]], ProviderRouting | None]:
+        """The workspace's assigned keys with their encrypted secrets (one store read), and
+        its routing of `provider`."""
         assignment = self.assignments.get(workspace_id)
         found: list[tuple[ProviderKey, EncryptedSecret | None]] = []
         if assignment is not None and assignment.org_id == org_id:
             found = await self.store.key_material(org_id=org_id, key_ids=list(assignment.key_ids))
-        if any(k.provider == provider and k.status == "active" for k, _ in found):
-            return found
+        if assignment is not None and any(
+            k.provider == provider and k.status == "active" for k, _ in found
+        ):
+            return found, assignment.routing.get(provider)
         if self.directory is not None:
             # The read model may lag a just-made assignment: ask the owner before saying no.
             fresh = await self.directory.fetch(org_id=org_id, workspace_id=workspace_id)
             if fresh is not None and fresh.org_id == org_id:
-                return await self.store.key_material(org_id=org_id, key_ids=list(fresh.key_ids))
-        return found
+                material = await self.store.key_material(org_id=org_id, key_ids=list(fresh.key_ids))
+                return material, fresh.routing.get(provider)
+        return found, None
 
     async def resolve(
         self,
@@ -339,7 +345,7 @@ class Vault:
         skip_key_ids: list[str],
         service: str,
     ) -> Resolved:
-        """The workspace's first live key of `provider`, audited, sealed to `public_key`."""
+        """The workspace's key of `provider` (by its routing), audited, sealed to `public_key`."""
         ask = ResolveAsk(
             org_id=org_id,
             workspace_id=workspace_id,
@@ -383,15 +389,22 @@ class Vault:
         granted: list[tuple[int, ProviderKey, SecretValue]] = []
         plain: dict[str, SecretValue | KeyvaultError] = {}  # decrypted once per key id
         for (org_id, workspace_id, provider), members in groups.items():
-            found = await self._assigned_material(
+            found, routing = await self._assigned_material(
                 org_id=org_id, workspace_id=workspace_id, provider=provider
             )
             secrets = {k.id: secret for k, secret in found}
             live = [k for k, _ in found if k.provider == provider and k.status == "active"]
+            rotation = self.rotations.of(org_id, workspace_id, provider)
             picked = await asyncio.gather(
                 *(
                     self._pick_usable(
-                        asks[i], provider=provider, live=live, secrets=secrets, plain=plain
+                        asks[i],
+                        provider=provider,
+                        live=live,
+                        secrets=secrets,
+                        plain=plain,
+                        routing=routing,
+                        rotation=rotation,
                     )
                     for i in members
                 )
@@ -443,8 +456,11 @@ class Vault:
         live: list[ProviderKey],
         secrets: dict[str, EncryptedSecret | None],
         plain: dict[str, SecretValue | KeyvaultError],
+        routing: ProviderRouting | None = None,
+        rotation: dict[str, int] | None = None,
     ) -> tuple[ProviderKey, SecretValue] | KeyvaultError:
-        """`_pick` among the keys that have not expired and have budget headroom.
+        """`_pick` (by the workspace's routing strategy) among the keys that have not expired
+        and have budget headroom.
 
         An expired key is never resolved; a key whose (or whose workspace's) monthly budget
         cannot hold the call's estimate is skipped for the next one, and the hold taken on
@@ -459,7 +475,15 @@ class Vault:
             return NoMoreKeysError(f"every {provider} key left has expired or was skipped")
         refusals: list[Refusal] = []
         while True:
-            outcome = self._pick(ask, provider=provider, live=usable, secrets=secrets, plain=plain)
+            outcome = self._pick(
+                ask,
+                provider=provider,
+                live=usable,
+                secrets=secrets,
+                plain=plain,
+                routing=routing,
+                rotation=rotation,
+            )
             if isinstance(outcome, KeyvaultError) or self.guard is None:
                 if refusals and isinstance(outcome, NoMoreKeysError):
                     return BudgetExceededError(
@@ -491,11 +515,20 @@ class Vault:
         live: list[ProviderKey],
         secrets: dict[str, EncryptedSecret | None],
         plain: dict[str, SecretValue | KeyvaultError],
+        routing: ProviderRouting | None = None,
+        rotation: dict[str, int] | None = None,
     ) -> tuple[ProviderKey, SecretValue] | KeyvaultError:
-        """The key one ask gets from its workspace's live keys, decrypted, or its refusal."""
+        """The key one ask gets from its workspace's live keys (by the workspace's routing
+        strategy for the provider), decrypted, or its refusal."""
         if not live:
             return ProviderNotConfiguredError(ask.workspace_id, provider)
-        key = choose_key(candidates=live, provider=provider, skip=set(ask.skip_key_ids))
+        key = choose_key(
+            candidates=live,
+            provider=provider,
+            skip=set(ask.skip_key_ids),
+            routing=routing,
+            rotation=rotation,
+        )
         if key is None:
             return NoMoreKeysError(
                 f"every {provider} key assigned to workspace {ask.workspace_id!r} was skipped"

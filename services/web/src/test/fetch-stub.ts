@@ -6,6 +6,7 @@ export interface Call {
   path: string;
   url: string;
   body: unknown;
+  headers: Headers;
 }
 
 type Handler = (call: Call) => Response | { status?: number; body?: unknown };
@@ -33,6 +34,7 @@ export function stubFetch(routes: Routes) {
       path: url.pathname,
       url: request.url,
       body: text ? JSON.parse(text) : undefined,
+      headers: request.headers,
     };
     calls.push(call);
     const route = routes[`${call.method} ${call.path}`];

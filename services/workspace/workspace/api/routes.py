@@ -12,20 +12,22 @@ from shared.contracts import IDENTIFIER_MAX, IDENTIFIER_PATTERN, ExecutionResult
 from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import service_caller
 from workspace.api.schemas import (
+    AdmissionRead,
     ExecutionPage,
     ExecutionRead,
     ModelList,
     PlanPut,
     PlanRead,
     PlanUsage,
+    RunAdmit,
     WorkspaceCreate,
     WorkspaceList,
     WorkspacePatch,
     WorkspaceRead,
     usage_items,
 )
-from workspace.domain import InvalidInputError
-from workspace.service import Ledger, WorkspaceService
+from workspace.domain import IDEMPOTENCY_KEY_MAX, InvalidInputError
+from workspace.service import Ledger, RunBounds, WorkspaceService
 from workspace.settings import WorkspaceSettings
 
 
@@ -49,7 +51,13 @@ def ledger(request: Request) -> Ledger:
     return led
 
 
+def run_bounds(request: Request) -> RunBounds:
+    bounds: RunBounds = request.app.state.run_bounds
+    return bounds
+
+
 Svc = Annotated[WorkspaceService, Depends(service)]
+Bounds = Annotated[RunBounds, Depends(run_bounds)]
 Led = Annotated[Ledger, Depends(ledger)]
 
 
@@ -109,14 +117,48 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
     async def patch_workspace(
         org_id: OrgId, ws_id: WsId, body: WorkspacePatch, svc: Svc, led: Led
     ) -> WorkspaceRead:
-        """Rename a workspace, replace its ordered key assignments, set its monthly budget."""
+        """Rename a workspace, replace its ordered key assignments, set its monthly budget,
+        key routing and test-run max_tokens cap."""
         if "budget_usd_monthly" in body.model_fields_set:
             await svc.set_budget(org_id, ws_id, body.budget_usd_monthly)
         updated = await svc.update_workspace(
-            org_id, ws_id, name=body.name, key_ids=body.ai_provider_ids
+            org_id,
+            ws_id,
+            name=body.name,
+            key_ids=body.ai_provider_ids,
+            routing=body.routing,
+            max_tokens_cap=body.max_tokens_cap,
+            cap_given="max_tokens_cap" in body.model_fields_set,
         )
         spent = await led.month_spend_by_workspace(org_id)
         return WorkspaceRead.from_domain(updated, spent.get(ws_id, 0.0))
+
+    @r.post("/orgs/{org_id}/workspaces/{ws_id}/test-runs", dependencies=[gateway_only])
+    async def admit_test_run(
+        org_id: OrgId, ws_id: WsId, body: RunAdmit, bounds: Bounds
+    ) -> AdmissionRead:
+        """Admit a test run: max_tokens cap (422), org rate limit (429 with Retry-After),
+        Idempotency-Key (replay of the same request, 409 for another body)."""
+        admission = await bounds.admit(
+            org_id,
+            ws_id,
+            execution_id=body.execution_id,
+            max_tokens=body.max_tokens,
+            body_hash=body.body_hash,
+            idempotency_key=body.idempotency_key,
+        )
+        return AdmissionRead(execution_id=admission.execution_id, replay=admission.replay)
+
+    @r.delete("/orgs/{org_id}/idempotency-keys/{key}", status_code=204, dependencies=[gateway_only])
+    async def release_idempotency_key(
+        org_id: OrgId,
+        key: Annotated[str, Path(min_length=1, max_length=IDEMPOTENCY_KEY_MAX)],
+        execution_id: Annotated[str, Query(min_length=1, max_length=IDENTIFIER_MAX)],
+        bounds: Bounds,
+    ) -> Response:
+        """Forget a claim whose execution was never requested (its publish failed)."""
+        await bounds.release(org_id, idempotency_key=key, execution_id=execution_id)
+        return Response(status_code=204)
 
     @r.delete("/orgs/{org_id}/workspaces/{ws_id}", status_code=204, dependencies=[gateway_only])
     async def delete_workspace(org_id: OrgId, ws_id: WsId, svc: Svc) -> Response:

@@ -8,8 +8,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import Identifier, PlanLimits
-from workspace.domain import CatalogEntry, ExecutionRecord, UsageRow, Workspace
+from shared.contracts import Identifier, PlanLimits, ProviderRouting
+from workspace.domain import (
+    IDEMPOTENCY_KEY_MAX,
+    CatalogEntry,
+    ExecutionRecord,
+    UsageRow,
+    Workspace,
+)
 
 
 class Body(BaseModel):
@@ -26,6 +32,23 @@ class WorkspacePatch(Body):
     budget_usd_monthly: float | None = Field(
         None, description="Monthly (UTC) budget in USD, > 0 and ≤ 10^7; null clears it."
     )
+    # Checked by the domain (routing.validate_routing), which names the offending field.
+    routing: dict[str, Any] | None = Field(None, max_length=10)
+    max_tokens_cap: Any = None
+
+
+class RunAdmit(Body):
+    """A test run the gateway is about to request (its body hashed, never its prompt)."""
+
+    execution_id: Identifier
+    max_tokens: int = Field(ge=1)
+    body_hash: str = Field(min_length=1, max_length=128)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=IDEMPOTENCY_KEY_MAX)
+
+
+class AdmissionRead(BaseModel):
+    execution_id: str
+    replay: bool
 
 
 class PlanPut(Body):
@@ -40,6 +63,8 @@ class WorkspaceRead(BaseModel):
     created_at: datetime
     budget_usd_monthly: float | None = None
     spent_usd_month: float = Field(0.0, description="Cost this UTC month, from the ledger.")
+    routing: dict[str, ProviderRouting] = Field(default_factory=dict)
+    max_tokens_cap: int | None = None
 
     @classmethod
     def from_domain(cls, w: Workspace, spent: float = 0.0) -> WorkspaceRead:
@@ -51,6 +76,8 @@ class WorkspaceRead(BaseModel):
             created_at=w.created_at,
             budget_usd_monthly=w.budget_usd_monthly,
             spent_usd_month=spent,
+            routing=dict(w.routing),
+            max_tokens_cap=w.max_tokens_cap,
         )
 
 

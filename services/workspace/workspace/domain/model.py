@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
+
+from shared.contracts import ProviderRouting
 
 GroupBy = Literal["key", "workspace", "model"]
 Interval = Literal["day"]
@@ -28,6 +31,8 @@ class Workspace:
     version: int = 0
     deleted: bool = False
     budget_usd_monthly: float | None = None
+    routing: Mapping[str, ProviderRouting] = field(default_factory=dict)
+    max_tokens_cap: int | None = None
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from shared.contracts import OrgPlanChanged, WorkspaceAssignmentsChanged
+from shared.contracts import OrgPlanChanged, ProviderRouting, WorkspaceAssignmentsChanged
 from workspace.domain.model import (
     CatalogEntry,
     DailyUsage,
@@ -16,6 +16,7 @@ from workspace.domain.model import (
     UsageFact,
     Workspace,
 )
+from workspace.domain.run_bounds import IdempotencyClaim
 
 
 class WorkspaceStore(Protocol):
@@ -45,6 +46,18 @@ class WorkspaceStore(Protocol):
     async def set_budget(
         self, *, org_id: str, workspace_id: str, budget_usd_monthly: float | None
     ) -> Workspace | None: ...
+    async def set_balancing(
+        self,
+        *,
+        org_id: str,
+        workspace_id: str,
+        routing: Mapping[str, ProviderRouting] | None = None,
+        max_tokens_cap: int | None = None,
+        cap_given: bool = False,
+    ) -> Workspace | None:
+        """Replace the routing (when given; published) and/or the max_tokens cap."""
+        ...
+
     async def delete_workspace(self, *, org_id: str, workspace_id: str) -> Workspace | None: ...
     async def workspaces_with_key(self, *, org_id: str, key_id: str) -> list[Workspace]: ...
     async def remove_key(self, *, workspace_id: str, key_id: str) -> Workspace | None: ...
@@ -110,3 +123,29 @@ class StatePublisher(Protocol):
 class Catalog(Protocol):
     def models_for_providers(self, providers: set[str]) -> Sequence[CatalogEntry]: ...
     def provider_of(self, model: str) -> str | None: ...
+
+
+class RunBoundsStore(Protocol):
+    """Idempotency claims and per-org rate counters of test runs (shared by every gateway)."""
+
+    async def find_claim(self, *, org_id: str, key: str) -> IdempotencyClaim | None: ...
+
+    async def claim(self, *, claim: IdempotencyClaim, now: datetime) -> IdempotencyClaim:
+        """Bind the key atomically: the stored claim, which is `claim` unless another live
+        claim of the same key won (then that one). An expired claim is taken over."""
+        ...
+
+    async def release(self, *, org_id: str, key: str, execution_id: str) -> None:
+        """Drop the claim if it still names `execution_id` (its request was never sent)."""
+        ...
+
+    async def take_run_slot(
+        self, *, org_id: str, window_start: datetime, limit: int, expires_at: datetime
+    ) -> bool:
+        """Take one of the org's `limit` runs of the window; False when all are taken
+        (exact under concurrency)."""
+        ...
+
+    async def prune(self, *, now: datetime) -> int:
+        """Delete expired claims and windows; how many went."""
+        ...

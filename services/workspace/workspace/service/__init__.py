@@ -2,6 +2,7 @@
 
 from workspace.service.catalog import SharedCatalog
 from workspace.service.ledger import Ledger
+from workspace.service.run_bounds import RunBounds
 from workspace.service.workspaces import WorkspaceService
 
-__all__ = ["Ledger", "SharedCatalog", "WorkspaceService"]
+__all__ = ["Ledger", "RunBounds", "SharedCatalog", "WorkspaceService"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from shared.contracts import OrgPlanChanged, PlanLimits, ProviderKeyChanged, utcnow
 from shared.contracts import WorkspaceAssignmentsChanged as AssignmentsChanged
@@ -27,6 +28,9 @@ from workspace.domain import (
     WorkspaceStore,
     clean_name,
     new_workspace_id,
+    prune_routing,
+    validate_max_tokens_cap,
+    validate_routing,
 )
 from workspace.domain.budgets import validate_budget
 
@@ -171,24 +175,44 @@ class WorkspaceService:
         *,
         name: str | None = None,
         key_ids: Sequence[str] | None = None,
+        routing: Mapping[str, Any] | None = None,
+        max_tokens_cap: int | None = None,
+        cap_given: bool = False,
     ) -> Workspace:
-        """Rename and/or replace the ordered key assignments of a workspace."""
+        """Rename, replace the ordered key assignments, the routing per provider and/or the
+        max_tokens cap of a workspace; everything is checked before anything is written."""
         cleaned = clean_name(name) if name is not None else None
         ordered = await self._validate_keys(org_id, key_ids) if key_ids is not None else None
-        await self.get_workspace(org_id, workspace_id)
+        current = await self.get_workspace(org_id, workspace_id)
+        assigned = ordered if ordered is not None else current.key_ids
+        new_routing = None
+        if routing is not None:
+            await self._learn_keys(org_id, _weighted_keys(routing))
+            new_routing = validate_routing(routing, key_ids=assigned, provider_of=self._provider_of)
+        elif ordered is not None and current.routing:
+            pruned = prune_routing(current.routing, ordered)
+            new_routing = pruned if pruned != current.routing else None
+        cap = validate_max_tokens_cap(max_tokens_cap) if cap_given else None
         updated = await self.store.update_workspace(
             org_id=org_id, workspace_id=workspace_id, name=cleaned, key_ids=ordered
         )
         if updated is None:
             raise NotFoundError(f"workspace {workspace_id!r} not found")
+        if new_routing is not None or cap_given:
+            await self.store.set_balancing(
+                org_id=org_id,
+                workspace_id=workspace_id,
+                routing=new_routing,
+                max_tokens_cap=cap,
+                cap_given=cap_given,
+            )
         if ordered is not None:
             # A key deleted while this request was in flight must not come back.
             for key_id in ordered:
                 info = self.keys.get(key_id)
                 if info is not None and not info.live:
                     await self.store.remove_key(workspace_id=workspace_id, key_id=key_id)
-            await self._publish_workspace(workspace_id)
-        elif cleaned is not None:  # the name travels too (keyvault's budget messages name it)
+        if ordered is not None or new_routing is not None or cleaned is not None:
             await self._publish_workspace(workspace_id)
         return await self.get_workspace(org_id, workspace_id)
 
@@ -204,6 +228,18 @@ class WorkspaceService:
             raise NotFoundError(f"workspace {workspace_id!r} not found")
         await self._publish_workspace(workspace_id)
         return updated
+
+    def _provider_of(self, key_id: str) -> str | None:
+        info = self.keys.get(key_id)
+        return info.provider if info is not None else None
+
+    async def _learn_keys(self, org_id: str, key_ids: Sequence[str]) -> None:
+        """Ask keyvault about keys the read model does not know yet."""
+        for key_id in key_ids:
+            if self.keys.get(key_id) is None:
+                info = await self.confirmer.fetch_key(org_id=org_id, key_id=key_id)
+                if info is not None:
+                    self.keys.learn(info)
 
     async def _validate_keys(self, org_id: str, key_ids: Sequence[str]) -> tuple[str, ...]:
         if len(key_ids) > MAX_ASSIGNED:
@@ -250,6 +286,7 @@ class WorkspaceService:
                 deleted=workspace.deleted,
                 budget_usd_monthly=workspace.budget_usd_monthly,
                 name=workspace.name,
+                routing={} if workspace.deleted else dict(workspace.routing),
             )
             try:
                 await self.publisher.publish_assignments(event)
@@ -311,3 +348,13 @@ class WorkspaceService:
             await self._publish_workspace(workspace.id)
         for org in await self.store.orgs_pending_publish():
             await self._publish_plan(org)
+
+
+def _weighted_keys(routing: Mapping[str, Any]) -> list[str]:
+    """The key ids a routing request gives weights to (whatever its shape; checked later)."""
+    found: list[str] = []
+    for rule in routing.values():
+        weights = rule.get("weights") if isinstance(rule, Mapping) else None
+        if isinstance(weights, Mapping):
+            found.extend(str(k) for k in weights)
+    return found

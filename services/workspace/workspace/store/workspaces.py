@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,8 +10,9 @@ from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from shared.contracts import ProviderRouting
 from shared.mongo import Slots, is_unique_violation
-from workspace.domain import NameTakenError, Org, Workspace
+from workspace.domain import NameTakenError, Org, Workspace, prune_routing
 
 Doc = dict[str, Any]
 
@@ -29,15 +30,23 @@ def _org(doc: Doc) -> Org:
 
 
 def _workspace(doc: Doc) -> Workspace:
+    key_ids = tuple(doc.get("key_ids") or ())
+    routing = {
+        provider: ProviderRouting.model_validate(rule)
+        for provider, rule in (doc.get("routing") or {}).items()
+    }
     return Workspace(
         id=doc["_id"],
         org_id=doc["org_id"],
         name=doc["name"],
-        key_ids=tuple(doc.get("key_ids") or ()),
+        key_ids=key_ids,
         created_at=doc["created_at"],
         version=int(doc.get("version", 0)),
         deleted=bool(doc.get("deleted", False)),
         budget_usd_monthly=doc.get("budget_usd_monthly"),
+        # A key removed since (deleted, unassigned) keeps no weight.
+        routing=prune_routing(routing, key_ids),
+        max_tokens_cap=doc.get("max_tokens_cap"),
     )
 
 
@@ -182,6 +191,32 @@ class MongoWorkspaceStore:
                 "$set": {"budget_usd_monthly": budget_usd_monthly, "publish_pending": True},
                 "$inc": {"version": 1},
             },
+            return_document=ReturnDocument.AFTER,
+        )
+        return _workspace(doc) if doc else None
+
+    async def set_balancing(
+        self,
+        *,
+        org_id: str,
+        workspace_id: str,
+        routing: Mapping[str, ProviderRouting] | None = None,
+        max_tokens_cap: int | None = None,
+        cap_given: bool = False,
+    ) -> Workspace | None:
+        changes: Doc = {}
+        if routing is not None:
+            changes.update(
+                routing={p: r.model_dump(mode="json") for p, r in routing.items()},
+                publish_pending=True,
+            )
+        if cap_given:
+            changes["max_tokens_cap"] = max_tokens_cap
+        if not changes:
+            return await self.get_workspace(org_id=org_id, workspace_id=workspace_id)
+        doc = await self.workspaces.find_one_and_update(
+            {"_id": workspace_id, "org_id": org_id, "deleted": False},
+            {"$set": changes, "$inc": {"version": 1}},
             return_document=ReturnDocument.AFTER,
         )
         return _workspace(doc) if doc else None

@@ -1,9 +1,9 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import { stubFetch, type Routes } from '../../test/fetch-stub';
+import { problem, stubFetch, type Routes } from '../../test/fetch-stub';
 import { renderWithProviders } from '../../test/render';
-import { NO_MODEL, WorkspaceDetailPage } from './WorkspaceDetailPage';
+import { IDEMPOTENCY_HINT, NO_MODEL, RATE_LIMITED_HINT, WorkspaceDetailPage } from './WorkspaceDetailPage';
 
 const WS = { id: 'ws-1', name: 'Runs', ai_provider_ids: ['k1'], created_at: '2026-11-30T10:00:00Z' };
 const MODELS = [
@@ -73,6 +73,54 @@ describe('Agent node', () => {
         wait_seconds: 30,
       },
     ]);
+    const [sent] = api.sent('POST', '/api/v1/workspaces/ws-1/executions');
+    expect(sent!.headers.get('Idempotency-Key')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('each Run is its own idempotent request, capped by the workspace', async () => {
+    const user = userEvent.setup();
+    const api = page({
+      'GET /api/v1/workspaces/ws-1': { ...WS, max_tokens_cap: 200 },
+      'POST /api/v1/workspaces/ws-1/executions': SUCCEEDED,
+    });
+    const agent = await screen.findByRole('region', { name: 'Agent node' });
+    await user.type(await within(agent).findByLabelText('Prompt'), 'Hello');
+    await user.click(within(agent).getByRole('button', { name: 'Run' }));
+    await screen.findByText('[claude-haiku-4-5] Hello');
+    await user.click(within(agent).getByRole('button', { name: 'Run' }));
+    await waitFor(() => expect(api.sent('POST', '/api/v1/workspaces/ws-1/executions')).toHaveLength(2));
+    const runs = api.sent('POST', '/api/v1/workspaces/ws-1/executions');
+    expect(runs.map((c) => (c.body as { input: { max_tokens: number } }).input.max_tokens)).toEqual([200, 200]);
+    const keys = runs.map((c) => c.headers.get('Idempotency-Key'));
+    expect(new Set(keys).size).toBe(2);
+  });
+
+  it('a rate-limited run says so and when to try again', async () => {
+    const user = userEvent.setup();
+    page({
+      'POST /api/v1/workspaces/ws-1/executions': () =>
+        problem(429, 'rate_limited', 'this organization may start 60 test runs per 60 s; try again in 12 s'),
+    });
+    const agent = await screen.findByRole('region', { name: 'Agent node' });
+    await user.type(await within(agent).findByLabelText('Prompt'), 'Hello');
+    await user.click(within(agent).getByRole('button', { name: 'Run' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('try again in 12 s');
+    expect(alert).toHaveTextContent(RATE_LIMITED_HINT);
+  });
+
+  it('an idempotency conflict says what happened', async () => {
+    const user = userEvent.setup();
+    page({
+      'POST /api/v1/workspaces/ws-1/executions': () =>
+        problem(409, 'idempotency_conflict', "Idempotency-Key 'k' was used with another request body"),
+    });
+    const agent = await screen.findByRole('region', { name: 'Agent node' });
+    await user.type(await within(agent).findByLabelText('Prompt'), 'Hello');
+    await user.click(within(agent).getByRole('button', { name: 'Run' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('used with another request body');
+    expect(alert).toHaveTextContent(IDEMPOTENCY_HINT);
   });
 
   it('a run without a configured provider says how to assign a key', async () => {

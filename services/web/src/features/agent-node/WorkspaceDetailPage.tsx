@@ -3,7 +3,7 @@ import { useParams } from 'react-router-dom';
 import { DataTable, QueryStatus } from '../../components/DataTable';
 import { ErrorAlert } from '../../components/ErrorAlert';
 import { Section } from '../../components/Section';
-import type { Execution } from '../../lib/api';
+import { ApiError, type Execution } from '../../lib/api';
 import { PROVIDERS, formatDateTime, formatInt, formatUsd, providerName, withArticle } from '../../lib/format';
 import { useRecentRuns, useRun, useWorkspace, useWorkspaceModels } from './api';
 
@@ -20,7 +20,7 @@ export function WorkspaceDetailPage() {
       <ErrorAlert error={workspace.error} />
       {workspace.data && (
         <>
-          <AgentNode workspaceId={workspaceId} />
+          <AgentNode workspaceId={workspaceId} maxTokensCap={workspace.data.max_tokens_cap ?? null} />
           <RecentRuns workspaceId={workspaceId} />
         </>
       )}
@@ -28,7 +28,10 @@ export function WorkspaceDetailPage() {
   );
 }
 
-function AgentNode({ workspaceId }: { workspaceId: string }) {
+/** Output tokens a test run asks for: the default, or less when the workspace caps it. */
+export const DEFAULT_MAX_TOKENS = 1024;
+
+function AgentNode({ workspaceId, maxTokensCap }: { workspaceId: string; maxTokensCap: number | null }) {
   const models = useWorkspaceModels(workspaceId);
   const run = useRun(workspaceId);
   const [chosen, setChosen] = useState('');
@@ -48,7 +51,12 @@ function AgentNode({ workspaceId }: { workspaceId: string }) {
       return;
     }
     setPromptProblem(null);
-    run.mutate({ model, prompt });
+    run.mutate({
+      model,
+      prompt,
+      idempotencyKey: crypto.randomUUID(),
+      maxTokens: Math.min(DEFAULT_MAX_TOKENS, maxTokensCap ?? DEFAULT_MAX_TOKENS),
+    });
   };
 
   return (
@@ -124,10 +132,27 @@ function Result({
     <section aria-labelledby={headingId} className="result" aria-busy={pending}>
       <h3 id={headingId}>Result</h3>
       {pending && <p role="status">Running…</p>}
-      {!pending && error !== null && error !== undefined && <ErrorAlert error={error} />}
+      {!pending && error !== null && error !== undefined && (
+        <ErrorAlert error={error}>
+          <RunErrorHint error={error} />
+        </ErrorAlert>
+      )}
       {!pending && execution && <ExecutionResult execution={execution} provider={provider} />}
     </section>
   );
+}
+
+export const RATE_LIMITED_HINT =
+  'Too many test runs: this organization has reached its rate of test runs. Wait, then Run again.';
+export const IDEMPOTENCY_HINT =
+  'This request repeated an earlier run’s Idempotency-Key with a different model or prompt; Run again to start a new run.';
+
+/** What to do about a refused test run (rate limit, idempotency conflict, max_tokens cap). */
+function RunErrorHint({ error }: { error: unknown }) {
+  if (!(error instanceof ApiError)) return null;
+  if (error.code === 'rate_limited') return <p>{RATE_LIMITED_HINT}</p>;
+  if (error.code === 'idempotency_conflict') return <p>{IDEMPOTENCY_HINT}</p>;
+  return null;
 }
 
 function ExecutionResult({ execution, provider }: { execution: Execution; provider: string | null | undefined }) {

@@ -53,13 +53,24 @@ async function waitFor(executionId: string): Promise<Execution> {
 export function useRun(workspaceId: string) {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: async ({ model, prompt }: { model: string; prompt: string }): Promise<Execution> => {
+    mutationFn: async ({
+      model,
+      prompt,
+      idempotencyKey,
+      maxTokens,
+    }: {
+      model: string;
+      prompt: string;
+      maxTokens: number;
+      /** One per "Run": a repeated request (a retry) answers the same execution. */
+      idempotencyKey: string;
+    }): Promise<Execution> => {
       const answer = unwrap(
         await api.POST('/api/v1/workspaces/{workspace_id}/executions', {
-          params: { path: { workspace_id: workspaceId } },
+          params: { path: { workspace_id: workspaceId }, header: { 'Idempotency-Key': idempotencyKey } },
           body: {
             model,
-            input: { messages: [{ role: 'user', content: prompt }], max_tokens: 1024 },
+            input: { messages: [{ role: 'user', content: prompt }], max_tokens: maxTokens },
             wait_seconds: 30,
           },
         }),

@@ -1,9 +1,10 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import { stubFetch } from '../../test/fetch-stub';
+import { problem, stubFetch } from '../../test/fetch-stub';
 import { renderWithProviders } from '../../test/render';
 import { move, toggle } from './ordering';
+import { routingBody } from './routing';
 import { WorkspacesTab } from './WorkspacesTab';
 
 const key = (id: string, provider: string, name: string) => ({
@@ -84,7 +85,12 @@ describe('Edit workspace', () => {
     await user.click(within(dialog).getByRole('button', { name: 'Save' }));
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
     expect(api.sent('PATCH', '/api/v1/workspaces/ws-1').map((c) => c.body)).toEqual([
-      { name: 'Marketing', ai_provider_ids: ['a2', 'o1', 'a1'] },
+      {
+        name: 'Marketing',
+        ai_provider_ids: ['a2', 'o1', 'a1'],
+        routing: { anthropic: { strategy: 'ordered' }, openai: { strategy: 'ordered' } },
+        max_tokens_cap: null,
+      },
     ]);
   });
 
@@ -105,8 +111,101 @@ describe('Edit workspace', () => {
     await user.keyboard('{Enter}');
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
     expect(api.sent('PATCH', '/api/v1/workspaces/ws-1').map((c) => c.body)).toEqual([
-      { name: 'Marketing', ai_provider_ids: ['o1', 'a2', 'a1'] },
+      {
+        name: 'Marketing',
+        ai_provider_ids: ['o1', 'a2', 'a1'],
+        routing: { anthropic: { strategy: 'ordered' }, openai: { strategy: 'ordered' } },
+        max_tokens_cap: null,
+      },
     ]);
+  });
+});
+
+async function openEdit(user: ReturnType<typeof userEvent.setup>) {
+  const row = (await screen.findByText('Marketing')).closest('tr')!;
+  await waitFor(() => expect(within(row).getByRole('button', { name: 'Edit' })).toBeEnabled());
+  await user.click(within(row).getByRole('button', { name: 'Edit' }));
+  return screen.getByRole('dialog', { name: 'Edit workspace' });
+}
+
+describe('Edit workspace: load balancing and the max_tokens cap', () => {
+  it('sets round robin with weights for Anthropic and a cap', async () => {
+    const user = userEvent.setup();
+    const api = setup();
+    const dialog = await openEdit(user);
+    const choice = within(dialog).getByLabelText('Anthropic key choice');
+    expect(choice).toHaveValue('ordered');
+    expect(within(dialog).queryByLabelText('Weight of Claude one')).not.toBeInTheDocument();
+    await user.selectOptions(choice, 'round_robin');
+    await user.type(within(dialog).getByLabelText('Weight of Claude one'), '3');
+    await user.type(within(dialog).getByLabelText('Max tokens per test run'), '2048');
+    await user.click(within(dialog).getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    expect(api.sent('PATCH', '/api/v1/workspaces/ws-1').map((c) => c.body)).toEqual([
+      {
+        name: 'Marketing',
+        ai_provider_ids: ['a1', 'o1', 'a2'],
+        routing: { anthropic: { strategy: 'round_robin', weights: { a1: 3 } }, openai: { strategy: 'ordered' } },
+        max_tokens_cap: 2048,
+      },
+    ]);
+  });
+
+  it('shows the stored routing and refuses weights and caps out of range', async () => {
+    const user = userEvent.setup();
+    const api = stubFetch({
+      'GET /api/v1/workspaces': {
+        items: [
+          {
+            ...WORKSPACE,
+            routing: { anthropic: { strategy: 'round_robin', weights: { a2: 5 } } },
+            max_tokens_cap: 512,
+          },
+        ],
+      },
+      'GET /api/v1/ai-providers': { items: KEYS },
+    });
+    renderWithProviders(<WorkspacesTab />);
+    const dialog = await openEdit(user);
+    expect(within(dialog).getByLabelText('Anthropic key choice')).toHaveValue('round_robin');
+    expect(within(dialog).getByLabelText('Weight of Claude two')).toHaveValue('5');
+    expect(within(dialog).getByLabelText('Max tokens per test run')).toHaveValue('512');
+    await user.clear(within(dialog).getByLabelText('Weight of Claude two'));
+    await user.type(within(dialog).getByLabelText('Weight of Claude two'), '101');
+    await user.clear(within(dialog).getByLabelText('Max tokens per test run'));
+    await user.type(within(dialog).getByLabelText('Max tokens per test run'), '0');
+    await user.click(within(dialog).getByRole('button', { name: 'Save' }));
+    expect(within(dialog).getByLabelText('Weight of Claude two')).toHaveAccessibleDescription(
+      'Enter a whole number from 1 to 100.',
+    );
+    expect(within(dialog).getByLabelText('Max tokens per test run')).toHaveAccessibleDescription(
+      /from 1 to 200,000/,
+    );
+    expect(api.sent('PATCH', '/api/v1/workspaces/ws-1')).toEqual([]);
+  });
+
+  it('shows the API\'s refusal of a routing in an alert', async () => {
+    const user = userEvent.setup();
+    stubFetch({
+      'GET /api/v1/workspaces': { items: [WORKSPACE] },
+      'GET /api/v1/ai-providers': { items: KEYS },
+      'PATCH /api/v1/workspaces/ws-1': () =>
+        problem(422, 'validation_error', "routing.anthropic.weights: key 'a9' is not one of the anthropic keys assigned to this workspace"),
+    });
+    renderWithProviders(<WorkspacesTab />);
+    const dialog = await openEdit(user);
+    await user.click(within(dialog).getByRole('button', { name: 'Save' }));
+    expect(await within(dialog).findByRole('alert')).toHaveTextContent("key 'a9' is not one of the anthropic keys");
+  });
+});
+
+describe('routing helpers', () => {
+  it('sends weights only for round robin and only for checked keys', () => {
+    const form = { anthropic: { strategy: 'round_robin' as const, weights: { a1: '2', a2: '', gone: '9' } } };
+    expect(routingBody(form, { anthropic: ['a1', 'a2'], openai: [], google: ['g1'] })).toEqual({
+      anthropic: { strategy: 'round_robin', weights: { a1: 2 } },
+      google: { strategy: 'ordered' },
+    });
   });
 });
 

@@ -7,6 +7,16 @@ import { PROVIDERS } from '../../lib/format';
 import { nameProblem } from '../../lib/validation';
 import { useCreateWorkspace, useUpdateWorkspace } from './api';
 import { checkedOf, knownIds, move, toggle } from './ordering';
+import {
+  capProblem,
+  capValue,
+  routingBody,
+  routingForm,
+  weightProblem,
+  type ProviderChoice,
+  type RoutingForm,
+  type Strategy,
+} from './routing';
 
 export function NewWorkspaceDialog({ onClose }: { onClose: () => void }) {
   const [name, setName] = useState('');
@@ -39,16 +49,29 @@ export function EditWorkspaceDialog({
   const [problem, setProblem] = useState<string | null>(null);
   const [budget, setBudget] = useState(budgetField(workspace.budget_usd_monthly));
   const [budgetIssue, setBudgetIssue] = useState<string | null>(null);
+  const [routing, setRouting] = useState<RoutingForm>(() => routingForm(workspace.routing));
+  const [cap, setCap] = useState(workspace.max_tokens_cap ? String(workspace.max_tokens_cap) : '');
+  const [checkedProblems, setCheckedProblems] = useState(false);
   const update = useUpdateWorkspace();
   const legendId = useId();
+
+  const checkedByProvider = Object.fromEntries(PROVIDERS.map((p) => [p.id, checkedOf(order, keys, p.id)]));
+  const weightsWrong = PROVIDERS.some(
+    (p) =>
+      routing[p.id]?.strategy === 'round_robin' &&
+      (checkedByProvider[p.id] ?? []).some((id) => weightProblem(routing[p.id]?.weights[id] ?? '') !== null),
+  );
+  const choose = (provider: string, change: Partial<ProviderChoice>) =>
+    setRouting((r) => ({ ...r, [provider]: { strategy: 'ordered', weights: {}, ...r[provider], ...change } }));
 
   const submit = () => {
     const found = nameProblem(name);
     const badBudget = budgetProblem(budget);
     setProblem(found);
     setBudgetIssue(badBudget);
+    setCheckedProblems(true);
     update.reset();
-    if (found || badBudget) return;
+    if (found || badBudget || weightsWrong || capProblem(cap)) return;
     const newBudget = parseBudget(budget);
     update.mutate(
       {
@@ -57,6 +80,8 @@ export function EditWorkspaceDialog({
         ai_provider_ids: knownIds(order, keys),
         // Sent only when changed: null clears a budget, an absent field leaves it.
         ...(newBudget !== (workspace.budget_usd_monthly ?? null) ? { budget_usd_monthly: newBudget } : {}),
+        routing: routingBody(routing, checkedByProvider),
+        max_tokens_cap: capValue(cap),
       },
       { onSuccess: onClose },
     );
@@ -106,10 +131,26 @@ export function EditWorkspaceDialog({
                   );
                 })}
               </ul>
+              {checked.length > 0 && (
+                <KeyChoiceStrategy
+                  providerName={provider.name}
+                  choice={routing[provider.id] ?? { strategy: 'ordered', weights: {} }}
+                  checkedKeys={checked.map((id) => byId.get(id)!)}
+                  showProblems={checkedProblems}
+                  onChange={(change) => choose(provider.id, change)}
+                />
+              )}
             </div>
           );
         })}
       </fieldset>
+      <TextField
+        label="Max tokens per test run"
+        value={cap}
+        onChange={setCap}
+        placeholder="No cap"
+        problem={checkedProblems ? capProblem(cap) : null}
+      />
     </FormDialog>
   );
 }
@@ -151,5 +192,46 @@ function KeyChoice({
         </span>
       )}
     </li>
+  );
+}
+
+/** How executions pick among the checked keys of one provider: in order, or round robin. */
+function KeyChoiceStrategy({
+  providerName,
+  choice,
+  checkedKeys,
+  showProblems,
+  onChange,
+}: {
+  providerName: string;
+  choice: ProviderChoice;
+  checkedKeys: ProviderKey[];
+  showProblems: boolean;
+  onChange: (change: Partial<ProviderChoice>) => void;
+}) {
+  const selectId = useId();
+  return (
+    <div className="strategy stack">
+      <label htmlFor={selectId}>{`${providerName} key choice`}</label>
+      <select
+        id={selectId}
+        value={choice.strategy}
+        onChange={(e) => onChange({ strategy: e.target.value as Strategy })}
+      >
+        <option value="ordered">In order (the next key is failover)</option>
+        <option value="round_robin">Round robin (spread by weight)</option>
+      </select>
+      {choice.strategy === 'round_robin' &&
+        checkedKeys.map((key) => (
+          <TextField
+            key={key.id}
+            label={`Weight of ${key.name}`}
+            value={choice.weights[key.id] ?? ''}
+            placeholder="1"
+            onChange={(value) => onChange({ weights: { ...choice.weights, [key.id]: value } })}
+            problem={showProblems ? weightProblem(choice.weights[key.id] ?? '') : null}
+          />
+        ))}
+    </div>
   );
 }

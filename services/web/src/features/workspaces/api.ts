@@ -1,5 +1,6 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from '../../lib/api';
+import type { RoutingIn } from './routing';
 import { afterKeyOrWorkspaceChange } from '../../lib/queries';
 
 function useInvalidate() {
@@ -22,19 +23,20 @@ export function useUpdateWorkspace() {
   return useMutation({
     mutationFn: async ({
       id,
-      name,
-      ai_provider_ids,
-      budget_usd_monthly,
+      ...body
     }: {
       id: string;
       name: string;
       ai_provider_ids: string[];
+      // Sent only when given: null clears the budget, an absent field leaves it.
       budget_usd_monthly?: number | null;
+      routing: RoutingIn;
+      max_tokens_cap: number | null;
     }) =>
       unwrap(
         await api.PATCH('/api/v1/workspaces/{workspace_id}', {
           params: { path: { workspace_id: id } },
-          body: budget_usd_monthly === undefined ? { name, ai_provider_ids } : { name, ai_provider_ids, budget_usd_monthly },
+          body,
         }),
       ),
     onSuccess: invalidate,
