@@ -363,6 +363,10 @@ export interface paths {
         /**
          * Run Execution
          * @description Run a model in a workspace as an Agent node would; wait up to `wait_seconds` for it.
+         *
+         *     Bounded: the workspace's `max_tokens_cap` (422), the organization's rate of test runs
+         *     (429 `rate_limited` with `Retry-After`), and `Idempotency-Key` (a repeat answers the
+         *     first execution, marked `Idempotent-Replayed: true`).
          */
         post: operations["runExecution"];
         delete?: never;
@@ -1025,6 +1029,37 @@ export interface components {
              */
             verify?: boolean;
         } | unknown | unknown | unknown | unknown;
+        /** ProviderRouting */
+        ProviderRouting: {
+            /**
+             * Strategy
+             * @enum {string}
+             */
+            strategy: "ordered" | "round_robin";
+            /** Weights */
+            weights?: {
+                [key: string]: number;
+            };
+        };
+        /**
+         * ProviderRoutingIn
+         * @description How executions choose among the workspace's keys of one provider.
+         */
+        ProviderRoutingIn: {
+            /**
+             * Strategy
+             * @description `ordered`: the first usable key in assignment order, the next ones are failover (the default); `round_robin`: executions spread over the usable keys by weight.
+             * @enum {string}
+             */
+            strategy: "ordered" | "round_robin";
+            /**
+             * Weights
+             * @description round_robin only: assigned key id of this provider -> weight 1–100 (unlisted keys weigh 1).
+             */
+            weights?: {
+                [key: string]: number;
+            };
+        };
         /** UsageList */
         UsageList: {
             /** Items */
@@ -1078,8 +1113,20 @@ export interface components {
             created_at: string;
             /** Id */
             id: string;
+            /**
+             * Max Tokens Cap
+             * @description Most `max_tokens` a test run may ask for; null is no cap.
+             */
+            max_tokens_cap?: number | null;
             /** Name */
             name: string;
+            /**
+             * Routing
+             * @description Key choice per provider (unlisted: `ordered`).
+             */
+            routing?: {
+                [key: string]: components["schemas"]["ProviderRouting"];
+            };
             /**
              * Spent Usd Month
              * @description Cost this UTC month, from the ledger, USD.
@@ -1128,7 +1175,8 @@ export interface components {
         };
         /**
          * WorkspaceUpdate
-         * @description A new name and/or the ordered provider keys assigned to the workspace.
+         * @description A new name, the ordered provider keys, the routing per provider and/or the max_tokens
+         *     cap of test runs.
          */
         WorkspaceUpdate: {
             /**
@@ -1142,10 +1190,22 @@ export interface components {
              */
             budget_usd_monthly?: number | null;
             /**
+             * Max Tokens Cap
+             * @description Most `max_tokens` a test run may ask for; null removes the cap.
+             */
+            max_tokens_cap?: number | null;
+            /**
              * Name
              * @description Display name.
              */
             name?: string | null;
+            /**
+             * Routing
+             * @description Key choice per provider; replaces the workspace's routing as a whole (a provider not listed is `ordered`). Weights only for keys of that provider assigned here.
+             */
+            routing?: {
+                [key: string]: components["schemas"]["ProviderRoutingIn"];
+            };
         };
     };
     responses: never;
@@ -1333,7 +1393,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict: `plan_limit_reached` or `name_taken`. */
+            /** @description Conflict: `plan_limit_reached`, `name_taken` or `idempotency_conflict`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1496,7 +1556,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict: `plan_limit_reached` or `name_taken`. */
+            /** @description Conflict: `plan_limit_reached`, `name_taken` or `idempotency_conflict`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1557,7 +1617,7 @@ export interface operations {
                     "application/json": components["schemas"]["AlertList"];
                 };
             };
-            /** @description Missing, malformed, expired or wrongly signed token. */
+            /** @description Missing, malformed, expired or wrongly signed token, or one of another issuer or audience (`unauthorized`, with the reason). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1566,7 +1626,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller's role does not allow this. */
+            /** @description The caller's role does not allow this (`forbidden`), or a valid OIDC token names no organization or role the gateway accepts (`no_membership`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1584,7 +1644,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (keyvault, workspace or kafka) is unavailable. */
+            /** @description A dependency (keyvault, workspace, kafka or the identity provider) is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2203,7 +2263,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict: `plan_limit_reached` or `name_taken`. */
+            /** @description Conflict: `plan_limit_reached`, `name_taken` or `idempotency_conflict`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2433,7 +2493,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict: `plan_limit_reached` or `name_taken`. */
+            /** @description Conflict: `plan_limit_reached`, `name_taken` or `idempotency_conflict`. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2546,7 +2606,10 @@ export interface operations {
     runExecution: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same model and input within 24 h answers the same execution (no second provider call); with another body, 409 `idempotency_conflict`. 1–255 printable ASCII characters, e.g. a UUID. */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 workspace_id: string;
             };
@@ -2612,6 +2675,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Conflict: `plan_limit_reached`, `name_taken` or `idempotency_conflict`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Request body too large. */
             413: {
                 headers: {
@@ -2623,6 +2695,15 @@ export interface operations {
             };
             /** @description Invalid request (`validation_error`, `unknown_ai_provider`, `key_rejected`, `invalid_cursor`, ...). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: too many test runs of the organization; `Retry-After` says when. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
