@@ -35,7 +35,13 @@ class Runner:
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
                 settings.mongodb_url, tz_aware=True
             )
-            store = MongoDedupeStore(client, settings.runner_db)
+            store = MongoDedupeStore(
+                client,
+                settings.runner_db,
+                owner=settings.runner_instance_id,
+                lease_s=settings.runner_claim_lease_s,
+                poll_s=settings.runner_claim_poll_s,
+            )
         self.store = store
         # httpx on aiohttp's pool (shared/http.py): httpx's own pool costs milliseconds of CPU
         # per request with hundreds in flight. One TLS context for both (~30 ms to build).
@@ -71,7 +77,7 @@ class Runner:
             prices=load_prices(settings.model_prices_file),
             metrics=self.metrics,
         )
-        handler = ExecutionHandler(
+        self.handler = handler = ExecutionHandler(
             executor=executor, store=self.store, publisher=self.publisher, metrics=self.metrics
         )
         self.consumer = RequestConsumer(

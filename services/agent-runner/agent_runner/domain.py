@@ -249,7 +249,13 @@ class DedupeStore(Protocol):
 
     async def claim(self, *, org_id: str, execution_id: str) -> ExecutionResult | None:
         """Claim the org's `execution_id`: None if it is new (now claimed), else its stored
-        result. Execution ids are scoped by org: another org's use of the id is not seen."""
+        result. Execution ids are scoped by org: another org's use of the id is not seen.
+        A claim another live runner holds is waited for (its result, or its lease expiring)."""
+        ...
+
+    def release(self, *, org_id: str, execution_id: str) -> None:
+        """This runner stops working on the execution (stored or failed): stop renewing its
+        claim's lease. `put` releases too."""
         ...
 
     async def put(self, *, result: ExecutionResult) -> ExecutionResult:

@@ -319,6 +319,18 @@ class ExecutionHandler:
             return await asyncio.shield(claim) is None
 
         try:
+            await self._handle(request, claim, is_new)
+        finally:
+            # Stored, republished or failed: this runner no longer renews the claim's lease.
+            self._store.release(org_id=request.org_id, execution_id=request.execution_id)
+
+    async def _handle(
+        self,
+        request: ExecutionRequested,
+        claim: asyncio.Future[ExecutionResult | None],
+        is_new: Callable[[], Awaitable[bool]],
+    ) -> None:
+        try:
             result = await self._executor.execute(request, proceed=is_new)
         except BaseException:
             claim.cancel()  # stops waiting only; a claim already sent is still written
