@@ -68,6 +68,9 @@ class Runner:
             backoff_base=settings.runner_backoff_base_s,
             backoff_max=settings.runner_backoff_max_s,
             in_flight=settings.runner_keyvault_batches_in_flight,
+            wait_s=settings.runner_key_wait_s,
+            wait_backoff_max_s=settings.runner_key_wait_backoff_max_s,
+            on_wait=self.metrics.key_waits.inc,
         )
         self.publisher = KafkaPublisher(settings)
         executor = Executor(

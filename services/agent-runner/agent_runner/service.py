@@ -67,6 +67,11 @@ class RunnerMetrics:
         self.dead_lettered = Counter(
             "runner_dead_lettered", "Requests sent to the DLQ.", registry=self.registry
         )
+        self.key_waits = Counter(
+            "runner_key_waits",
+            "Key resolutions that waited for keyvault to answer again (RUNNER_KEY_WAIT_S).",
+            registry=self.registry,
+        )
         self.redelivered = Counter(
             "runner_redelivered",
             "Requests already finished, republished without executing.",

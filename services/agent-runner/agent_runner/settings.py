@@ -73,6 +73,17 @@ class RunnerSettings(ProviderEndpointSettings):
     runner_keyvault_batches_in_flight: int = Field(
         4, ge=1, le=64, description="Concurrent /resolve-batch calls to keyvault."
     )
+    runner_key_wait_s: float = Field(
+        120.0,
+        ge=0,
+        le=86_400,
+        description="While keyvault cannot answer (down, 5xx, not ready), an execution waits "
+        "this long after it was picked up before failing with key_unavailable; also the "
+        "least time before an infrastructure error sends a request to the DLQ.",
+    )
+    runner_key_wait_backoff_max_s: float = Field(
+        5.0, gt=0, le=300, description="Cap on the pause between key requests while waiting."
+    )
 
     # Shutdown and commits.
     runner_shutdown_grace_s: float = Field(20.0, ge=0, le=28)
