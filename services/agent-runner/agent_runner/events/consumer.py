@@ -191,11 +191,12 @@ class RequestConsumer:
                     await self._dead_letter_surely(record, reason)
                     return
                 log.warning(
-                    "processing offset %s failed (%s); retry %d of %d in %.2f s",
+                    "processing offset %s failed (%s); retry %d of %d%s in %.2f s",
                     record.offset,
                     error,
                     failures,
                     self._infra.retries,
+                    " (until RUNNER_KEY_WAIT_S)" if failures > self._infra.retries else "",
                     wait,
                 )
                 await asyncio.sleep(wait)
