@@ -4,7 +4,9 @@ Routes: Anthropic `POST /v1/messages` (`x-api-key` or `Authorization: Bearer`, p
 `anthropic-version`), OpenAI `POST /v1/chat/completions` (Bearer), Gemini
 `POST /v1beta|v1/models/{model}:generateContent` (`x-goog-api-key`), the model lists
 `GET /v1/models` (Anthropic or OpenAI, told apart by their headers) and `GET /v1beta|v1/models`
-(Gemini), and `GET|DELETE /_sim/requests`. Only a key's sha256 and last 4 are recorded.
+(Gemini), `GET|DELETE /_sim/requests`, and `GET /_sim/calls` (provider calls answered: the
+total and per sha256 of the prompt, so a benchmark can count calls per execution; cleared with
+the requests). Only a key's sha256 and last 4 are recorded.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -103,6 +105,8 @@ class Simulator:
         self.latency_ms = latency_ms
         self.records: deque[dict[str, Any]] = deque(maxlen=max_records)
         self._seen: set[str] = set()
+        self.calls: Counter[str] = Counter()  # per prompt sha256, never capped
+        self.calls_total = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -141,8 +145,12 @@ class Simulator:
             if method == "DELETE":
                 self.records.clear()
                 self._seen.clear()
+                self.calls.clear()
+                self.calls_total = 0
                 return 200, {"cleared": True}, []
             return 200, {"items": list(self.records)}, []
+        if path == "/_sim/calls":
+            return 200, {"total": self.calls_total, "by_prompt": dict(self.calls)}, []
         if path == "/_sim/health":
             return 200, {"status": "ok"}, []
         if method == "POST" and path == "/v1/messages":
@@ -204,8 +212,11 @@ class Simulator:
         if delay > 0:
             await asyncio.sleep(delay / 1000)
         status, payload, extra = self._answer(provider, path, headers, body, behaviour, listing)
+        if not listing:
+            self.calls_total += 1
         if "_prompt" in payload:  # sha256 of the last prompt text, so callers can correlate
             record["prompt_sha256"] = hashlib.sha256(payload.pop("_prompt").encode()).hexdigest()
+            self.calls[record["prompt_sha256"]] += 1
         record["status"] = status
         record["responded_at"] = time.time()
         if isinstance(payload, dict) and status == 200 and not listing:
