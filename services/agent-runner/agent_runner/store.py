@@ -24,10 +24,11 @@ with an existing one, with no stored result, is taken over only when it is ours 
 has expired (one `find_one_and_update` whose filter says so: single-document and atomic on
 FerretDB); otherwise the runner does not call the provider but waits: every `poll_s` one
 `$in` query over `results` for all waiting executions, and a takeover attempt for those whose
-lease has expired. So a request re-fetched after a rebalance waits for the previous owner's
-result, and a crashed owner's work is finished by another runner once its lease expires
-(at-least-once). The lease is compared against the claiming runner's wall clock: clocks must
-agree to well within `lease_s`.
+lease has expired; one this runner itself is executing in another task (a partition revoked
+and assigned back re-fetches it) is waited for the same way. So a request re-fetched after a
+rebalance waits for the previous owner's result, and a crashed owner's work is finished by
+another runner once its lease expires (at-least-once). The lease is compared against the
+claiming runner's wall clock: clocks must agree to well within `lease_s`.
 
 Records written before the key became org-scoped (`_id` = the execution id alone) are not
 migrated: they are only read when the same request is redelivered, so at most a request in
@@ -158,6 +159,10 @@ class MongoDedupeStore:
         expire (see the module docstring)."""
         key = dedupe_key(org_id, execution_id)
         outcome = await self.claims.submit(key)
+        if outcome is None and key in self._held:
+            # Another task of this runner is executing it: a partition revoked and assigned
+            # back to us re-fetches work still in flight here. Wait for that task's result.
+            outcome = _Held(key)
         if isinstance(outcome, _Held):
             self.waits += 1
             future: asyncio.Future[ExecutionResult | None] = (
@@ -287,9 +292,11 @@ class MongoDedupeStore:
                     until = until.replace(tzinfo=UTC)
                 if doc is None:  # the claim is gone (pruned): claim it afresh
                     answers[key] = await self.claims.submit(key)
-                elif (until is None or until < now or doc.get("owner") == self.owner) and (
-                    await self._take(key)
-                ):
+                elif (
+                    until is None
+                    or until < now
+                    or (doc.get("owner") == self.owner and key not in self._held)
+                ) and await self._take(key):
                     answers[key] = None
         for key, answer in answers.items():
             if isinstance(answer, _Held):

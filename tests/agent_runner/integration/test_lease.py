@@ -130,3 +130,40 @@ async def test_a_live_lease_is_waited_for_and_an_expired_one_taken_over(stack: S
         await runner.stop()
         await holder.close()
         await client.close()
+
+
+async def test_a_refetch_within_the_same_runner_waits_for_its_own_task(
+    mongo_url: str, db_name: str
+) -> None:
+    """A partition revoked and assigned back to the same runner re-fetches work that runner
+    is still executing: the second copy waits for the first's result instead of calling."""
+    store = MongoDedupeStore(
+        AsyncMongoClient(mongo_url, tz_aware=True), db_name, owner="runner-a", poll_s=0.05
+    )
+    await store.open()
+    try:
+        assert await store.claim(org_id="org-a", execution_id="exec-1") is None
+        again = asyncio.create_task(store.claim(org_id="org-a", execution_id="exec-1"))
+        await until(lambda: store.waiting == 1)
+        await asyncio.sleep(0.2)
+        assert not again.done()
+        first = domain.failed(
+            request("exec-1", "org-a", "ws-1"),
+            code=ErrorCode.PROVIDER_UNAVAILABLE,
+            message="the first copy's result",
+            provider="anthropic",
+            key_id=None,
+            attempts=1,
+            duration_ms=1,
+        )
+        await store.put(result=first)
+        answer = await again
+        assert answer is not None
+        assert answer.error is not None
+        assert answer.error.message == "the first copy's result"
+        # A retry after the first attempt released the claim (an infrastructure error) is ours.
+        assert await store.claim(org_id="org-a", execution_id="exec-2") is None
+        store.release(org_id="org-a", execution_id="exec-2")
+        assert await store.claim(org_id="org-a", execution_id="exec-2") is None
+    finally:
+        await store.close()
