@@ -61,6 +61,7 @@ class InMemoryDedupeStore:
     def __init__(self) -> None:
         self.claimed: set[tuple[str, str]] = set()
         self.results: dict[tuple[str, str], ExecutionResult] = {}
+        self.released: list[tuple[str, str]] = []
         self.closed = False
 
     async def open(self) -> None:
@@ -78,6 +79,9 @@ class InMemoryDedupeStore:
 
     async def put(self, *, result: ExecutionResult) -> ExecutionResult:
         return self.results.setdefault((result.org_id, result.execution_id), result)
+
+    def release(self, *, org_id: str, execution_id: str) -> None:
+        self.released.append((org_id, execution_id))
 
 
 @dataclass
@@ -207,6 +211,9 @@ class FailingPuts:
 
     async def claim(self, *, org_id: str, execution_id: str) -> ExecutionResult | None:
         return await self.inner.claim(org_id=org_id, execution_id=execution_id)
+
+    def release(self, *, org_id: str, execution_id: str) -> None:
+        self.inner.release(org_id=org_id, execution_id=execution_id)
 
     async def put(self, *, result: ExecutionResult) -> ExecutionResult:
         if result.execution_id.startswith(self.prefixes):

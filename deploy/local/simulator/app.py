@@ -4,9 +4,11 @@ Routes: Anthropic `POST /v1/messages` (`x-api-key` or `Authorization: Bearer`, p
 `anthropic-version`), OpenAI `POST /v1/chat/completions` (Bearer), Gemini
 `POST /v1beta|v1/models/{model}:generateContent` (`x-goog-api-key`), the model lists
 `GET /v1/models` (Anthropic or OpenAI, told apart by their headers) and `GET /v1beta|v1/models`
-(Gemini), `GET|DELETE /_sim/requests`, and `GET|DELETE /_sim/counts` (provider calls counted per
+(Gemini), `GET|DELETE /_sim/requests`, `GET|DELETE /_sim/counts` (provider calls counted per
 `[sim-count:<tag>]` marker found in the request body: the chaos suite tags each prompt with its
-execution id to count duplicate provider calls). Only a key's sha256 and last 4 are recorded.
+execution id to count duplicate provider calls) and `GET /_sim/calls` (provider calls answered:
+the total and per sha256 of the prompt; cleared with the requests). Only a key's sha256 and
+last 4 are recorded.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 import random
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -112,6 +114,8 @@ class Simulator:
         self._seen: set[str] = set()
         self.count_total = 0
         self.count_by_tag: dict[str, int] = {}
+        self.calls: Counter[str] = Counter()  # per prompt sha256, never capped
+        self.calls_total = 0
 
     def delay_ms(self, extra_ms: int) -> int:
         """The latency of one call: the fixed latency, a uniform 0..jitter_ms, the key's extra."""
@@ -155,6 +159,8 @@ class Simulator:
             if method == "DELETE":
                 self.records.clear()
                 self._seen.clear()
+                self.calls.clear()
+                self.calls_total = 0
                 return 200, {"cleared": True}, []
             return 200, {"items": list(self.records)}, []
         if path == "/_sim/counts":
@@ -168,6 +174,8 @@ class Simulator:
                 {"calls": self.count_total, "tagged": tagged, "by_tag": self.count_by_tag},
                 [],
             )
+        if path == "/_sim/calls":
+            return 200, {"total": self.calls_total, "by_prompt": dict(self.calls)}, []
         if path == "/_sim/health":
             return 200, {"status": "ok"}, []
         if method == "POST" and path == "/v1/messages":
@@ -234,8 +242,11 @@ class Simulator:
         if delay > 0:
             await asyncio.sleep(delay / 1000)
         status, payload, extra = self._answer(provider, path, headers, body, behaviour, listing)
+        if not listing:
+            self.calls_total += 1
         if "_prompt" in payload:  # sha256 of the last prompt text, so callers can correlate
             record["prompt_sha256"] = hashlib.sha256(payload.pop("_prompt").encode()).hexdigest()
+            self.calls[record["prompt_sha256"]] += 1
         record["status"] = status
         record["responded_at"] = time.time()
         if isinstance(payload, dict) and status == 200 and not listing:

@@ -73,7 +73,13 @@ class Runner:
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
                 settings.mongodb_url.get_secret_value(), tz_aware=True
             )
-            store = MongoDedupeStore(client, settings.runner_db)
+            store = MongoDedupeStore(
+                client,
+                settings.runner_db,
+                owner=settings.runner_instance_id,
+                lease_s=settings.runner_claim_lease_s,
+                poll_s=settings.runner_claim_poll_s,
+            )
         self.store = store
         # Only the real store prunes (every runner: deletes are idempotent, so no leader).
         self.pruner = store if isinstance(store, MongoDedupeStore) else None
@@ -103,6 +109,9 @@ class Runner:
             backoff_base=settings.runner_backoff_base_s,
             backoff_max=settings.runner_backoff_max_s,
             in_flight=settings.runner_keyvault_batches_in_flight,
+            wait_s=settings.runner_key_wait_s,
+            wait_backoff_max_s=settings.runner_key_wait_backoff_max_s,
+            on_wait=self.metrics.key_waits.inc,
         )
         self.publisher = KafkaPublisher(settings)
         executor = Executor(
@@ -112,7 +121,7 @@ class Runner:
             prices=load_prices(settings.model_prices_file),
             metrics=self.metrics,
         )
-        handler = ExecutionHandler(
+        self.handler = handler = ExecutionHandler(
             executor=executor, store=self.store, publisher=self.publisher, metrics=self.metrics
         )
         self.consumer = RequestConsumer(

@@ -3,6 +3,7 @@ the ports the service uses, and how results are built."""
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import random
 from dataclasses import dataclass
@@ -191,27 +192,67 @@ def may_fail_over(keys_refused: int, *, policy: RetryPolicy) -> bool:
 @dataclass(frozen=True, slots=True)
 class InfraRetryPolicy:
     """How often a request is retried after an infrastructure error of the runner itself
-    (dedupe store, result publishing) before it goes to the dead-letter topic."""
+    (dedupe store, result publishing) before it goes to the dead-letter topic.
+
+    `at_least_s` (RUNNER_KEY_WAIT_S) lines this up with the key wait: a request is never
+    dead-lettered sooner than that after it was picked up, even with its retries used up, so
+    an outage of the runner's own store shorter than the key wait never reaches the DLQ."""
 
     retries: int
     backoff_base_s: float
     backoff_max_s: float
+    at_least_s: float = 0.0
 
 
 def infra_retry_wait_s(
-    failures: int, *, policy: InfraRetryPolicy, rng: random.Random | None = None
+    failures: int,
+    *,
+    policy: InfraRetryPolicy,
+    waited_s: float = 0.0,
+    rng: random.Random | None = None,
 ) -> float | None:
     """Seconds to wait before retrying a request that failed `failures` times (1-based) on
-    infrastructure, or None: retries are used up and the request goes to the DLQ.
+    infrastructure, `waited_s` after it was picked up, or None: retries are used up (and
+    `policy.at_least_s` has passed) and the request goes to the DLQ.
 
     Capped exponential backoff with half jitter: the n-th retry waits between half and all of
     min(max, base * 2**(n-1)), so the total time spent is bounded by the settings.
     """
     if failures > policy.retries:
-        return None
+        left = policy.at_least_s - waited_s
+        if left <= 0:
+            return None
+        return float(min(left, max(policy.backoff_max_s, 0.05)))
     ceiling = min(policy.backoff_max_s, policy.backoff_base_s * (2 ** max(0, failures - 1)))
     uniform = random.uniform if rng is None else rng.uniform
     return float(uniform(ceiling / 2, ceiling))
+
+
+# When the runner first picked the current request up (`time.monotonic()`), set by the
+# consumer for each request's task: the key wait (RUNNER_KEY_WAIT_S) counts from there, across
+# the consumer's retries of the whole request.
+picked_up_at: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "picked_up_at", default=None
+)
+
+
+def key_wait_left_s(*, picked_up: float, now: float, wait_s: float) -> float:
+    """Seconds left of the key wait of a request picked up at `picked_up` (≤ 0: over)."""
+    return picked_up + wait_s - now
+
+
+def key_wait_backoff_s(attempt: int, *, base: float, cap: float, left_s: float) -> float:
+    """The pause before the `attempt`-th new key request while keyvault is down: capped
+    exponential backoff, never past the deadline."""
+    return max(0.0, min(left_s, max(0.05, backoff_s(attempt, base=base, cap=cap))))
+
+
+def key_wait_expired_message(wait_s: float, last: str) -> str:
+    """The failure once keyvault stayed unavailable for the whole key wait."""
+    return (
+        f"no key could be obtained from keyvault within {wait_s:g} s (RUNNER_KEY_WAIT_S); "
+        f"last: {last}"
+    )[:1000]
 
 
 def infra_dead_letter_reason(failures: int, last_error: str) -> str:
@@ -278,7 +319,13 @@ class DedupeStore(Protocol):
 
     async def claim(self, *, org_id: str, execution_id: str) -> ExecutionResult | None:
         """Claim the org's `execution_id`: None if it is new (now claimed), else its stored
-        result. Execution ids are scoped by org: another org's use of the id is not seen."""
+        result. Execution ids are scoped by org: another org's use of the id is not seen.
+        A claim another live runner holds is waited for (its result, or its lease expiring)."""
+        ...
+
+    def release(self, *, org_id: str, execution_id: str) -> None:
+        """This runner stops working on the execution (stored or failed): stop renewing its
+        claim's lease. `put` releases too."""
         ...
 
     async def put(self, *, result: ExecutionResult) -> ExecutionResult:

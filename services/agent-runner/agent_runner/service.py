@@ -84,6 +84,11 @@ class RunnerMetrics:
             "Requests sent to the DLQ.",
             registry=self.registry,
         )
+        self.key_waits = Counter(
+            "runner_key_waits",
+            "Key resolutions that waited for keyvault to answer again (RUNNER_KEY_WAIT_S).",
+            registry=self.registry,
+        )
         self.redelivered = Counter(
             "flowtrux_runner_redelivered",
             "Requests already finished, republished without executing.",
@@ -358,6 +363,18 @@ class ExecutionHandler:
         async def is_new() -> bool:
             return await asyncio.shield(claim) is None
 
+        try:
+            await self._handle(request, claim, is_new)
+        finally:
+            # Stored, republished or failed: this runner no longer renews the claim's lease.
+            self._store.release(org_id=request.org_id, execution_id=request.execution_id)
+
+    async def _handle(
+        self,
+        request: ExecutionRequested,
+        claim: asyncio.Future[ExecutionResult | None],
+        is_new: Callable[[], Awaitable[bool]],
+    ) -> None:
         try:
             result = await self._executor.execute(request, proceed=is_new)
         except BaseException:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from pathlib import Path
 from typing import ClassVar
 
@@ -56,10 +59,39 @@ class RunnerSettings(ProviderEndpointSettings, MongoSettings):
     runner_infra_backoff_base_s: float = Field(0.5, ge=0)
     runner_infra_backoff_max_s: float = Field(30.0, ge=0)
 
+    # Claims: owner and lease (issue 12, fix 3).
+    runner_instance_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        min_length=1,
+        max_length=200,
+        description="Owner written on this runner's claims; unique per process.",
+    )
+    runner_claim_lease_s: float = Field(
+        30.0,
+        ge=3,
+        le=3600,
+        description="Lease of a claim, renewed every third of it while the execution runs; "
+        "another runner takes an execution over only after its lease expired.",
+    )
+    runner_claim_poll_s: float = Field(
+        0.5, gt=0, le=60, description="How often a runner waiting for another's lease looks."
+    )
+
     # keyvault calls.
     runner_keyvault_retries: int = Field(3, ge=0)
     runner_keyvault_batches_in_flight: int = Field(
         4, ge=1, le=64, description="Concurrent /resolve-batch calls to keyvault."
+    )
+    runner_key_wait_s: float = Field(
+        120.0,
+        ge=0,
+        le=86_400,
+        description="While keyvault cannot answer (down, 5xx, not ready), an execution waits "
+        "this long after it was picked up before failing with key_unavailable; also the "
+        "least time before an infrastructure error sends a request to the DLQ.",
+    )
+    runner_key_wait_backoff_max_s: float = Field(
+        5.0, gt=0, le=300, description="Cap on the pause between key requests while waiting."
     )
 
     # Pruning the dedupe records (FerretDB has no TTL indexes). A result is what stops a

@@ -43,6 +43,7 @@ class Stack:
     sim: Simulator
     producer: AIOKafkaProducer
     gateway: httpx.AsyncClient
+    kv_settings: KeyvaultSettings | None = None
     results: dict[str, list[ExecutionResult]] = field(default_factory=dict)
     _reader: asyncio.Task[None] | None = None
 
@@ -212,6 +213,7 @@ async def stack(
                 sim,
                 producer,
                 gateway,
+                kv_settings=kv_settings,
             )
             await s.start_reading()
             try:

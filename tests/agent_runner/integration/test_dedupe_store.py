@@ -59,8 +59,10 @@ async def test_claims_results_and_redelivery(mongo_url: str, db_name: str) -> No
         assert again.execution_id == "exec-7"
         assert again.error is not None
         assert again.error.message == "first"
-        # Claimed but never finished (a crash mid-execution): run it again.
+        # Claimed but never finished (the attempt failed and released it): run it again.
+        # (While an attempt of this runner still holds it, another copy waits: test_lease.)
         assert await store.claim(org_id="org-a", execution_id="exec-lost") is None
+        store.release(org_id="org-a", execution_id="exec-lost")
         assert await store.claim(org_id="org-a", execution_id="exec-lost") is None
         # A second result for a finished execution: the stored one wins, twice in a batch too.
         late = await store.put(result=a_result("exec-3", "second"))

@@ -187,6 +187,7 @@ async def test_provider_5xx_gives_provider_unavailable(stack: Stack) -> None:
 
 
 async def test_keyvault_unreachable_gives_key_unavailable(stack: Stack) -> None:
+    """...once RUNNER_KEY_WAIT_S has passed (test_key_wait.py: it waits until then)."""
     (execution,) = ids()
     from tests.support.servers import free_port
 
@@ -194,6 +195,7 @@ async def test_keyvault_unreachable_gives_key_unavailable(stack: Stack) -> None:
         keyvault_url=f"http://127.0.0.1:{free_port()}",
         runner_backoff_base_s=0.01,
         runner_backoff_max_s=0.05,
+        runner_key_wait_s=0.5,
     ):
         await stack.request(execution, "org-k", "ws-k", "gpt-5")
         result = (await stack.wait_results({execution}))[execution]

@@ -191,7 +191,10 @@ async def test_lasting_infrastructure_error_goes_to_the_dlq_and_the_partition_mo
     key = await stack.create_key(org, "openai", "sk-proj-infra-key-JJJJJJJJJJJJJJJJ6666")
     await stack.assign(org, ws, [key])
     settings = stack.runner_settings(
-        runner_infra_retries=2, runner_infra_backoff_base_s=0.05, runner_infra_backoff_max_s=0.1
+        runner_infra_retries=2,
+        runner_infra_backoff_base_s=0.05,
+        runner_infra_backoff_max_s=0.1,
+        runner_key_wait_s=0,  # the DLQ never comes before the key wait (none here) is over
     )
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
     store = FailingPuts(MongoDedupeStore(client, settings.runner_db), "exec-infra-")

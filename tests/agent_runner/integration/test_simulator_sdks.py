@@ -152,3 +152,24 @@ async def test_missing_key_is_401_and_records_redact_keys(sim: tuple[str, Simula
         assert clear.status_code == 200
         listed = (await http.get("/_sim/requests")).json()
     assert listed == {"items": []}
+
+
+async def test_calls_are_counted_per_prompt(sim: tuple[str, Simulator]) -> None:
+    url, _app = sim
+    body = {"model": "gpt-5-mini", "messages": [{"role": "user", "content": "count me"}]}
+    auth = {"Authorization": "Bearer sk-proj-count-000000000000000000"}
+    async with httpx.AsyncClient(base_url=url) as http:
+        await http.delete("/_sim/requests")
+        for _ in range(3):
+            assert (await http.post("/v1/chat/completions", json=body, headers=auth)).is_success
+        other = {**body, "messages": [{"role": "user", "content": "once"}]}
+        assert (await http.post("/v1/chat/completions", json=other, headers=auth)).is_success
+        counted = (await http.get("/_sim/calls")).json()
+        await http.delete("/_sim/requests")
+        cleared = (await http.get("/_sim/calls")).json()
+    assert counted["total"] == 4
+    assert counted["by_prompt"] == {
+        hashlib.sha256(b"count me").hexdigest(): 3,
+        hashlib.sha256(b"once").hexdigest(): 1,
+    }
+    assert cleared == {"total": 0, "by_prompt": {}}

@@ -59,3 +59,74 @@ async def test_a_refused_batch_says_why() -> None:
     keys = client(kv, [])
     with pytest.raises(KeyUnavailableError, match="refused"):
         await keys.resolve(request(), "anthropic")
+
+
+class Scripted:
+    """keyvault answers from a script (the last repeats); counts the calls."""
+
+    def __init__(self, kv: FakeKeyvault, script: list[httpx.Response | None]) -> None:
+        self.kv = kv
+        self.script = script
+        self.calls = 0
+
+    def handler(self, r: httpx.Request) -> httpx.Response:
+        answer = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        if answer is None:
+            return self.kv.handler(r)
+        return answer
+
+
+def waiting_client(script: Scripted, *, wait_s: float) -> KeyvaultClient:
+    http = httpx.AsyncClient(
+        base_url="http://kv.test", transport=httpx.MockTransport(script.handler)
+    )
+    return KeyvaultClient(
+        http,
+        retries=0,
+        backoff_base=0.0,
+        backoff_max=0.0,
+        wait_s=wait_s,
+        wait_backoff_max_s=0.01,
+    )
+
+
+def item_refusal(code: str, status: int = 503) -> httpx.Response:
+    return httpx.Response(
+        200, json={"items": [{"error": {"status": status, "code": code, "detail": code}}]}
+    )
+
+
+@pytest.mark.parametrize(
+    "unavailable",
+    [
+        httpx.Response(503, json={"code": "not_ready", "detail": "read models catching up"}),
+        httpx.Response(500, json={"detail": "boom"}),
+        item_refusal("store_unavailable"),
+        item_refusal("not_ready"),
+    ],
+    ids=["503-not-ready", "500", "item-store-unavailable", "item-not-ready"],
+)
+async def test_keyvault_unable_to_answer_is_waited_for(unavailable: httpx.Response) -> None:
+    kv = FakeKeyvault(keys={"anthropic": [("k1", "sk-ant-one-000000000000000")]})
+    script = Scripted(kv, [unavailable, unavailable, unavailable, None])
+    resolved = await waiting_client(script, wait_s=60).resolve(request(), "anthropic")
+    assert resolved.key_id == "k1"
+    assert script.calls == 4
+
+
+async def test_keyvault_final_answers_are_not_waited_for() -> None:
+    kv = FakeKeyvault(keys={"anthropic": [("k1", "sk-ant-one-000000000000000")]})
+    script = Scripted(kv, [item_refusal("key_unavailable"), None])
+    with pytest.raises(KeyUnavailableError):
+        await waiting_client(script, wait_s=60).resolve(request(), "anthropic")
+    assert script.calls == 1  # a key keyvault cannot decrypt is its answer, not an outage
+
+
+async def test_the_key_wait_deadline_fails_with_the_setting_named() -> None:
+    script = Scripted(FakeKeyvault(), [httpx.Response(503, json={"code": "not_ready"})])
+    with pytest.raises(KeyUnavailableError) as failure:
+        await waiting_client(script, wait_s=0.05).resolve(request(), "anthropic")
+    assert "RUNNER_KEY_WAIT_S" in str(failure.value)
+    assert "503 not_ready" in str(failure.value)
+    assert script.calls >= 2

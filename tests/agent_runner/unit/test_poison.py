@@ -265,3 +265,11 @@ def test_no_infra_retries_means_dead_letter_at_once() -> None:
     assert infra_retry_wait_s(1, policy=policy) is None
     reason = domain.infra_dead_letter_reason(1, "ServerSelectionTimeoutError: no server")
     assert reason.startswith("infrastructure error, gave up after 1 tries")
+
+
+def test_infrastructure_retries_never_dead_letter_before_the_key_wait() -> None:
+    policy = InfraRetryPolicy(retries=1, backoff_base_s=0.5, backoff_max_s=3.0, at_least_s=10.0)
+    assert infra_retry_wait_s(2, policy=policy, waited_s=1.0) == 3.0  # retries used, 9 s left
+    assert infra_retry_wait_s(5, policy=policy, waited_s=8.5) == 1.5  # never past the deadline
+    assert infra_retry_wait_s(5, policy=policy, waited_s=10.0) is None
+    assert infra_retry_wait_s(2, policy=InfraRetryPolicy(1, 0.5, 3.0), waited_s=0) is None

@@ -5,6 +5,13 @@ the runner opens it with `open_sealed` and the (execution, key id) context. The 
 lives only in a `SecretValue` for the duration of the execution. There is deliberately no
 key cache: every execution asks keyvault, so an unassignment or deletion takes effect on the
 very next execution and every use is audited.
+
+While keyvault cannot answer — unreachable, a 5xx (a 503 `not_ready` while its read models
+catch up included), or a per-item `store_unavailable`/`not_ready` — a resolution waits and asks
+again with capped backoff until `RUNNER_KEY_WAIT_S` after the runner picked the request up
+(`domain.picked_up_at`); only then does it fail (`key_unavailable`, naming the setting).
+keyvault's own answers (not configured, no more keys, a key it cannot decrypt, a 4xx) are
+final at once.
 """
 
 from __future__ import annotations
@@ -13,12 +20,14 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from agent_runner import domain
 from agent_runner.domain import (
     BudgetExceededError,
     KeyExpiredError,
@@ -37,6 +46,9 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 256  # keyvault's /resolve-batch limit
 NO_MORE_KEYS = "no_more_keys"  # keyvault's per-item refusal: every assigned key was skipped
 KEY_EXPIRED = "key_expired"  # keyvault's per-item refusal: every key left has expired
+# Per-item refusals that say "keyvault cannot answer now", not "no": waited for.
+TRANSIENT_CODES = frozenset({"store_unavailable", "not_ready"})
+_TRANSIENT = "_transient"  # marks a refusal this client made because keyvault did not answer
 
 
 @dataclass(frozen=True)
@@ -64,11 +76,19 @@ class KeyvaultClient:
         backoff_max: float,
         max_batch: int = MAX_BATCH,
         in_flight: int = 4,
+        wait_s: float = 0.0,
+        wait_backoff_max_s: float = 5.0,
+        on_wait: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._retries = retries
         self._base = backoff_base
         self._cap = backoff_max
+        self._wait_s = wait_s
+        self._wait_cap = wait_backoff_max_s
+        self._on_wait = on_wait
+        self._clock = clock
         self._batches: GroupCommit[dict[str, Any], dict[str, Any]] = GroupCommit(
             self._send, max_batch=max_batch, concurrency=in_flight
         )
@@ -82,17 +102,42 @@ class KeyvaultClient:
         estimate_usd: float | None = None,
     ) -> ResolvedKey:
         private, public = new_recipient()
-        answer = await self._batches.submit(
-            {
-                "org_id": request.org_id,
-                "workspace_id": request.workspace_id,
-                "provider": provider,
-                "execution_id": request.execution_id,
-                "public_key": base64.b64encode(public).decode(),
-                "skip_key_ids": list(skip),
-                "estimate_usd": estimate_usd,
-            }
-        )
+        ask = {
+            "org_id": request.org_id,
+            "workspace_id": request.workspace_id,
+            "provider": provider,
+            "execution_id": request.execution_id,
+            "public_key": base64.b64encode(public).decode(),
+            "skip_key_ids": list(skip),
+            "estimate_usd": estimate_usd,
+        }
+        picked_up = domain.picked_up_at.get()
+        if picked_up is None:
+            picked_up = self._clock()
+        attempt = 0
+        while True:
+            answer = await self._batches.submit(ask)
+            if not _is_transient(answer):
+                break
+            left = domain.key_wait_left_s(
+                picked_up=picked_up, now=self._clock(), wait_s=self._wait_s
+            )
+            last = _detail(answer)
+            if left <= 0:
+                raise KeyUnavailableError(domain.key_wait_expired_message(self._wait_s, last))
+            attempt += 1
+            if attempt == 1:
+                if self._on_wait is not None:
+                    self._on_wait()
+                log.warning(
+                    "keyvault unavailable (%s); waiting up to %.0f s more",
+                    last,
+                    left,
+                    extra={"execution_id": request.execution_id},
+                )
+            await asyncio.sleep(
+                domain.key_wait_backoff_s(attempt, base=self._base, cap=self._wait_cap, left_s=left)
+            )
         error = answer.get("error")
         if error is not None:
             code = error.get("code") if isinstance(error, dict) else None
@@ -133,7 +178,9 @@ class KeyvaultClient:
                 last = f"keyvault unreachable ({type(exc).__name__})"
                 continue
             if response.status_code >= 500:
+                code = _json(response).get("code")
                 last = f"keyvault answered {response.status_code}"
+                last += f" {redact(str(code))[:60]}" if code else ""
                 continue
             body = _json(response)
             items = body.get("items")
@@ -141,14 +188,30 @@ class KeyvaultClient:
                 return [i if isinstance(i, dict) else {} for i in items]
             detail = redact(str(body.get("detail") or f"HTTP {response.status_code}"))
             return [_refusal(f"keyvault refused the key request: {detail}")] * len(asks)
-        return [_refusal(f"no key could be obtained from keyvault: {last}")] * len(asks)
+        return [_refusal(last, transient=True)] * len(asks)
 
     async def close(self) -> None:
         await self._batches.close()
 
 
-def _refusal(detail: str) -> dict[str, Any]:
-    return {"error": {"status": 503, "code": ErrorCode.KEY_UNAVAILABLE.value, "detail": detail}}
+def _refusal(detail: str, *, transient: bool = False) -> dict[str, Any]:
+    error = {"status": 503, "code": ErrorCode.KEY_UNAVAILABLE.value, "detail": detail}
+    return {"error": error, _TRANSIENT: True} if transient else {"error": error}
+
+
+def _is_transient(answer: dict[str, Any]) -> bool:
+    """keyvault could not answer this ask now (down, 5xx, store or read model not ready)."""
+    if answer.get(_TRANSIENT):
+        return True
+    error = answer.get("error")
+    return isinstance(error, dict) and error.get("code") in TRANSIENT_CODES
+
+
+def _detail(answer: dict[str, Any]) -> str:
+    error = answer.get("error")
+    if not isinstance(error, dict):
+        return "no answer"
+    return redact(str(error.get("detail") or error.get("code") or "no answer"))[:300]
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

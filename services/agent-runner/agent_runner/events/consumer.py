@@ -4,8 +4,13 @@ The loop fetches at most as many records as there are free slots (`RUNNER_CONCUR
 hands each new offset to a task (parse → `ExecutionHandler.handle`, or the dead-letter
 strategy), and lets the commit policy commit below the lowest unfinished offset. An
 infrastructure error (store, publish) is retried with capped backoff `RUNNER_INFRA_RETRIES`
-times (`domain.infra_retry_wait_s`), then the request goes to the DLQ with the reason in
-`x-error` and its offset finishes: a partition's commit point never waits forever. A rebalance
+times, and in any case until `RUNNER_KEY_WAIT_S` after the request was picked up
+(`domain.infra_retry_wait_s`), then the request goes to the DLQ with the reason in
+`x-error` and its offset finishes: a partition's commit point never waits forever. Each
+request's task records when it was picked up (`domain.picked_up_at`), so the key wait and
+this bound count from the same moment across retries. A waiting request holds only its own
+slot (`RUNNER_CONCURRENCY`): the partition's other requests, other orgs' included, run in the
+other slots; only its commit point waits. A rebalance
 waits (bounded) for the revoked partitions' work; SIGTERM stops fetching, finishes in-flight
 work within the grace period and abandons the rest uncommitted.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -71,6 +77,7 @@ class RequestConsumer:
             retries=settings.runner_infra_retries,
             backoff_base_s=settings.runner_infra_backoff_base_s,
             backoff_max_s=settings.runner_infra_backoff_max_s,
+            at_least_s=settings.runner_key_wait_s,
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._by_partition: dict[TopicPartition, set[asyncio.Task[None]]] = {}
@@ -148,6 +155,7 @@ class RequestConsumer:
 
     async def _work(self, tp: TopicPartition, record: Record) -> None:
         task = asyncio.current_task()
+        domain.picked_up_at.set(time.monotonic())  # this task's own context
         try:
             await self._retrying(record)
             self._finished_offset(tp, record.offset)
@@ -171,6 +179,7 @@ class RequestConsumer:
             return
         trace.get_current_span().set_attribute(EXECUTION, request.execution_id)
         failures = 0
+        picked_up = domain.picked_up_at.get() or time.monotonic()
         while True:
             try:
                 await self._handler.handle(request)
@@ -182,17 +191,20 @@ class RequestConsumer:
                     raise
                 failures += 1
                 error = redact(f"{type(exc).__name__}: {exc}")[:300]
-                wait = domain.infra_retry_wait_s(failures, policy=self._infra)
+                wait = domain.infra_retry_wait_s(
+                    failures, policy=self._infra, waited_s=time.monotonic() - picked_up
+                )
                 if wait is None:
                     reason = domain.infra_dead_letter_reason(failures, error)
                     await self._dead_letter_surely(record, reason)
                     return
                 log.warning(
-                    "processing offset %s failed (%s); retry %d of %d in %.2f s",
+                    "processing offset %s failed (%s); retry %d of %d%s in %.2f s",
                     record.offset,
                     error,
                     failures,
                     self._infra.retries,
+                    " (until RUNNER_KEY_WAIT_S)" if failures > self._infra.retries else "",
                     wait,
                 )
                 await asyncio.sleep(wait)
