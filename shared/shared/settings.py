@@ -51,6 +51,9 @@ class ProductionSettingsError(ValueError):
 SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 class KafkaSettings(BaseSettings):
     """How every Kafka client of the project connects (CONTRACT § Kafka in production)."""
 
@@ -89,9 +92,19 @@ class KafkaSettings(BaseSettings):
     def topics(self) -> Topics:
         return Topics(self.kafka_topic_suffix)
 
+    def kafka_on_loopback(self) -> bool:
+        """Every bootstrap server is on this host's loopback (nobody else can reach it)."""
+        hosts = [
+            server.strip().rsplit(":", 1)[0].strip("[]")
+            for server in self.kafka_bootstrap_servers.split(",")
+            if server.strip()
+        ]
+        return bool(hosts) and all(h in LOOPBACK_HOSTS for h in hosts)
+
     def kafka_production_problems(self) -> list[str]:
-        """Why this Kafka connection is not fit for prod (empty when it is)."""
-        if not self.kafka_security_protocol.startswith("SASL_"):
+        """Why this Kafka connection is not fit for prod (empty when it is). A broker on
+        loopback only (a single-host install, a test) is no network trust boundary."""
+        if not self.kafka_security_protocol.startswith("SASL_") and not self.kafka_on_loopback():
             return [
                 "KAFKA_SECURITY_PROTOCOL (every service is its own authenticated principal: "
                 "SASL_SSL or SASL_PLAINTEXT)"

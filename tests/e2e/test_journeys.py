@@ -81,6 +81,9 @@ async def test_owner_adds_key_and_sees_only_its_masked_preview(
         "created_at",
         "created_by",
         "last_used_at",
+        "budget_usd_monthly",
+        "expires_at",
+        "spent_usd_month",
     }
     listed = (await client.get("/ai-providers")).json()["items"]
     assert [k["preview"] for k in listed] == [key["preview"]]

@@ -108,9 +108,20 @@ def test_provider_base_url_must_be_https(cls: type[BaseServiceSettings], provide
     assert f"RUNNER_{provider}_BASE_URL (must be an https:// URL" in refusal(settings)
 
 
-def test_kafka_without_sasl_is_refused() -> None:
-    settings = WorkspaceSettings(flowtrux_env="prod", **tokens())
-    assert "KAFKA_SECURITY_PROTOCOL" in refusal(settings)
+def test_kafka_without_sasl_is_refused_unless_the_broker_is_on_loopback() -> None:
+    remote = WorkspaceSettings(
+        flowtrux_env="prod", kafka_bootstrap_servers="kafka-0.kafka:9092,10.0.0.7:9092", **tokens()
+    )
+    assert "KAFKA_SECURITY_PROTOCOL" in refusal(remote)
+    # One host, a broker nobody else can reach: no network trust boundary to guard.
+    for local in ("127.0.0.1:9092", "localhost:9092,127.0.0.1:9094", "[::1]:9092"):
+        WorkspaceSettings(
+            flowtrux_env="prod", kafka_bootstrap_servers=local, **tokens()
+        ).check_production()
+    mixed = WorkspaceSettings(
+        flowtrux_env="prod", kafka_bootstrap_servers="127.0.0.1:9092,kafka:9092", **tokens()
+    )
+    assert "KAFKA_SECURITY_PROTOCOL" in refusal(mixed)
 
 
 def test_keyring_entries_must_be_32_random_bytes() -> None:
@@ -143,7 +154,9 @@ def test_the_dev_keyring_under_another_id_is_refused(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_named_at_once() -> None:
-    settings = GatewaySettings(flowtrux_env="prod", service_token_gateway="short")
+    settings = GatewaySettings(
+        flowtrux_env="prod", service_token_gateway="short", kafka_bootstrap_servers="kafka:9092"
+    )
     message = refusal(settings)
     for name in ("SERVICE_TOKEN_GATEWAY", "KAFKA_SECURITY_PROTOCOL", "GATEWAY_OIDC_ISSUER"):
         assert name in message

@@ -17,9 +17,12 @@ from typing import Any
 import pytest
 from playwright.async_api import Playwright, expect
 
+from shared.contracts import Topics
+from shared.kafka import ensure_topics
 from tests.e2e.browser.support import CHROMIUM, TOKEN_KEY, VIEWPORT, axe, launch_args
 from tests.gateway.support import stack
 from tests.support.e2e import ROOT
+from tests.support.kafka import kafka_settings
 from tests.support.oidc import GROUP_MAPPING, PASSWORD, Dex, dex
 from tests.support.servers import free_port
 
@@ -35,6 +38,8 @@ async def prod_stack(kafka_bootstrap: str, mongo_url: str) -> AsyncIterator[tupl
         f"service_token_{n}": secrets.token_urlsafe(32)
         for n in ("gateway", "keyvault", "workspace", "agent_runner")
     }
+    # A prod gateway never creates topics: they exist first, as an operator creates them.
+    await ensure_topics(kafka_settings(kafka_bootstrap), Topics(f".oidc{tag}"))
     with dex(2, redirect_uris=[f"{gateway}/auth/callback"]) as provider:
         async with stack(
             bootstrap=kafka_bootstrap,

@@ -25,9 +25,11 @@ from jwt.algorithms import RSAAlgorithm
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from shared.contracts import Topics
+from shared.kafka import ensure_topics
 from tests.gateway.support import asgi_client, assert_problem
+from tests.support.kafka import kafka_settings
 from tests.support.oidc import GROUP_MAPPING, Dex, dex
-from tests.support.prod import PROD_KAFKA
 
 PROD_TOKENS: dict[str, Any] = {
     f"service_token_{n}": secrets.token_urlsafe(32)
@@ -48,23 +50,25 @@ def short_lived() -> Iterator[Dex]:
         yield running
 
 
-def prod_settings(issuer: str, kafka_bootstrap: str, **overrides: Any) -> GatewaySettings:
+async def prod_settings(issuer: str, kafka_bootstrap: str, **overrides: Any) -> GatewaySettings:
+    """A prod gateway's settings; its topics exist first (prod never creates them)."""
+    suffix = f".oidc{secrets.token_hex(3)}"
+    await ensure_topics(kafka_settings(kafka_bootstrap), Topics(suffix))
     return GatewaySettings(
         flowtrux_env="prod",
         kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_topic_suffix=f".oidc{secrets.token_hex(3)}",
+        kafka_topic_suffix=suffix,
         log_format="text",
         gateway_oidc_issuer=issuer,
         **GROUP_MAPPING,
         **PROD_TOKENS,
-        **PROD_KAFKA,
         **overrides,
     )
 
 
 @pytest.fixture
 async def gateway(provider: Dex, kafka_bootstrap: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(prod_settings(provider.issuer, kafka_bootstrap))) as c:
+    async with asgi_client(create_app(await prod_settings(provider.issuer, kafka_bootstrap))) as c:
         yield c
 
 
@@ -126,7 +130,7 @@ async def test_token_of_another_issuer_is_401(gateway: httpx.AsyncClient, short_
 
 
 async def test_expired_provider_token_is_401(short_lived: Dex, kafka_bootstrap: str) -> None:
-    settings = prod_settings(short_lived.issuer, kafka_bootstrap, gateway_oidc_leeway_s=0)
+    settings = await prod_settings(short_lived.issuer, kafka_bootstrap, gateway_oidc_leeway_s=0)
     async with asgi_client(create_app(settings)) as client:
         fresh = await asyncio.to_thread(short_lived.password_token, "owner@example.com")
         expires = _segments(fresh)[1]["exp"]

@@ -23,7 +23,6 @@ from shared.contracts import (
     ExecutionOutput,
     ExecutionUsage,
     ProviderId,
-    is_identifier,
 )
 
 # What keyvault and workspace accept, so a schema-valid request is never refused upstream.
@@ -216,6 +215,18 @@ class WorkspaceCreate(Request):
 WeightValue = Annotated[int, Field(ge=1, le=100)]
 
 
+def _weights_schema(schema: dict[str, Any]) -> None:
+    """Only key ids as names, at most 100 of them: what the validation enforces."""
+    schema.pop("maxLength", None)  # pydantic's length of a dict is its number of properties
+    patterned = schema.pop("patternProperties", None)
+    if patterned:  # one weight schema for every name, the names checked by propertyNames
+        (schema["additionalProperties"],) = patterned.values()
+    schema.update(
+        maxProperties=100,
+        propertyNames={"pattern": IDENTIFIER_PATTERN, "maxLength": IDENTIFIER_MAX},
+    )
+
+
 class ProviderRoutingIn(Request):
     """How executions choose among the workspace's keys of one provider."""
 
@@ -225,23 +236,23 @@ class ProviderRoutingIn(Request):
             "(the default); `round_robin`: executions spread over the usable keys by weight."
         )
     )
-    weights: dict[str, WeightValue] | SkipJsonSchema[None] = Field(
+    weights: (
+        dict[
+            Annotated[
+                str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=IDENTIFIER_MAX)
+            ],
+            WeightValue,
+        ]
+        | SkipJsonSchema[None]
+    ) = Field(
         None,
+        max_length=100,
+        json_schema_extra=_weights_schema,
         description=(
             "round_robin only: assigned key id of this provider -> weight 1–100 (unlisted keys "
             "weigh 1)."
         ),
     )
-
-    @model_validator(mode="after")
-    def _key_ids(self) -> ProviderRoutingIn:
-        if self.weights is not None:
-            if len(self.weights) > 100:
-                raise ValueError("weights: at most 100 keys")
-            for key_id in self.weights:
-                if not is_identifier(key_id):
-                    raise ValueError(f"weights: {key_id[:130]!r} is not a key id")
-        return self
 
 
 class ProviderRouting(Reply):
@@ -264,6 +275,7 @@ class WorkspaceUpdate(Request):
     ) = Field(
         None,
         max_length=100,
+        json_schema_extra=_weights_schema,
         description="Provider key ids, in the order the runner tries keys of one provider.",
     )
     budget_usd_monthly: Budget | None = Field(

@@ -188,13 +188,20 @@ class Ledger:
         if window.whole_days is not None:
             first_day, end_day = window.whole_days
             today = self.clock().astimezone(UTC).date()
-            for row in await self.store.daily_between(
-                org_id=org_id,
-                # An open end: as far back as usage is kept, up to tomorrow (clock skew).
-                first_day=first_day or today - USAGE_LOOKBACK,
-                end_day=end_day or today + timedelta(days=2),
-                by_day=by_day,
-            ):
+            # Usage is reported for the last five years at most, and none can lie in the
+            # future (two days of clock skew allowed): the rollups read stay bounded whatever
+            # window is asked for (a window of centuries reads what these five years hold).
+            oldest, newest = today - USAGE_LOOKBACK, today + timedelta(days=2)
+            first_day = max(first_day or oldest, oldest)
+            end_day = min(end_day or newest, newest)
+            daily = (
+                await self.store.daily_between(
+                    org_id=org_id, first_day=first_day, end_day=end_day, by_day=by_day
+                )
+                if first_day < end_day
+                else []
+            )
+            for row in daily:
                 group = _group_of(group_by, row.key_id, row.workspace_id, row.model)
                 key = (group, row.day if by_day else None)
                 sums.setdefault(key, UsageSum()).add_daily(row)
