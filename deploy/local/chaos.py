@@ -168,13 +168,24 @@ class Proc:
             )
         (LOCAL / "run" / f"chaos-{self.name}.pid").write_text(str(self.popen.pid))
 
-    async def ready(self, limit_s: float = 120.0) -> None:
+    async def ready(self, limit_s: float = 180.0) -> None:
+        """Wait until ready. A process that exits while starting (a runner whose broker is
+        down at that moment stops with a clear error) is started again after a pause, as a
+        supervisor (Kubernetes, systemd) would."""
         url = f"http://127.0.0.1:{self.port}{self.ready_path}"
         deadline = time.monotonic() + limit_s
+        crashes = 0
         async with httpx.AsyncClient(timeout=2.0) as http:
             while time.monotonic() < deadline:
                 if self.popen is not None and self.popen.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited with {self.popen.returncode}")
+                    crashes += 1
+                    log(
+                        f"{self.name} exited with {self.popen.returncode} while starting; "
+                        f"restart {crashes} in {min(2.0 * crashes, 10.0):.0f} s"
+                    )
+                    await asyncio.sleep(min(2.0 * crashes, 10.0))
+                    self.start()
+                    continue
                 if self.ready_path is None:
                     if port_open(self.port):
                         return
