@@ -107,28 +107,40 @@ async def test_resolution_is_scoped_and_sealed(kv: Running, unique: str) -> None
     await until(used)
 
 
-async def test_unassign_and_delete_are_refused_within_one_second(kv: Running, unique: str) -> None:
+async def test_unassign_and_delete_are_refused_at_once(kv: Running, unique: str) -> None:
     org, ws = f"org-r-{unique}", f"ws-r-{unique}"
     k1 = (await kv.create(org, "google", "g1", a_key("AIza"))).json()["id"]
     k2 = (await kv.create(org, "google", "g2", a_key("AIza"))).json()["id"]
     await kv.assign(ws, org, [k1, k2])
     _, public = new_recipient()
 
+    seen: list[object] = []
+
     async def uses(key_id: str | None) -> bool:
         response = await kv.resolve(org, ws, "google", public)
         resolved: object = response.json().get("key_id")
+        seen.append(resolved)
         return resolved == key_id
 
     await until(lambda: uses(k1))
-    # Delete: refused at once, the next assigned key takes over.
+    # Delete: refused at once — no resolution after the 204 returns the deleted key (one may
+    # be a 503 "read models behind, retry" on a loaded machine) — and the next key takes over.
     assert (await kv.gateway.delete(f"/internal/v1/orgs/{org}/keys/{k1}")).status_code == 204
-    assert await uses(k2)
-    # Unassign: refused within one second of the event.
+    seen.clear()
+    await until(lambda: uses(k2))
+    assert k1 not in seen
+    # Unassign: once the event is acknowledged by the broker no resolution returns a key
+    # (the read fence makes a resolution wait for, or refuse without, the applied event).
     await kv.assign(ws, org, [])
-    took = await until(lambda: uses(None), seconds=1.0)
-    assert took <= 1.0
-    response = await kv.resolve(org, ws, "google", public)
-    assert response.json()["code"] == "provider_not_configured"
+    seen.clear()
+
+    async def refused() -> bool:
+        response = await kv.resolve(org, ws, "google", public)
+        seen.append(response.json().get("key_id"))
+        return response.json().get("code") == "provider_not_configured"
+
+    await until(refused)
+    assert set(seen) == {None}
 
 
 def workspace_stand_in(answers: dict[tuple[str, str], list[str]]) -> FastAPI:
