@@ -18,6 +18,7 @@ from __future__ import annotations
 
 # ruff: noqa: S603, E501, ASYNC240
 import argparse
+import collections
 import asyncio
 import json
 import os
@@ -217,11 +218,19 @@ def start_litellm(binary: Path, sim: str, logs: Path) -> subprocess.Popen[bytes]
     )
 
 
+FAILURES: collections.Counter[str] = collections.Counter()
+
+
 async def ok_status(response: Awaitable[httpx.Response], expected: int = 200) -> bool:
+    """Whether the answer had the expected status; what failed is counted in FAILURES."""
     try:
-        return (await response).status_code == expected
-    except httpx.HTTPError:
+        status = (await response).status_code
+    except httpx.HTTPError as exc:
+        FAILURES[type(exc).__name__] += 1
         return False
+    if status != expected:
+        FAILURES[f"HTTP {status}"] += 1
+    return status == expected
 
 
 async def main() -> None:
@@ -250,6 +259,9 @@ async def main() -> None:
         "GATEWAY_JWT_SECRET": JWT_SECRET,
         "KEYVAULT_KEYRING_FILE": str(ROOT / ".local" / "keyvault" / f"peer-{tag}-keyring"),
         "LOG_LEVEL": "WARNING",
+        # A throughput benchmark: the per-org test-run rate limit (120 a minute by default)
+        # would answer 429 to nearly all of it. LiteLLM runs without a limit too.
+        "TEST_RUN_RATE_LIMIT": "0",
     }
     stack = load_stack_module().Stack(
         env=env, prefix="peer-", with_simulator=True, ports=dict(PORTS)
@@ -346,6 +358,9 @@ async def main() -> None:
                 f"{path:8} {ms:4} ms {in_flight:4} in flight: {run.rate:7.1f}/s p50 {run.p(50):7.1f} ms p99 {run.p(99):7.1f} ms errors {errors}",
                 flush=True,
             )
+            if FAILURES:
+                print(f"  failures: {dict(FAILURES)}", flush=True)
+                FAILURES.clear()
         for name, pid in pids().items():
             try:
                 rss[name] = rss_mb(pid)
