@@ -18,8 +18,8 @@ from __future__ import annotations
 
 # ruff: noqa: S603, E501, ASYNC240
 import argparse
-import collections
 import asyncio
+import collections
 import json
 import os
 import secrets
