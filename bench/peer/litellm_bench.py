@@ -41,14 +41,16 @@ from shared.http import AiohttpTransport  # noqa: E402
 from tests.support.e2e import load_stack_module, wait_for  # noqa: E402
 
 JWT_SECRET = "bench-peer-jwt-secret-0123456789abcdef0123"
+# PEER_PORT_BASE moves every port (two runs side by side on one machine).
+BASE = int(os.environ.get("PEER_PORT_BASE", "28180"))
 PORTS = {
-    "gateway": 28180,
-    "keyvault": 28181,
-    "workspace": 28182,
-    "agent-runner": 28183,
-    "provider-sim": 28190,
+    "gateway": BASE,
+    "keyvault": BASE + 1,
+    "workspace": BASE + 2,
+    "agent-runner": BASE + 3,
+    "provider-sim": BASE + 10,
 }
-LITELLM_PORT = 28200
+LITELLM_PORT = BASE + 20
 # LiteLLM refuses to start without a master key; with no database it is a plain comparison
 # (as FlowTrux's gateway checks a signed token on every request).
 LITELLM_MASTER_KEY = "sk-peer-bench-master-" + "0" * 32
