@@ -4,7 +4,10 @@ python -m workspace republish   rebuild workspace.assignments.v1 and workspace.p
                                 from the store (disaster recovery; docs/OPERATIONS.md)
 `python -m workspace prune` drops ledger outputs past `LEDGER_OUTPUT_RETENTION_DAYS` now (the
 service also does it every `LEDGER_PRUNE_INTERVAL_S`); `python -m workspace backfill-rollups`
-counts ledger records written before daily rollups existed (safe to repeat).
+counts ledger records written before daily rollups existed (safe to repeat);
+`python -m workspace rekey-ledger` moves ledger records keyed by execution id alone (written
+by replicas older than org-scoped ids, e.g. during a rolling upgrade) to their org-scoped
+key (safe to repeat).
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "republish", "prune", "backfill-rollups"],
+        choices=["serve", "republish", "prune", "backfill-rollups", "rekey-ledger"],
     )
     args = parser.parse_args(argv)
     settings = WorkspaceSettings()

@@ -63,9 +63,11 @@ async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -
 async def run_maintenance(
     settings: WorkspaceSettings, command: str, *, now: datetime | None = None
 ) -> int:
-    """`prune` (drop ledger outputs past their retention, as the hourly job does) or
-    `backfill-rollups` (count records from before daily rollups; safe to repeat) against the
-    configured database; returns how many records it touched."""
+    """`prune` (drop ledger outputs past their retention, as the hourly job does),
+    `backfill-rollups` (count records from before daily rollups; safe to repeat) or
+    `rekey-ledger` (move records keyed by execution id alone to org-scoped keys, after a
+    rolling upgrade; safe to repeat) against the configured database; returns how many
+    records it touched."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         settings.mongodb_url.get_secret_value(), tz_aware=True, serverSelectionTimeoutMS=5000
     )
@@ -76,6 +78,8 @@ async def run_maintenance(
             return await store.prune_outputs(now=now or utcnow())
         if command == "backfill-rollups":
             return await store.backfill_rollups()
+        if command == "rekey-ledger":
+            return await store.rekey()
         raise ValueError(f"unknown command {command!r}")
     finally:
         await client.close()

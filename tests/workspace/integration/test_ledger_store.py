@@ -280,3 +280,32 @@ async def test_records_keyed_the_old_way_are_moved_once_at_open(
     assert await ledger.record_results([result("old-2"), result("old-1")]) == 1
     assert (await ledger.execution("org-a", "old-2")).status == "succeeded"
     assert await store.finished.count_documents({}) == 2
+
+
+async def test_a_start_does_not_rescan_for_old_keys_once_moved_and_the_command_still_moves(
+    client: AsyncMongoClient[dict[str, Any]], db_name: str, mongo_url: str
+) -> None:
+    """Finding old-shape records is a scan of every record on FerretDB: `open()` does it
+    until it has completed once; `rekey-ledger` moves what an old replica wrote since."""
+    from workspace.app import run_maintenance
+
+    db = client[db_name]
+    store = MongoLedgerStore(client, db_name)
+    await store.open()  # an empty ledger: nothing to move, and the move is marked done
+    assert await db["ledger_meta"].find_one({"_id": "ledger-rekey-v1"}) is not None
+    old = {
+        "_id": "late-1",
+        "org_id": "org-a",
+        "workspace_id": "ws-1",
+        "status": "queued",
+        "model": "claude-sonnet-4-6",
+        "requested_at": datetime(2026, 1, 5, tzinfo=UTC),
+    }
+    await db["ledger_queued"].insert_one(old)  # an older replica, mid-upgrade
+    await MongoLedgerStore(client, db_name).open()
+    assert await db["ledger_queued"].find_one({"_id": "late-1"}) is not None  # not rescanned
+    settings = WorkspaceSettings(mongodb_url=mongo_url, workspace_db=db_name)
+    assert await run_maintenance(settings, "rekey-ledger") == 1
+    assert await run_maintenance(settings, "rekey-ledger") == 0
+    assert await db["ledger_queued"].find_one({"_id": "late-1"}) is None
+    assert (await ledger_over(store).execution("org-a", "late-1")).status == "queued"

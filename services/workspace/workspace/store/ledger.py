@@ -18,9 +18,13 @@ again rewrites the same numbers. A crash between a batch's insert and its rollup
 leaves that batch out of the rollups (the records stay).
 
 Records written before ids were scoped by org (`_id` = the execution id, no `execution_id`
-field) are moved to their new key by `open()`: copied (an insert, so running it twice or on two
+field) are moved to their new key by `rekey()`: copied (an insert, so running it twice or on two
 replicas at once is harmless), then the old document deleted. History is kept; reads only ever
-see one key shape.
+see one key shape. `open()` runs it until it has completed once (a marker in `ledger_meta`):
+finding old-shape records is a field filter, which FerretDB answers with a scan of every
+record, and a service start must not cost that on a large ledger. After a rolling upgrade
+from a version that wrote the old shape, `python -m workspace rekey-ledger` (safe to repeat)
+moves what the old replicas wrote until they stopped.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ _FACT_FIELDS = {
 
 
 BACKFILL_DONE = "rollups-backfill-v1"
+REKEY_DONE = "ledger-rekey-v1"
 
 
 def ledger_id(org_id: str, execution_id: str) -> str:
@@ -131,19 +136,43 @@ class MongoLedgerStore:
         self.meta: AsyncCollection[Doc] = db["ledger_meta"]
 
     async def open(self) -> None:
-        for collection in (self.finished, self.queued):
-            await self._rekey(collection)
+        if not await self._done(REKEY_DONE):
+            await self.rekey()
         await self.finished.create_index([("org_id", ASCENDING), ("finished_at", ASCENDING)])
         await self.finished.create_index([("output_expires_at", ASCENDING)])
         for collection, field in ((self.finished, "finished_at"), (self.queued, "requested_at")):
             await collection.create_index(
                 [("org_id", ASCENDING), ("workspace_id", ASCENDING), (field, DESCENDING)]
             )
-        done = await retrying(
-            functools.partial(self.meta.find_one, {"_id": BACKFILL_DONE}), "rollup state read"
-        )
-        if done is None:
+        if not await self._done(BACKFILL_DONE):
             await self.backfill_rollups()
+
+    async def _done(self, step: str) -> bool:
+        """Whether the one-off `step` has completed (its marker is in `ledger_meta`)."""
+        marker = await retrying(
+            functools.partial(self.meta.find_one, {"_id": step}), "ledger state read"
+        )
+        return marker is not None
+
+    async def _mark_done(self, step: str, records: int) -> None:
+        await retrying(
+            functools.partial(
+                self.meta.update_one,
+                {"_id": step},
+                {"$set": {"records": records, "at": datetime.now(UTC)}},
+                upsert=True,
+            ),
+            "ledger state write",
+        )
+
+    async def rekey(self) -> int:
+        """Move every record keyed the old way to its org-scoped key, then mark it done;
+        how many moved (see the module's docstring)."""
+        moved = 0
+        for collection in (self.finished, self.queued):
+            moved += await self._rekey(collection)
+        await self._mark_done(REKEY_DONE, moved)
+        return moved
 
     async def backfill_rollups(self, *, chunk: int = 5000) -> int:
         """Count the records written before rollups existed (no `rollup` field) into the
@@ -169,15 +198,7 @@ class MongoLedgerStore:
         await self.rollups.set_backfill(sums)
         if counted:
             log.info("ledger: %d record(s) from before rollups counted", counted)
-        await retrying(
-            functools.partial(
-                self.meta.update_one,
-                {"_id": BACKFILL_DONE},
-                {"$set": {"records": counted, "at": datetime.now(UTC)}},
-                upsert=True,
-            ),
-            "rollup state write",
-        )
+        await self._mark_done(BACKFILL_DONE, counted)
         return counted
 
     async def _rekey(self, collection: AsyncCollection[Doc], *, chunk: int = 1000) -> int:
@@ -185,7 +206,7 @@ class MongoLedgerStore:
 
         Idempotent and safe on several replicas at once: the copy is an insert (a key already
         there is a duplicate, ignored) and the old document is deleted only after its copy is
-        stored. Nothing to move (the usual case) costs one query.
+        stored. Nothing to move costs one query (on FerretDB a scan of every record).
         """
         old_shape = {"execution_id": {"$exists": False}, "org_id": {"$exists": True}}
 
