@@ -255,9 +255,9 @@ def internal_client(
     hooks = kwargs.pop("event_hooks", {})
     hooks = {**hooks, "request": [*hooks.get("request", []), _forward_request_id]}
     # aiohttp's connection pool under the httpx API (shared.http: about a tenth of the
-    # client CPU per call at high concurrency). Idle connections are let go after 4 s, before
-    # uvicorn's 5 s keep-alive closes them under a request about to reuse one.
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=4.0)
+    # client CPU per call at high concurrency). Idle connections are let go after 2 s, well
+    # before uvicorn's 5 s keep-alive closes them under a request about to reuse one.
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=2.0)
     if "transport" not in kwargs:
         kwargs["transport"] = AiohttpTransport(limits=limits)
     return httpx.AsyncClient(

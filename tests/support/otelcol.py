@@ -93,7 +93,10 @@ class Collector:
 
     def spans(self) -> list[Span]:
         found: list[Span] = []
-        for line in self.raw().splitlines():
+        data = self.raw()
+        # The collector may be writing a line right now: only whole lines are read.
+        complete = data[: data.rfind(b"\n") + 1]
+        for line in complete.splitlines():
             if not line.strip():
                 continue
             for resource_spans in json.loads(line).get("resourceSpans", []):

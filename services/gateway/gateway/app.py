@@ -57,17 +57,6 @@ def operation_id(route: APIRoute) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-def _pooled_transport() -> httpx.AsyncHTTPTransport:
-    # Idle connections expire before the services' own keep-alive timeout (uvicorn: 5 s),
-    # so a request never goes out on a connection the other side is closing.
-    return httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(
-            max_connections=200, max_keepalive_connections=100, keepalive_expiry=2.0
-        ),
-        retries=1,
-    )
-
-
 def _verifier(settings: GatewaySettings, oidc: OidcProvider | None) -> TokenVerifier:
     dev = DevTokenVerifier(settings.gateway_jwt_secret.get_secret_value())
     if oidc is None:
@@ -99,7 +88,8 @@ def create_app(
     tests (`oidc_transport`: the OIDC provider)."""
     settings = settings or GatewaySettings()
     settings.check_production()
-    extra: dict[str, Any] = {"transport": transport or _pooled_transport()}
+    # Without a test transport, shared.web.internal_client's pool (aiohttp's) is used.
+    extra: dict[str, Any] = {"transport": transport} if transport is not None else {}
     real_bus = bus is None
     the_bus: ExecutionBus = bus or KafkaExecutionBus(
         settings,

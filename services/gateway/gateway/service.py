@@ -209,6 +209,12 @@ async def key_names(gw: Gateway, org_id: str, key_ids: set[str]) -> dict[str, st
     if not key_ids:
         return {}
     try:
+        if len(key_ids) == 1:  # a test run's answer: that key alone, read by its id
+            (key_id,) = key_ids
+            key = await gw.keyvault.call(
+                "GET", f"/internal/v1/orgs/{seg(org_id)}/keys/{seg(key_id)}"
+            )
+            return {key_id: key["name"]}
         data = await gw.keyvault.call(
             "GET", f"/internal/v1/orgs/{seg(org_id)}/keys", params={"include_deleted": "true"}
         )
