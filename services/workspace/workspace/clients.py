@@ -39,6 +39,7 @@ class HttpKeyConfirmer:
                 org_id=str(body["org_id"]),
                 provider=str(body["provider"]),
                 status="active" if body.get("status", "active") == "active" else "deleted",
+                name=str(body["name"]) if body.get("name") is not None else None,
             )
         except (ValueError, KeyError, TypeError):
             raise KeyLookupUnavailableError("keyvault answered an unreadable key record") from None

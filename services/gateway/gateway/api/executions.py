@@ -168,9 +168,12 @@ async def _replay(gw: Gateway, org_id: str, execution_id: str, wait_seconds: flo
 
 
 async def _named(gw: Gateway, org_id: str, executions: list[Execution]) -> None:
-    """Fill in the name of the key each execution used."""
-    names = await key_names(gw, org_id, {e.key_id for e in executions if e.key_id})
-    for execution in executions:
+    """Fill in the name of the key each execution used where workspace's answer has none
+    (workspace names them from keyvault.keys.v1; keyvault is asked only for a key that
+    workspace has not heard of yet)."""
+    unnamed = [e for e in executions if e.key_id and e.key_name is None]
+    names = await key_names(gw, org_id, {e.key_id for e in unnamed if e.key_id})
+    for execution in unnamed:
         execution.key_name = names.get(execution.key_id or "")
 
 

@@ -26,7 +26,7 @@ from workspace.api.schemas import (
     WorkspaceRead,
     usage_items,
 )
-from workspace.domain import IDEMPOTENCY_KEY_MAX, InvalidInputError
+from workspace.domain import IDEMPOTENCY_KEY_MAX, InvalidInputError, KeyDirectory
 from workspace.service import Ledger, RunBounds, WorkspaceService
 from workspace.settings import WorkspaceSettings
 
@@ -56,7 +56,14 @@ def run_bounds(request: Request) -> RunBounds:
     return bounds
 
 
+def key_directory(request: Request) -> KeyDirectory:
+    """Key metadata read from keyvault.keys.v1: the names shown on executions."""
+    keys: KeyDirectory = request.app.state.workspaces.keys
+    return keys
+
+
 Svc = Annotated[WorkspaceService, Depends(service)]
+Keys = Annotated[KeyDirectory, Depends(key_directory)]
 Bounds = Annotated[RunBounds, Depends(run_bounds)]
 Led = Annotated[Ledger, Depends(ledger)]
 
@@ -186,32 +193,38 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
         return usage_items(group_by, rows)
 
     @r.get("/orgs/{org_id}/executions/{execution_id}", dependencies=[gateway_only])
-    async def get_execution(org_id: OrgId, execution_id: ExecId, led: Led) -> ExecutionRead:
-        """One execution: queued until its result arrives."""
-        return ExecutionRead.from_domain(await led.execution(org_id, execution_id))
+    async def get_execution(
+        org_id: OrgId, execution_id: ExecId, led: Led, keys: Keys
+    ) -> ExecutionRead:
+        """One execution: queued until its result arrives; with its key's name."""
+        record = await led.execution(org_id, execution_id)
+        return ExecutionRead.from_domain(record, keys.name_of(org_id, record.key_id))
 
     @r.post("/orgs/{org_id}/executions/{execution_id}/result", dependencies=[gateway_only])
     async def record_result(
-        org_id: OrgId, execution_id: ExecId, body: ExecutionResult, led: Led
+        org_id: OrgId, execution_id: ExecId, body: ExecutionResult, led: Led, keys: Keys
     ) -> ExecutionRead:
         """Record a result the gateway already holds, then read the execution back: every
         later read, on any gateway, agrees with the answer the caller got."""
         if body.org_id != org_id or body.execution_id != execution_id:
             raise InvalidInputError("the result's org_id and execution_id must match the path")
-        return ExecutionRead.from_domain(await led.record_and_read(body))
+        record = await led.record_and_read(body)
+        return ExecutionRead.from_domain(record, keys.name_of(org_id, record.key_id))
 
     @r.get("/orgs/{org_id}/workspaces/{ws_id}/executions", dependencies=[gateway_only])
     async def recent_executions(
         org_id: OrgId,
         ws_id: WsId,
         led: Led,
+        keys: Keys,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
         cursor: Annotated[str | None, Query(max_length=512)] = None,
     ) -> ExecutionPage:
         """The workspace's executions, newest first, one page at a time."""
         records, next_cursor = await led.recent(org_id, ws_id, limit=limit, cursor=cursor)
         return ExecutionPage(
-            items=[ExecutionRead.from_domain(x) for x in records], next_cursor=next_cursor
+            items=[ExecutionRead.from_domain(x, keys.name_of(org_id, x.key_id)) for x in records],
+            next_cursor=next_cursor,
         )
 
     return r

@@ -122,6 +122,7 @@ class ExecutionRead(BaseModel):
     model: str
     provider: str | None
     key_id: str | None
+    key_name: str | None = None
     output: dict[str, Any] | None
     usage: dict[str, Any] | None
     error: dict[str, Any] | None
@@ -130,7 +131,7 @@ class ExecutionRead(BaseModel):
     finished_at: datetime | None = None
 
     @classmethod
-    def from_domain(cls, r: ExecutionRecord) -> ExecutionRead:
+    def from_domain(cls, r: ExecutionRecord, key_name: str | None = None) -> ExecutionRead:
         finished = r.finished
         return cls(
             execution_id=r.execution_id,
@@ -139,6 +140,7 @@ class ExecutionRead(BaseModel):
             model=r.model,
             provider=r.provider,
             key_id=r.key_id,
+            key_name=key_name,
             output=(
                 {"text": r.output_text, "finish_reason": r.finish_reason}
                 if r.output_text is not None

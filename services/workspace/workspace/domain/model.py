@@ -43,6 +43,7 @@ class KeyInfo:
     org_id: str
     provider: str
     status: Literal["active", "deleted"]
+    name: str | None = None
 
     @property
     def live(self) -> bool:

@@ -15,7 +15,11 @@ class KeyDirectory:
     def apply(self, event: ProviderKeyChanged) -> KeyInfo:
         """Record the key's current state; a deleted key stays known as deleted."""
         info = KeyInfo(
-            key_id=event.key_id, org_id=event.org_id, provider=event.provider, status=event.status
+            key_id=event.key_id,
+            org_id=event.org_id,
+            provider=event.provider,
+            status=event.status,
+            name=event.name,
         )
         previous = self._keys.get(event.key_id)
         if previous is not None and not previous.live:
@@ -30,6 +34,11 @@ class KeyDirectory:
 
     def get(self, key_id: str) -> KeyInfo | None:
         return self._keys.get(key_id)
+
+    def name_of(self, org_id: str, key_id: str | None) -> str | None:
+        """The display name of `org_id`'s key `key_id` (deleted keys keep theirs)."""
+        info = self._keys.get(key_id) if key_id is not None else None
+        return info.name if info is not None and info.org_id == org_id else None
 
     def live_providers(self, org_id: str, key_ids: tuple[str, ...]) -> set[str]:
         """Providers having at least one live key of `org_id` among `key_ids`."""
