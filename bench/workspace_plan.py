@@ -142,7 +142,7 @@ async def run(n: int, requests: int, before_max: int) -> str:
         app = create_app(settings, publisher=NullPublisher(), kafka=False)
         async with (
             serve(app) as url,
-            httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http,
+            httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as http,
         ):
             plan = f"/internal/v1/orgs/{org}/plan"
             usage = f"/internal/v1/orgs/{org}/usage"
