@@ -145,10 +145,12 @@ class MongoWorkspaceStore:
         return [_workspace(d) async for d in cursor]
 
     async def get_workspace(self, *, org_id: str, workspace_id: str) -> Workspace | None:
-        doc = await self.workspaces.find_one(
-            {"_id": workspace_id, "org_id": org_id, "deleted": False}
-        )
-        return _workspace(doc) if doc else None
+        # By `_id` alone, checked here: FerretDB answers only an exact `_id` filter from its
+        # primary key (another field in the filter makes it a scan).
+        doc = await self.workspaces.find_one({"_id": workspace_id})
+        if doc is None or doc.get("org_id") != org_id or doc.get("deleted", False):
+            return None
+        return _workspace(doc)
 
     async def load_workspace(self, *, workspace_id: str) -> Workspace | None:
         doc = await self.workspaces.find_one({"_id": workspace_id})
