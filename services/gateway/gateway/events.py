@@ -14,6 +14,7 @@ the background. A FastStream subscriber resolves its position lazily and owns it
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,11 +40,27 @@ class Waiters:
 
     def __init__(self) -> None:
         self._futures: dict[tuple[str, str], list[asyncio.Future[ExecutionResult]]] = {}
+        # Execution ids waited for (any org): most results are not ours, and a record's
+        # Kafka key (the execution id) says so without parsing it.
+        self._ids: collections.Counter[str] = collections.Counter()
 
     def add(self, org_id: str, execution_id: str) -> asyncio.Future[ExecutionResult]:
         future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
-        self._futures.setdefault((org_id, execution_id), []).append(future)
+        futures = self._futures.setdefault((org_id, execution_id), [])
+        if not futures:
+            self._ids[execution_id] += 1
+        futures.append(future)
         return future
+
+    def awaits(self, execution_id: str) -> bool:
+        """Whether some org's execution with this id is waited for."""
+        return execution_id in self._ids
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        self._futures.pop(key, None)
+        self._ids[key[1]] -= 1
+        if self._ids[key[1]] <= 0:
+            del self._ids[key[1]]
 
     def discard(
         self, org_id: str, execution_id: str, future: asyncio.Future[ExecutionResult]
@@ -52,14 +69,18 @@ class Waiters:
         futures = self._futures.get(key, [])
         if future in futures:
             futures.remove(future)
-        if not futures:
-            self._futures.pop(key, None)
+        if not futures and key in self._futures:
+            self._forget(key)
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         return key in self._futures
 
     def resolve(self, result: ExecutionResult) -> None:
-        for future in self._futures.pop((result.org_id, result.execution_id), []):
+        key = (result.org_id, result.execution_id)
+        futures = self._futures.get(key, [])
+        if futures:
+            self._forget(key)
+        for future in futures:
             if not future.done():
                 future.set_result(result)
 
@@ -167,13 +188,18 @@ class KafkaExecutionBus:
                 continue
             for records in batches.values():
                 for record in records:
-                    self._on_result(record.value, record.headers)
+                    self._on_result(record.value, record.headers, record.key)
 
     def _on_result(
-        self, value: bytes | None, headers: Sequence[tuple[str, bytes]] | None = None
+        self,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+        key: bytes | None = None,
     ) -> None:
         if not value or not len(self.waiters):
             return
+        if key is not None and not self.waiters.awaits(key.decode("utf-8", "replace")):
+            return  # keyed by its execution id (the contract): not one waited for here
         try:
             result = ExecutionResult.model_validate_json(value)
         except ValidationError:

@@ -191,6 +191,28 @@ async def test_waiters_are_keyed_by_org_and_execution_id() -> None:
     assert len(waiters) == 0
 
 
+async def test_results_not_waited_for_are_skipped_by_their_kafka_key() -> None:
+    from gateway.events import KafkaExecutionBus
+    from gateway.settings import GatewaySettings
+
+    settings = GatewaySettings()
+    bus = KafkaExecutionBus(settings, settings.topics)
+    a = bus.waiters.add("org-a", "exec-1")
+    b = bus.waiters.add("org-b", "exec-1")  # the same id in another org
+    assert bus.waiters.awaits("exec-1")
+    assert not bus.waiters.awaits("exec-2")
+    # Not ours by its key: skipped without parsing (this value would not even parse).
+    bus._on_result(b"not json", None, b"exec-2")
+    raw = result_for("exec-1", "org-a").model_dump_json().encode()
+    bus._on_result(raw, None, b"exec-1")
+    assert a.done()
+    assert not b.done()
+    assert bus.waiters.awaits("exec-1")  # org-b still waits
+    bus.waiters.discard("org-b", "exec-1", b)
+    assert not bus.waiters.awaits("exec-1")
+    assert len(bus.waiters) == 0
+
+
 async def test_wait_times_out_to_202(
     client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
 ) -> None:
