@@ -25,6 +25,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from bench.peer import cpu_profile  # noqa: E402
 from bench.runner_bench import cpu_s, infra_pids, pct, rss_mb  # noqa: E402
 from shared.http import AiohttpTransport  # noqa: E402
 from tests.support.e2e import load_stack_module, wait_for  # noqa: E402
@@ -243,6 +245,12 @@ async def main() -> None:
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--latencies", default="0,500")
     parser.add_argument("--paths", default="direct,litellm,gateway,kafka")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the FlowTrux processes (cProfile, CPU clock) and add where each row's "
+        "CPU goes; profiling slows them, so read its shares, not its rates",
+    )
     args = parser.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     mongo = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
@@ -265,6 +273,13 @@ async def main() -> None:
         # would answer 429 to nearly all of it. LiteLLM runs without a limit too.
         "TEST_RUN_RATE_LIMIT": "0",
     }
+    profile_dir = Path(tempfile.mkdtemp(prefix="peer-profile-")) if args.profile else None
+    if profile_dir is not None:
+        env["FLOWTRUX_CPU_PROFILE_DIR"] = str(profile_dir)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(cpu_profile.SITE), env.get("PYTHONPATH", "")) if p
+        )
+    profiled: list[tuple[str, int]] = []  # (row label, profile index)
     stack = load_stack_module().Stack(
         env=env, prefix="peer-", with_simulator=True, ports=dict(PORTS)
     )
@@ -350,9 +365,16 @@ async def main() -> None:
         for path, ms, in_flight in plan:
             call = call_for(path, ms)
             await closed_loop(call, min(200, args.requests), in_flight)  # warm-up
+            if profile_dir is not None:  # what came before this row goes to a file of its own
+                cpu_profile.rotate(services_of(pids()))
             before = {name: cpu_s(pid) for name, pid in pids().items()}
             seconds, lat, errors = await closed_loop(call, args.requests, in_flight)
             after = {name: cpu_s(pid) for name, pid in pids().items()}
+            if profile_dir is not None:
+                cpu_profile.rotate(services_of(pids()))
+                profiled.append(
+                    (f"{path}, provider {ms} ms, {in_flight} in flight", 2 * len(profiled) + 1)
+                )
             run = Run(path, ms, in_flight, args.requests, errors, seconds, lat)
             run.cpu_ms = {n: (after[n] - before.get(n, 0.0)) * 1000 / args.requests for n in after}
             runs.append(run)
@@ -375,8 +397,32 @@ async def main() -> None:
             litellm.terminate()
             litellm.wait(20)
         stack.stop()
-    Path(args.out).write_text(report(runs, rss, args))
+    text = report(runs, rss, args)
+    if profile_dir is not None:
+        services = sorted(n for n in runs[0].cpu_ms if n in SERVICES) if runs else []
+        text += "\n## Where the CPU goes (profiled run)\n\n" + PROFILE_NOTE + "\n\n"
+        for label, index in profiled:
+            text += "\n".join(
+                cpu_profile.section(profile_dir, label, services, index, args.requests)
+            )
+    Path(args.out).write_text(text)
     print(f"report: {args.out}")
+
+
+SERVICES = ("agent-runner", "gateway", "keyvault", "provider-sim", "workspace")
+PROFILE_NOTE = (
+    "Each FlowTrux process ran cProfile on a CPU clock (bench/peer/profile_site); a function's own "
+    "CPU time is summed by the library it belongs to (FlowTrux code by package). Profiling makes "
+    "Python code several times slower, so the rates above are not comparable with an unprofiled run: "
+    "read the shares, and multiply them by the process's CPU ms/request of an unprofiled run. "
+    "Kafka (Java) and FerretDB (Go) are not profiled; the MongoDB commands each service sends are "
+    "what FerretDB spends its CPU on."
+)
+
+
+def services_of(pids: dict[str, int]) -> dict[str, int]:
+    """The profiled processes among `pids` (FlowTrux's Python services)."""
+    return {name: pid for name, pid in pids.items() if name in SERVICES}
 
 
 def report(runs: list[Run], rss: dict[str, tuple[float, float]], args: argparse.Namespace) -> str:
