@@ -101,9 +101,20 @@ def context_of(headers: Sequence[tuple[str, bytes]] | None) -> Context:
     return propagate.extract(carrier)
 
 
+def _nothing_records() -> bool:
+    """Tracing is off: no SDK provider, so every span would be a no-op (the hot path skips
+    them: two spans per record were ~0.2 ms of the runner's CPU per execution, for nothing)."""
+    return isinstance(tracer, trace.ProxyTracer) and isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider
+    )
+
+
 @contextmanager
 def producing(topic: str, **attributes: str) -> Iterator[list[tuple[str, bytes]]]:
     """A producer span for one record; yields the headers that continue it."""
+    if _nothing_records() and not trace.get_current_span().get_span_context().is_valid:
+        yield []
+        return
     with tracer.start_as_current_span(
         f"{topic} publish",
         kind=SpanKind.PRODUCER,
@@ -117,6 +128,10 @@ def consuming(
     topic: str, headers: Sequence[tuple[str, bytes]] | None, **attributes: str
 ) -> Iterator[Span]:
     """A consumer span for one record, child of the span that produced it."""
+    if _nothing_records() and not any(k in _PROPAGATED for k, _ in headers or ()):
+        # Nothing to continue either (a trace context is still passed on when one came).
+        yield trace.INVALID_SPAN
+        return
     with tracer.start_as_current_span(
         f"{topic} process",
         context=context_of(headers),

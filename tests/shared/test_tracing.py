@@ -3,6 +3,8 @@ carry the producer's trace context to its consumer."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -60,3 +62,38 @@ def test_the_consumer_span_continues_the_producer_span() -> None:
     assert consumed.parent is not None
     assert consumed.parent.span_id == produced.context.span_id
     assert orphan.parent is None  # an unreadable header starts a new trace, never an error
+
+
+class _CountingProxyTracer(trace.ProxyTracer):
+    """The default (no SDK) tracer, counting the spans asked of it."""
+
+    def __init__(self) -> None:
+        super().__init__("flowtrux")
+        self.spans = 0
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        self.spans += 1
+        return super().start_as_current_span(*args, **kwargs)
+
+
+def test_with_tracing_off_an_untraced_record_costs_no_span(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counting = _CountingProxyTracer()
+    monkeypatch.setattr(tracing, "tracer", counting)
+    with tracing.consuming("requests", []) as span:
+        span.set_attribute(tracing.EXECUTION, "exec-1")
+        with tracing.producing("results", **{tracing.EXECUTION: "exec-1"}) as headers:
+            pass
+    assert headers == []
+    assert counting.spans == 0  # per record on the hot path: nothing to record, no span
+
+
+def test_with_tracing_off_a_traced_record_still_passes_its_trace_on() -> None:
+    parent = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with (
+        tracing.consuming("requests", [("traceparent", parent)]),
+        tracing.producing("results") as headers,
+    ):
+        pass
+    assert [(k, v[3:35]) for k, v in headers] == [("traceparent", parent[3:35])]

@@ -137,7 +137,7 @@ async def test_unassign_and_delete_are_refused_at_once(kv: Running, unique: str)
     async def refused() -> bool:
         response = await kv.resolve(org, ws, "google", public)
         seen.append(response.json().get("key_id"))
-        return response.json().get("code") == "provider_not_configured"
+        return bool(response.json().get("code") == "provider_not_configured")
 
     await until(refused)
     assert set(seen) == {None}

@@ -156,7 +156,8 @@ class BudgetStore(Protocol):
 
     async def settle(self, charges: list[Charge]) -> list[CounterMove]:
         """Add each new charge's cost to its key's and workspace's counters (a charge already
-        settled is skipped), then release the execution's holds."""
+        settled is skipped), then release the execution's holds. The batch's costs are added
+        up per counter: one move per counter, spanning the whole batch."""
         ...
 
     async def sweep(self, *, now: datetime) -> int:

@@ -196,8 +196,10 @@ class MongoBudgetStore:
             return []
         ids = [f"{c.org_id}|{c.execution_id}" for c in charges]
         seen = {d["_id"] async for d in self._settled.find({"_id": {"$in": ids}}, {"_id": 1})}
-        moves: list[CounterMove] = []
         fresh: list[Doc] = []
+        # The batch's costs added up per counter: one write per counter and batch, not one per
+        # result (a burst of results otherwise kept FerretDB busy for a minute after it).
+        totals: dict[str, tuple[Charge, str, str, int]] = {}
         for charge, sid in zip(charges, ids, strict=True):
             if sid in seen:
                 continue
@@ -210,36 +212,37 @@ class MongoBudgetStore:
                 scopes.append(("key", charge.key_id))
             for scope, scope_id in scopes:
                 cid = counter_id(charge.org_id, scope, scope_id, charge.month)  # type: ignore[arg-type]
-                async with self._lock(cid):
-                    before = await self._counters.find_one_and_update(
-                        {"_id": cid},
-                        {
-                            "$inc": {
-                                "used": Int64(charge.cost_nanos),
-                                "spent": Int64(charge.cost_nanos),
-                            },
-                            "$setOnInsert": {
-                                "org_id": charge.org_id,
-                                "scope": scope,
-                                "scope_id": scope_id,
-                                "month": charge.month,
-                            },
+                _, _, _, total = totals.get(cid, (charge, scope, scope_id, 0))
+                totals[cid] = (charge, scope, scope_id, total + charge.cost_nanos)
+        moves: list[CounterMove] = []
+        for cid, (charge, scope, scope_id, amount) in totals.items():
+            async with self._lock(cid):
+                before = await self._counters.find_one_and_update(
+                    {"_id": cid},
+                    {
+                        "$inc": {"used": Int64(amount), "spent": Int64(amount)},
+                        "$setOnInsert": {
+                            "org_id": charge.org_id,
+                            "scope": scope,
+                            "scope_id": scope_id,
+                            "month": charge.month,
                         },
-                        upsert=True,
-                        return_document=ReturnDocument.BEFORE,
-                    )
-                spent_before = int(before["spent"]) if before else 0
-                moves.append(
-                    CounterMove(
-                        counter_id=cid,
-                        org_id=charge.org_id,
-                        scope=scope,  # type: ignore[arg-type]
-                        scope_id=scope_id,
-                        month=charge.month,
-                        spent_before_nanos=spent_before,
-                        spent_after_nanos=spent_before + charge.cost_nanos,
-                    )
+                    },
+                    upsert=True,
+                    return_document=ReturnDocument.BEFORE,
                 )
+            spent_before = int(before["spent"]) if before else 0
+            moves.append(
+                CounterMove(
+                    counter_id=cid,
+                    org_id=charge.org_id,
+                    scope=scope,  # type: ignore[arg-type]
+                    scope_id=scope_id,
+                    month=charge.month,
+                    spent_before_nanos=spent_before,
+                    spent_after_nanos=spent_before + amount,
+                )
+            )
         # The cost is counted before the marker is written and before the holds go: a crash
         # in between counts a cost twice or a hold a little longer, never lets spend slip by.
         if fresh:

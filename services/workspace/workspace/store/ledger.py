@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -82,9 +82,14 @@ def _record(doc: Doc) -> ExecutionRecord:
     return ExecutionRecord(execution_id=execution_id, **values)  # type: ignore[arg-type]
 
 
+_RECORD_FIELDS = tuple(f.name for f in fields(ExecutionRecord))
+
+
 def _doc(record: ExecutionRecord) -> Doc:
+    # Its fields are flat and immutable: read them directly (`dataclasses.asdict` deep-copies
+    # each value: ~30 % of a profile of workspace under load).
     doc: Doc = {"_id": ledger_id(record.org_id, record.execution_id)}
-    doc.update((k, v) for k, v in asdict(record).items() if v is not None)
+    doc.update((k, v) for k in _RECORD_FIELDS if (v := getattr(record, k)) is not None)
     return doc
 
 
