@@ -197,11 +197,11 @@ class VerifiedTokenCache:
                 return principal
             del self._held[token]
         principal = await self.inner.verify(token)
-        expires = _expiry(token)
-        if expires is not None and self._clock() < expires:
+        exp = _expiry(token)
+        if exp is not None and self._clock() < exp:
             if len(self._held) >= self.max_entries:
                 self._held.popitem(last=False)
-            self._held[token] = (principal, expires)
+            self._held[token] = (principal, exp)
         return principal
 
 
