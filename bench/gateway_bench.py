@@ -1,29 +1,45 @@
-"""Gateway latency under 100 concurrent clients (httpx, loopback, real services).
+"""Gateway read routes under 1 and 100 concurrent clients (loopback, real services).
 
-Runs keyvault, workspace and the gateway (real apps, real FerretDB and Kafka) in a child
-process, then measures p50/p99 of `GET /api/v1/ai-providers` and
-`GET /api/v1/workspaces/{id}/models` from 100 concurrent clients in this process.
+Runs keyvault, workspace, the runner and the gateway (real apps, real FerretDB and Kafka) as
+child processes, then measures req/s, p50 and p99 of the UI's read routes
+(`GET /api/v1/ai-providers`, `/workspaces/{id}/models`, `/workspaces`, `/workspaces/{id}`,
+`/plan`) from 1 and from 100 concurrent clients, and the CPU each process spent per request
+(user + system from /proc/<pid>/stat), the load generator's own included.
+
+The generator is aiohttp, one connection per simulated client (as 100 browsers would have);
+it runs in this process unless `--procs N` spreads the clients over N processes.
 
     uv run --frozen --no-sync python bench/gateway_bench.py --out bench/results/gateway_bench.md
+
+`BENCH_PORT_BASE` (default 28080) moves the services' ports (gateway = base, keyvault + 1,
+workspace + 2, runner + 3), so two runs can share a machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import secrets
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.support.e2e import load_stack_module, write_report  # noqa: E402
 
 JWT_SECRET = "bench-gateway-jwt-secret-0123456789abcdef"
-PORTS = {"gateway": 28080, "keyvault": 28081, "workspace": 28082, "agent-runner": 28083}
+PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "28080"))
+PORTS = {
+    "gateway": PORT_BASE,
+    "keyvault": PORT_BASE + 1,
+    "workspace": PORT_BASE + 2,
+    "agent-runner": PORT_BASE + 3,
+}
 
 
 def auth(org: str, role: str = "OWNER") -> dict[str, str]:
@@ -38,28 +54,64 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def _measure(
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def infra_pids() -> dict[str, int]:
+    """FerretDB's and Kafka's pids from deploy/local/infra.sh's pid files (this checkout's or
+    the main checkout's .local/run), when it runs them. They are shared: their CPU counts
+    whatever else the machine is doing too."""
+    found: dict[str, int] = {}
+    roots = [ROOT / ".local" / "run", *sorted(ROOT.parent.glob("*/.local/run"))]
+    for name in ("ferretdb", "kafka"):
+        for run in roots:
+            try:
+                pid = int((run / f"{name}.pid").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+            if Path(f"/proc/{pid}").exists():
+                found[name] = pid
+                break
+    return found
+
+
+async def _clients(
     url: str, headers: dict[str, str], clients: int, per_client: int
-) -> dict[str, float]:
-    import httpx
+) -> tuple[list[float], int, float]:
+    """Latencies (ms), errors and wall seconds of `clients` connections × `per_client` GETs."""
+    import aiohttp
 
     latencies: list[float] = []
     errors = 0
-    # One connection per simulated client, as 100 browsers would have; a single shared httpx
-    # pool of 100 connections would measure httpcore's pool bookkeeping instead.
-    sessions = [httpx.AsyncClient(timeout=30) for _ in range(clients)]
+    sessions = [
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1, force_close=False),
+            timeout=aiohttp.ClientTimeout(total=30),
+            headers=headers,
+            skip_auto_headers=("User-Agent",),
+        )
+        for _ in range(clients)
+    ]
     try:
         for session in sessions:  # warm up: open every connection
-            await session.get(url, headers=headers)
+            async with session.get(url) as response:
+                await response.read()
 
-        async def one_client(session: httpx.AsyncClient) -> None:
+        async def one_client(session: aiohttp.ClientSession) -> None:
             nonlocal errors
             for _ in range(per_client):
                 started = time.perf_counter()
                 try:
-                    response = await session.get(url, headers=headers)
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
+                    async with session.get(url) as response:
+                        await response.read()
+                        ok = response.status == 200
+                except (aiohttp.ClientError, TimeoutError):
                     ok = False
                 latencies.append((time.perf_counter() - started) * 1000)
                 errors += 0 if ok else 1
@@ -69,17 +121,66 @@ async def _measure(
         wall = time.perf_counter() - wall
     finally:
         for session in sessions:
-            await session.aclose()
+            await session.close()
+    return latencies, errors, wall
+
+
+def _child(url: str, headers: dict[str, str], clients: int, per_client: int, out: Any) -> None:
+    latencies, errors, wall = asyncio.run(_clients(url, headers, clients, per_client))
+    out.send((latencies, errors, wall, time.process_time()))
+    out.close()
+
+
+def _measure(
+    url: str,
+    headers: dict[str, str],
+    clients: int,
+    per_client: int,
+    procs: int,
+    pids: dict[str, int],
+) -> dict[str, Any]:
+    before = {name: cpu_s(pid) for name, pid in pids.items()}
+    if procs <= 1 or clients < procs:
+        gen_before = time.process_time()
+        latencies, errors, wall = asyncio.run(_clients(url, headers, clients, per_client))
+        generator_s = time.process_time() - gen_before
+    else:
+        context = multiprocessing.get_context("fork")
+        pipes, children = [], []
+        share = clients // procs
+        for index in range(procs):
+            n = share + (1 if index < clients % procs else 0)
+            mine, theirs = context.Pipe(duplex=False)
+            child = context.Process(target=_child, args=(url, headers, n, per_client, theirs))
+            child.start()
+            pipes.append(mine)
+            children.append(child)
+        latencies, errors, wall, generator_s = [], 0, 0.0, 0.0
+        for pipe in pipes:
+            lat, err, w, spent = pipe.recv()
+            latencies += lat
+            errors += err
+            wall = max(wall, w)
+            generator_s += spent
+        for child in children:
+            child.join()
+    count = len(latencies)
+    cpu_ms = {name: (cpu_s(pid) - before[name]) * 1000 / count for name, pid in pids.items()}
+    # Warm-up requests are counted in the generator's and the services' CPU, but they are one
+    # per client against `per_client` measured ones; the figures are per measured request.
+    cpu_ms["generator"] = generator_s * 1000 / count
     return {
-        "requests": len(latencies),
+        "requests": count,
         "errors": errors,
         "p50": statistics.median(latencies),
         "p99": _percentile(latencies, 0.99),
-        "rps": len(latencies) / wall,
+        "rps": count / wall,
+        "cpu_ms": cpu_ms,
     }
 
 
-async def _bench(gateway: str, clients: int, per_client: int) -> list[tuple[str, dict[str, float]]]:
+async def _setup(gateway: str) -> tuple[str, str]:
+    """An org with two keys and a workspace using both: (org id, workspace id)."""
     import httpx
 
     org = f"org-bench{secrets.token_hex(3)}"
@@ -102,18 +203,32 @@ async def _bench(gateway: str, clients: int, per_client: int) -> list[tuple[str,
         (
             await c.patch(f"/workspaces/{ws['id']}", headers=owner, json={"ai_provider_ids": keys})
         ).raise_for_status()
-    results = []
-    for label, path, headers in (
-        ("GET /api/v1/ai-providers", "/api/v1/ai-providers", owner),
-        (
+    return org, str(ws["id"])
+
+
+def _bench(
+    gateway: str, routes: list[str], clients: int, per_client: int, procs: int, pids: dict[str, int]
+) -> list[tuple[str, dict[str, Any]]]:
+    org, ws = asyncio.run(_setup(gateway))
+    owner, member = auth(org), auth(org, "MEMBER")
+    table = {
+        "ai-providers": ("GET /api/v1/ai-providers", "/api/v1/ai-providers", owner),
+        "models": (
             "GET /api/v1/workspaces/{id}/models",
-            f"/api/v1/workspaces/{ws['id']}/models",
-            auth(org, "MEMBER"),
+            f"/api/v1/workspaces/{ws}/models",
+            member,
         ),
-    ):
+        "workspaces": ("GET /api/v1/workspaces", "/api/v1/workspaces", member),
+        "workspace": ("GET /api/v1/workspaces/{id}", f"/api/v1/workspaces/{ws}", member),
+        "plan": ("GET /api/v1/plan", "/api/v1/plan", owner),
+    }
+    results = []
+    for name in routes:
+        label, path, headers = table[name]
         for n in (1, clients):
-            row = await _measure(gateway + path, headers, n, per_client if n > 1 else 200)
+            row = _measure(gateway + path, headers, n, per_client if n > 1 else 200, procs, pids)
             results.append((f"{label}, {n} client{'s' if n > 1 else ''}", row))
+            print(label, n, {k: v for k, v in row.items() if k != "cpu_ms"}, file=sys.stderr)
     return results
 
 
@@ -122,6 +237,12 @@ def main() -> int:
     parser.add_argument("--out", default="bench/results/gateway_bench.md")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--per-client", type=int, default=20)
+    parser.add_argument("--procs", type=int, default=1, help="load generator processes")
+    parser.add_argument(
+        "--routes",
+        default="ai-providers,models,workspaces,workspace,plan",
+        help="comma-separated: ai-providers, models, workspaces, workspace, plan",
+    )
     args = parser.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     mongo = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
@@ -141,25 +262,44 @@ def main() -> int:
     stack = load_stack_module().Stack(env=env, prefix="bench-", ports=dict(PORTS))
     stack.start(timeout=180)
     try:
-        results = asyncio.run(
-            _bench(f"http://127.0.0.1:{PORTS['gateway']}", args.clients, args.per_client)
+        pids = {
+            name.removeprefix("bench-"): proc.pid
+            for name, proc in stack.procs.items()
+            if name != "bench-agent-runner"
+        }
+        pids.update(infra_pids())
+        results = _bench(
+            f"http://127.0.0.1:{PORTS['gateway']}",
+            args.routes.split(","),
+            args.clients,
+            args.per_client,
+            args.procs,
+            pids,
         )
     finally:
         stack.stop()
+    processes = ["gateway", "keyvault", "workspace", "ferretdb", "kafka", "generator"]
     lines = [
         "## gateway latency",
         "",
-        f"{args.clients} concurrent httpx clients on loopback, {args.per_client} requests each; "
-        "the stack as `make dev` runs it (each service its own process; FerretDB, Kafka), "
-        f"load generator in this process; {os.cpu_count()} cores shared by all of them.",
+        f"{args.clients} concurrent clients (aiohttp, one connection each, in {args.procs} "
+        f"generator process{'es' if args.procs > 1 else ''}) on loopback, {args.per_client} "
+        "requests each (1 client: 200); the stack as `make dev` runs it (each service its own "
+        f"process; FerretDB, Kafka); {os.cpu_count()} cores shared by all of them. CPU: ms of "
+        "user + system time per request from /proc/<pid>/stat (FerretDB and Kafka are shared "
+        "and count whatever else ran meanwhile).",
         "",
-        "| route | requests | errors | p50 ms | p99 ms | req/s |",
-        "|---|---|---|---|---|---|",
+        "| route | requests | errors | p50 ms | p99 ms | req/s | CPU ms/request: "
+        + ", ".join(processes)
+        + " |",
+        "|---|---|---|---|---|---|---|",
     ]
     for label, r in results:
+        cpu = r["cpu_ms"]
+        per = ", ".join(f"{cpu[p]:.2f}" if p in cpu else "–" for p in processes)
         lines.append(
             f"| `{label}` | {int(r['requests'])} | {int(r['errors'])} | {r['p50']:.1f} | "
-            f"{r['p99']:.1f} | {r['rps']:.0f} |"
+            f"{r['p99']:.1f} | {r['rps']:.0f} | {per} |"
         )
     write_report(args.out, lines)
     return 0

@@ -26,6 +26,7 @@ from gateway.service import (
     Gateway,
     OidcTokenVerifier,
     TokenVerifier,
+    VerifiedTokenCache,
 )
 from gateway.settings import GatewaySettings
 from shared.access import install_telemetry
@@ -137,7 +138,7 @@ def create_app(
             keyvault=Upstream("keyvault", keyvault),
             workspace=Upstream("workspace", workspace),
             bus=the_bus,
-            verifier=_verifier(settings, oidc),
+            verifier=VerifiedTokenCache(_verifier(settings, oidc)),
             oidc=oidc,
         )
         try:

@@ -24,7 +24,7 @@ from shared.paging import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import ProblemError
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
 
@@ -42,7 +42,7 @@ async def authenticated(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ProblemError(401, "unauthorized", "a valid bearer token is required")
-    gateway = get_gateway(request)
+    gateway: Gateway = request.app.state.gateway
     try:
         return await gateway.verifier.verify(credentials.credentials)
     except InvalidTokenError as exc:
@@ -53,14 +53,14 @@ async def authenticated(
         raise unavailable("the identity provider", "cannot be reached") from None
 
 
-def owner(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+async def owner(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
     try:
         return require_owner(principal)
     except ForbiddenError as exc:
         raise ProblemError(403, "forbidden", str(exc)) from None
 
 
-def platform_admin(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+async def platform_admin(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
     try:
         return require_platform_admin(principal)
     except ForbiddenError as exc:
@@ -96,7 +96,7 @@ class Page:
         return params
 
 
-def page(
+async def page(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1–500).")
     ] = DEFAULT_LIMIT,

@@ -41,17 +41,17 @@ WsId = Annotated[str, _id_path()]
 ExecId = Annotated[str, _id_path()]
 
 
-def service(request: Request) -> WorkspaceService:
+async def service(request: Request) -> WorkspaceService:
     svc: WorkspaceService = request.app.state.workspaces
     return svc
 
 
-def ledger(request: Request) -> Ledger:
+async def ledger(request: Request) -> Ledger:
     led: Ledger = request.app.state.ledger
     return led
 
 
-def run_bounds(request: Request) -> RunBounds:
+async def run_bounds(request: Request) -> RunBounds:
     bounds: RunBounds = request.app.state.run_bounds
     return bounds
 
