@@ -265,3 +265,21 @@ def _gateway_token() -> str:
     from shared.settings import DEV_SERVICE_TOKENS
 
     return DEV_SERVICE_TOKENS["gateway"]
+
+
+async def test_results_the_gateway_records_at_once_are_written_as_one_batch() -> None:
+    import asyncio
+
+    ledger, store = make_ledger()
+    writes: list[int] = []
+    insert = store.insert_finished
+
+    async def counted(*, records: Sequence[ExecutionRecord]) -> int:
+        writes.append(len(records))
+        return await insert(records=records)
+
+    store.insert_finished = counted  # type: ignore[method-assign]
+    read = await asyncio.gather(*(ledger.record_and_read(result(f"g{i}")) for i in range(20)))
+    assert [r.execution_id for r in read] == [f"g{i}" for i in range(20)]
+    assert all(r.status == "succeeded" for r in read)
+    assert writes == [20]  # one write for the twenty, each caller answered after it

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
+from shared.batching import GroupCommit
 from shared.contracts import ExecutionRequested, ExecutionResult, utcnow
 from shared.paging import InvalidCursorError as MalformedCursor
 from shared.paging import decode_cursor, encode_cursor
@@ -51,6 +52,9 @@ class Ledger:
         self.output_retention = output_retention
         self.price_of = price_of
         self.clock = clock
+        # Results the gateway records (its test runs) are written together, as the Kafka
+        # consumer's batches are: one insert and one rollup update per batch, not per run.
+        self._recording: GroupCommit[ExecutionResult, None] = GroupCommit(self._record_batch)
 
     def finished_record(self, event: ExecutionResult) -> ExecutionRecord:
         """The ledger record of a finished execution (pure; nothing is written)."""
@@ -137,8 +141,12 @@ class Ledger:
     async def record_and_read(self, event: ExecutionResult) -> ExecutionRecord:
         """Record a result a caller already holds (the gateway's test run) and read the
         execution back, so every later read agrees with what that caller shows."""
-        await self.record_results([event])
+        await self._recording.submit(event)
         return await self.execution(event.org_id, event.execution_id)
+
+    async def _record_batch(self, events: list[ExecutionResult]) -> list[None]:
+        await self.record_results(events)
+        return [None] * len(events)
 
     async def recent(
         self, org_id: str, workspace_id: str, *, limit: int, cursor: str | None = None
