@@ -30,6 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.runner_bench import cpu_s, infra_pids  # noqa: E402
 from tests.support.e2e import load_stack_module, write_report  # noqa: E402
 
 JWT_SECRET = "bench-gateway-jwt-secret-0123456789abcdef"
@@ -52,33 +53,6 @@ def auth(org: str, role: str = "OWNER") -> dict[str, str]:
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) the process has used so far; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def infra_pids() -> dict[str, int]:
-    """FerretDB's and Kafka's pids from deploy/local/infra.sh's pid files (this checkout's or
-    the main checkout's .local/run), when it runs them. They are shared: their CPU counts
-    whatever else the machine is doing too."""
-    found: dict[str, int] = {}
-    roots = [ROOT / ".local" / "run", *sorted(ROOT.parent.glob("*/.local/run"))]
-    for name in ("ferretdb", "kafka"):
-        for run in roots:
-            try:
-                pid = int((run / f"{name}.pid").read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                continue
-            if Path(f"/proc/{pid}").exists():
-                found[name] = pid
-                break
-    return found
 
 
 async def _clients(
