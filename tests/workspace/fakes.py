@@ -198,7 +198,7 @@ class InMemoryLedgerStore:
         # (org, day, key, workspace, provider, model) -> rollup, as `ledger_daily`.
         self.daily: dict[tuple[str, date, str | None, str, str | None, str], DailyUsage] = {}
 
-    async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int:
+    async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> list[ExecutionRecord]:
         new = [r for r in records if (r.org_id, r.execution_id) not in self.finished]
         _insert_new(self.finished, records)
         for r in {(r.org_id, r.execution_id): r for r in new}.values():
@@ -217,7 +217,7 @@ class InMemoryLedgerStore:
                 cost_usd=was.cost_usd + (r.cost_usd or 0.0),
                 priced=was.priced + (r.cost_usd is not None),
             )
-        return len({(r.org_id, r.execution_id) for r in new})
+        return list({(r.org_id, r.execution_id): r for r in new}.values())
 
     async def daily_between(
         self, *, org_id: str, first_day: date, end_day: date, by_day: bool

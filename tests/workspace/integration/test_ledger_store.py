@@ -95,7 +95,7 @@ class FailsOnce:
         self.inner = inner
         self.failures = 0
 
-    async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int:
+    async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> list[ExecutionRecord]:
         if self.failures == 0:
             self.failures += 1
             raise StoreUnavailableError("the usage store is busy")
@@ -309,3 +309,46 @@ async def test_a_start_does_not_rescan_for_old_keys_once_moved_and_the_command_s
     assert await run_maintenance(settings, "rekey-ledger") == 0
     assert await db["ledger_queued"].find_one({"_id": "late-1"}) is None
     assert (await ledger_over(store).execution("org-a", "late-1")).status == "queued"
+
+
+async def test_a_recorded_result_is_answered_as_stored_without_reading_it_back(
+    mongo_url: str, db_name: str
+) -> None:
+    """The gateway's test run records its result and shows the answer: the record this call
+    inserted is what any later read returns (datetimes to the millisecond, as BSON keeps
+    them), so no read follows the insert; when an earlier result won, that one is read back."""
+    from pymongo import monitoring
+
+    class Finds(monitoring.CommandListener):
+        def __init__(self) -> None:
+            self.finds: list[str] = []
+
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.command_name == "find":
+                self.finds.append(str(event.command.get("find")))
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None: ...
+        def failed(self, event: monitoring.CommandFailedEvent) -> None: ...
+
+    listener = Finds()
+    c: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongo_url, tz_aware=True, event_listeners=[listener]
+    )
+    try:
+        s = MongoLedgerStore(c, db_name)
+        await s.open()
+        ledger = ledger_over(s)
+        at = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
+        listener.finds.clear()
+        shown = await ledger.record_and_read(result("t1", cost=0.5, occurred_at=at))
+        assert "ledger_finished" not in listener.finds
+        assert shown == await ledger.execution("org-a", "t1")
+        assert shown.finished_at == at.replace(microsecond=123000)
+
+        # A second, different result for the same execution: the first one won.
+        again = await ledger.record_and_read(result("t1", status="failed", occurred_at=at))
+        assert again == shown
+        assert "ledger_finished" in listener.finds
+    finally:
+        await c.drop_database(db_name)
+        await c.close()

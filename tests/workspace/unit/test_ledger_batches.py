@@ -274,7 +274,7 @@ async def test_results_the_gateway_records_at_once_are_written_as_one_batch() ->
     writes: list[int] = []
     insert = store.insert_finished
 
-    async def counted(*, records: Sequence[ExecutionRecord]) -> int:
+    async def counted(*, records: Sequence[ExecutionRecord]) -> list[ExecutionRecord]:
         writes.append(len(records))
         return await insert(records=records)
 

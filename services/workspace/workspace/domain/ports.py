@@ -79,8 +79,9 @@ class LedgerStore(Protocol):
     once and the first result wins; reads prefer the finished record over the queued one.
     """
 
-    async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int:
-        """Insert what is new and add exactly those to their daily rollups; how many."""
+    async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> list[ExecutionRecord]:
+        """Insert what is new and add exactly those to their daily rollups; the records this
+        call inserted, as a later read returns them."""
         ...
 
     async def insert_queued(self, *, records: Sequence[ExecutionRecord]) -> int: ...

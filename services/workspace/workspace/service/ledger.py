@@ -54,7 +54,9 @@ class Ledger:
         self.clock = clock
         # Results the gateway records (its test runs) are written together, as the Kafka
         # consumer's batches are: one insert and one rollup update per batch, not per run.
-        self._recording: GroupCommit[ExecutionResult, None] = GroupCommit(self._record_batch)
+        self._recording: GroupCommit[ExecutionResult, ExecutionRecord | None] = GroupCommit(
+            self._record_batch
+        )
 
     def finished_record(self, event: ExecutionResult) -> ExecutionRecord:
         """The ledger record of a finished execution (pure; nothing is written)."""
@@ -106,12 +108,20 @@ class Ledger:
         the first result wins. Execution ids are scoped by org: the same id in two orgs is
         two executions.
         """
+        return len(await self._insert_results(events))
+
+    async def _insert_results(
+        self, events: Sequence[ExecutionResult]
+    ) -> dict[tuple[str, str], ExecutionRecord]:
+        """Insert the first result of each (org, execution); the records this call inserted,
+        as stored, by (org_id, execution_id)."""
         records: dict[tuple[str, str], ExecutionRecord] = {}
         for event in events:  # execution ids are scoped by org
             records.setdefault((event.org_id, event.execution_id), self.finished_record(event))
         if not records:
-            return 0
-        return await self.store.insert_finished(records=list(records.values()))
+            return {}
+        new = await self.store.insert_finished(records=list(records.values()))
+        return {(r.org_id, r.execution_id): r for r in new}
 
     async def record_requests(self, events: Sequence[ExecutionRequested]) -> int:
         """Record queued executions in one write; returns how many queued records were new.
@@ -139,14 +149,22 @@ class Ledger:
         return await self.record_requests([event]) == 1
 
     async def record_and_read(self, event: ExecutionResult) -> ExecutionRecord:
-        """Record a result a caller already holds (the gateway's test run) and read the
-        execution back, so every later read agrees with what that caller shows."""
-        await self._recording.submit(event)
+        """Record a result a caller already holds (the gateway's test run) and answer what the
+        ledger holds for the execution, so every later read agrees with what that caller
+        shows: the record this call inserted, or (an earlier result won) the one read back."""
+        inserted = await self._recording.submit(event)
+        if inserted is not None:
+            return inserted  # what this call stored is what the ledger holds: no read back
         return await self.execution(event.org_id, event.execution_id)
 
-    async def _record_batch(self, events: list[ExecutionResult]) -> list[None]:
-        await self.record_results(events)
-        return [None] * len(events)
+    async def _record_batch(self, events: list[ExecutionResult]) -> list[ExecutionRecord | None]:
+        """One insert for the batch; each event's record when the batch inserted that event
+        (the first of its execution), else None (recorded before, or a duplicate in it)."""
+        new = await self._insert_results(events)
+        return [
+            new.pop((e.org_id, e.execution_id), None)  # only the first event gets the record
+            for e in events
+        ]
 
     async def recent(
         self, org_id: str, workspace_id: str, *, limit: int, cursor: str | None = None

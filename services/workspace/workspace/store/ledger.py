@@ -93,6 +93,14 @@ def _doc(record: ExecutionRecord) -> Doc:
     return doc
 
 
+def _as_stored(doc: Doc) -> Doc:
+    """`doc` as a read returns it: BSON keeps datetimes to the millisecond."""
+    return {
+        k: v.replace(microsecond=v.microsecond // 1000 * 1000) if isinstance(v, datetime) else v
+        for k, v in doc.items()
+    }
+
+
 def _fact(doc: Doc) -> UsageFact:
     return UsageFact(
         key_id=doc.get("key_id"),
@@ -237,7 +245,7 @@ class MongoLedgerStore:
             moved += len(docs)
             log.info("ledger: %d record(s) moved to org-scoped keys", len(docs))
 
-    async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> int:
+    async def insert_finished(self, *, records: Sequence[ExecutionRecord]) -> list[ExecutionRecord]:
         docs = [{**_doc(r), "rollup": 1} for r in records]
         new = await mongo.insert_new_docs(
             self.finished,
@@ -247,7 +255,7 @@ class MongoLedgerStore:
             unavailable=StoreUnavailableError,
         )
         await self.rollups.add(new)
-        return len(new)
+        return [_record(_as_stored(d)) for d in new]
 
     async def daily_between(
         self, *, org_id: str, first_day: date, end_day: date, by_day: bool
