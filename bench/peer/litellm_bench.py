@@ -102,6 +102,85 @@ async def closed_loop(
     return time.perf_counter() - t0, latencies, errors
 
 
+async def timed_loop(
+    call: Callable[[int], Awaitable[bool]],
+    seconds: float,
+    in_flight: int,
+    sample: Callable[[float], None],
+    every_s: float,
+) -> tuple[int, int]:
+    """`in_flight` workers call until `seconds` have passed, `sample(elapsed)` every
+    `every_s`; (calls, errors)."""
+    calls = errors = 0
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+
+    async def worker() -> None:
+        nonlocal calls, errors
+        while time.perf_counter() < deadline:
+            ok = await call(calls)
+            calls += 1
+            errors += not ok
+
+    async def sampler() -> None:
+        while (now := time.perf_counter()) < deadline:
+            sample(now - t0)
+            await asyncio.sleep(min(every_s, max(0.0, deadline - now)))
+
+    await asyncio.gather(sampler(), *(worker() for _ in range(in_flight)))
+    sample(time.perf_counter() - t0)
+    return calls, errors
+
+
+@dataclass
+class Soak:
+    """RSS of each process sampled over a long closed loop (the memory-growth check)."""
+
+    path: str
+    seconds: float
+    in_flight: int
+    calls: int = 0
+    errors: int = 0
+    samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+
+    def lines(self, at_rest: dict[str, float]) -> list[str]:
+        names = sorted({n for _, row in self.samples for n in row})
+        lines = [
+            "",
+            f"## Memory over a {self.seconds / 60:g}-minute run ({self.path} path, provider "
+            f"0 ms, {self.in_flight} in flight)",
+            "",
+            f"{self.calls} requests ({self.calls / self.seconds:.1f}/s), {self.errors} errors; "
+            f"RSS sampled {len(self.samples)} times. Growth = RSS at the end minus RSS at the "
+            "end of the first quarter (after warm-up, caches and pools have filled); the slope "
+            "is a least-squares fit over the last three quarters.",
+            "",
+            "| process | at rest MB | first quarter MB | max MB | end MB | growth MB | slope MB/min |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        quarter = self.seconds / 4
+        for n in names:
+            series = [(t, row[n]) for t, row in self.samples if n in row]
+            late = [(t, v) for t, v in series if t >= quarter] or series
+            q1 = late[0][1]
+            lines.append(
+                f"| {n} | {at_rest.get(n, float('nan')):.0f} | {q1:.0f} | "
+                f"{max(v for _, v in series):.0f} | {series[-1][1]:.0f} | "
+                f"{series[-1][1] - q1:+.1f} | {slope_per_min(late):+.2f} |"
+            )
+        return lines
+
+
+def slope_per_min(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MB) points, in MB per minute."""
+    if len(points) < 2:
+        return 0.0
+    mt = sum(t for t, _ in points) / len(points)
+    mv = sum(v for _, v in points) / len(points)
+    den = sum((t - mt) ** 2 for t, _ in points)
+    return 60 * sum((t - mt) * (v - mv) for t, v in points) / den if den else 0.0
+
+
 class KafkaPath:
     """Publishes requests as an engine would and matches results by execution id."""
 
@@ -251,6 +330,14 @@ async def main() -> None:
         help="profile the FlowTrux processes (cProfile, CPU clock) and add where each row's "
         "CPU goes; profiling slows them, so read its shares, not its rates",
     )
+    parser.add_argument(
+        "--soak-seconds",
+        type=float,
+        default=0.0,
+        help="after the rows, run the --soak-path at provider 0 ms for this long and report "
+        "every process's RSS over it (the memory-growth check; 600 = 10 minutes)",
+    )
+    parser.add_argument("--soak-path", default="kafka", choices=["kafka", "gateway"])
     args = parser.parse_args()
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     mongo = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
@@ -291,6 +378,8 @@ async def main() -> None:
     latencies = [int(x) for x in args.latencies.split(",")]
     runs: list[Run] = []
     rss: dict[str, tuple[float, float]] = {}
+    at_rest: dict[str, float] = {}
+    soak: Soak | None = None
     try:
         if "litellm" in paths:
             litellm = start_litellm(Path(args.litellm), sim, logs)
@@ -359,6 +448,16 @@ async def main() -> None:
             found["load generator"] = os.getpid()
             return found
 
+        def rss_now() -> dict[str, float]:
+            found: dict[str, float] = {}
+            for name, pid in pids().items():
+                try:
+                    found[name] = rss_mb(pid)[0]
+                except OSError:
+                    continue
+            return found
+
+        at_rest = rss_now()
         plan = [(p, ms, args.in_flight) for ms in latencies for p in paths]
         if "kafka" in paths and 500 in latencies:
             plan.append(("kafka", 500, 256))
@@ -390,6 +489,19 @@ async def main() -> None:
                 rss[name] = rss_mb(pid)
             except OSError:
                 continue
+        if args.soak_seconds > 0:
+            soak = Soak(args.soak_path, args.soak_seconds, args.in_flight)
+            print(f"soak: {args.soak_path} for {args.soak_seconds:.0f} s", flush=True)
+            soak.calls, soak.errors = await timed_loop(
+                call_for(args.soak_path, 0),
+                args.soak_seconds,
+                args.in_flight,
+                lambda t: soak.samples.append((t, rss_now())) if soak else None,
+                every_s=max(5.0, args.soak_seconds / 40),
+            )
+            if FAILURES:
+                print(f"  failures: {dict(FAILURES)}", flush=True)
+                FAILURES.clear()
         await kafka.stop()
         await http.aclose()
     finally:
@@ -397,7 +509,9 @@ async def main() -> None:
             litellm.terminate()
             litellm.wait(20)
         stack.stop()
-    text = report(runs, rss, args)
+    text = report(runs, rss, at_rest, args)
+    if soak is not None:
+        text += "\n".join(soak.lines(at_rest)) + "\n"
     if profile_dir is not None:
         services = sorted(n for n in runs[0].cpu_ms if n in SERVICES) if runs else []
         text += "\n## Where the CPU goes (profiled run)\n\n" + PROFILE_NOTE + "\n\n"
@@ -425,7 +539,12 @@ def services_of(pids: dict[str, int]) -> dict[str, int]:
     return {name: pid for name, pid in pids.items() if name in SERVICES}
 
 
-def report(runs: list[Run], rss: dict[str, tuple[float, float]], args: argparse.Namespace) -> str:
+def report(
+    runs: list[Run],
+    rss: dict[str, tuple[float, float]],
+    at_rest: dict[str, float],
+    args: argparse.Namespace,
+) -> str:
     direct = {(r.latency_ms): r for r in runs if r.path == "direct"}
     peer = {(r.latency_ms): r for r in runs if r.path == "litellm"}
     lines = [
@@ -469,8 +588,18 @@ def report(runs: list[Run], rss: dict[str, tuple[float, float]], args: argparse.
             + " | ".join(cells)
             + f" | {sum(r.cpu_ms.values()):.2f} |"
         )
-    lines += ["", "RSS after the run (MB, peak in brackets):", ""]
-    lines += [f"- {n}: {now:.0f} ({peak:.0f})" for n, (now, peak) in sorted(rss.items())]
+    lines += [
+        "",
+        "RSS per process (MB): at rest (the stack started, before any load), after the rows "
+        "(under load), and the peak:",
+        "",
+        "| process | at rest | after the rows | peak |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {n} | {at_rest.get(n, float('nan')):.0f} | {now:.0f} | {peak:.0f} |"
+        for n, (now, peak) in sorted(rss.items())
+    ]
     return "\n".join(lines) + "\n"
 
 
