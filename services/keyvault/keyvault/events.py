@@ -114,6 +114,12 @@ def spend_broker(kafka: KafkaSettings, topic: str, group: str, guard: BudgetGuar
         # An idle subscriber waits this long and then sleeps as long again (FastStream): 100 ms
         # instead of 20 wakes it 5 times a second, not 25; a hold is released at most ~0.2 s later.
         batch_timeout_ms=100,
+        # The broker holds a fetch until 1 MiB of results or 500 ms: a settlement batch (one
+        # write per counter) then carries half a second of results, not the one or two that
+        # arrive between polls at low rates. A hold is settled at most that much later; until
+        # then it counts its conservative estimate (never less than the actual cost).
+        fetch_min_bytes=1 << 20,
+        fetch_max_wait_ms=500,
     )
     async def on_execution_results(msg: KafkaMessage) -> None:
         raw: Any = msg.raw_message

@@ -83,6 +83,11 @@ def keys_reader(settings: WorkspaceSettings, service: WorkspaceService) -> State
 
 BATCH_MAX_RECORDS = 1000
 BATCH_WAIT_MS = 50
+# The broker holds a fetch until this much has accumulated or FETCH_WAIT_MS has passed, so
+# a batch (one insert and one rollup update) carries up to 200 ms of results instead of the
+# one or two that arrive between polls at low rates; ingest lags by at most that much more.
+FETCH_MIN_BYTES = 1 << 20
+FETCH_WAIT_MS = 200
 
 EventT = TypeVar("EventT", ExecutionResult, ExecutionRequested)
 Handler = Callable[[KafkaMessage], Awaitable[None]]
@@ -142,6 +147,8 @@ def ledger_broker(
             batch=True,
             max_records=BATCH_MAX_RECORDS,
             batch_timeout_ms=BATCH_WAIT_MS,
+            fetch_min_bytes=FETCH_MIN_BYTES,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
         )
 
     @batches_of(topics.execution_result)
