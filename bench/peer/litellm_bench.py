@@ -106,10 +106,10 @@ async def timed_loop(
     call: Callable[[int], Awaitable[bool]],
     seconds: float,
     in_flight: int,
-    sample: Callable[[float], None],
+    sample: Callable[[float, int], None],
     every_s: float,
 ) -> tuple[int, int]:
-    """`in_flight` workers call until `seconds` have passed, `sample(elapsed)` every
+    """`in_flight` workers call until `seconds` have passed, `sample(elapsed, calls)` every
     `every_s`; (calls, errors)."""
     calls = errors = 0
     t0 = time.perf_counter()
@@ -124,11 +124,11 @@ async def timed_loop(
 
     async def sampler() -> None:
         while (now := time.perf_counter()) < deadline:
-            sample(now - t0)
+            sample(now - t0, calls)
             await asyncio.sleep(min(every_s, max(0.0, deadline - now)))
 
     await asyncio.gather(sampler(), *(worker() for _ in range(in_flight)))
-    sample(time.perf_counter() - t0)
+    sample(time.perf_counter() - t0, calls)
     return calls, errors
 
 
@@ -142,6 +142,19 @@ class Soak:
     calls: int = 0
     errors: int = 0
     samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+    # (seconds, calls so far, CPU seconds per process so far): is the cost per request flat?
+    cpu: list[tuple[float, int, dict[str, float]]] = field(default_factory=list)
+
+    def sample(
+        self, rss: Callable[[], dict[str, float]], cpu: Callable[[], dict[str, float]]
+    ) -> Callable[[float, int], None]:
+        """A sampler for `timed_loop`: RSS and CPU so far of every process."""
+
+        def take(elapsed: float, calls: int) -> None:
+            self.samples.append((elapsed, rss()))
+            self.cpu.append((elapsed, calls, cpu()))
+
+        return take
 
     def lines(self, at_rest: dict[str, float]) -> list[str]:
         names = sorted({n for _, row in self.samples for n in row})
@@ -159,6 +172,33 @@ class Soak:
             "|---|---|---|---|---|---|---|",
         ]
         quarter = self.seconds / 4
+        if len(self.cpu) >= 3:
+            first = min(self.cpu, key=lambda c: abs(c[0] - quarter))
+            mid = min(self.cpu, key=lambda c: abs(c[0] - 2 * quarter))
+            last = self.cpu[-1]
+
+            def per_request(
+                a: tuple[float, int, dict[str, float]],
+                b: tuple[float, int, dict[str, float]],
+                n: str,
+            ) -> float:
+                calls = b[1] - a[1]
+                return (b[2].get(n, 0.0) - a[2].get(n, 0.0)) * 1000 / calls if calls else 0.0
+
+            cpu_rows = [
+                "",
+                "CPU ms per request in the second quarter and in the second half of the run "
+                "(a cost that grows with the data, such as a scan, shows here):",
+                "",
+                "| process | second quarter | second half |",
+                "|---|---|---|",
+            ]
+            cpu_rows += [
+                f"| {n} | {per_request(first, mid, n):.2f} | {per_request(mid, last, n):.2f} |"
+                for n in sorted(last[2])
+            ]
+        else:
+            cpu_rows = []
         for n in names:
             series = [(t, row[n]) for t, row in self.samples if n in row]
             late = [(t, v) for t, v in series if t >= quarter] or series
@@ -168,7 +208,7 @@ class Soak:
                 f"{max(v for _, v in series):.0f} | {series[-1][1]:.0f} | "
                 f"{series[-1][1] - q1:+.1f} | {slope_per_min(late):+.2f} |"
             )
-        return lines
+        return lines + cpu_rows
 
 
 def slope_per_min(points: list[tuple[float, float]]) -> float:
@@ -496,7 +536,7 @@ async def main() -> None:
                 call_for(args.soak_path, 0),
                 args.soak_seconds,
                 args.in_flight,
-                lambda t: soak.samples.append((t, rss_now())) if soak else None,
+                soak.sample(rss_now, lambda: {n: cpu_s(p) for n, p in pids().items()}),
                 every_s=max(5.0, args.soak_seconds / 40),
             )
             if FAILURES:
