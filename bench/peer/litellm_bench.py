@@ -255,7 +255,11 @@ class KafkaPath:
                     body = json.loads(record.value or b"{}")
                     future = self.waiting.pop(body.get("execution_id", ""), None)
                     if future is not None and not future.done():
-                        future.set_result(body.get("status", ""))
+                        status = body.get("status", "")
+                        if status != "succeeded":
+                            code = (body.get("error") or {}).get("code")
+                            FAILURES[f"result {status} {code}"] += 1
+                        future.set_result(status)
 
     def call(self, workspace_id: str) -> Callable[[int], Awaitable[bool]]:
         async def one(_: int) -> bool:
@@ -281,6 +285,7 @@ class KafkaPath:
                 return await asyncio.wait_for(future, 120) == "succeeded"
             except TimeoutError:
                 self.waiting.pop(execution_id, None)
+                FAILURES["no result within 120 s"] += 1
                 return False
 
         return one
