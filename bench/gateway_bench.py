@@ -226,6 +226,8 @@ def main() -> int:
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "MONGODB_URL": mongo,
         "KAFKA_TOPIC_SUFFIX": f".bench{tag}",
+        "RUNNER_GROUP_ID": f"agent-runner.bench{tag}",  # no rebalances with other stacks' runners
+        "KEYVAULT_SPEND_GROUP": f"keyvault-spend.bench{tag}",
         "KEYVAULT_DB": f"bench_{tag}_keyvault",
         "WORKSPACE_DB": f"bench_{tag}_workspace",
         "RUNNER_DB": f"bench_{tag}_runner",

@@ -136,6 +136,8 @@ def main() -> int:
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "MONGODB_URL": mongo,
         "KAFKA_TOPIC_SUFFIX": f".uibench{tag}",
+        "RUNNER_GROUP_ID": f"agent-runner.uibench{tag}",  # no rebalances with other stacks' runners
+        "KEYVAULT_SPEND_GROUP": f"keyvault-spend.uibench{tag}",
         "KEYVAULT_DB": f"uibench_{tag}_keyvault",
         "WORKSPACE_DB": f"uibench_{tag}_workspace",
         "RUNNER_DB": f"uibench_{tag}_runner",

@@ -395,6 +395,10 @@ async def main() -> None:
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "MONGODB_URL": mongo,
         "KAFKA_TOPIC_SUFFIX": suffix,
+        # Groups of its own: a runner of another stack on this broker in the group
+        # "agent-runner" would make this one rebalance (a pause) whenever it starts or stops.
+        "RUNNER_GROUP_ID": f"agent-runner{suffix}",
+        "KEYVAULT_SPEND_GROUP": f"keyvault-spend{suffix}",
         "KEYVAULT_DB": f"peer_{tag}_keyvault",
         "WORKSPACE_DB": f"peer_{tag}_workspace",
         "RUNNER_DB": f"peer_{tag}_runner",

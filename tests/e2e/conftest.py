@@ -33,6 +33,10 @@ def e2e(kafka_bootstrap: str, mongo_url: str) -> Iterator[E2E]:
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "MONGODB_URL": mongo_url,
         "KAFKA_TOPIC_SUFFIX": suffix,
+        # Consumer groups of its own too: another deployment on the same broker (a dev stack,
+        # a benchmark) in the same group would make both rebalance each time either starts.
+        "RUNNER_GROUP_ID": f"agent-runner{suffix}",
+        "KEYVAULT_SPEND_GROUP": f"keyvault-spend{suffix}",
         "KEYVAULT_DB": databases[0],
         "WORKSPACE_DB": databases[1],
         "RUNNER_DB": databases[2],
