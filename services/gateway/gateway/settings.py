@@ -55,7 +55,7 @@ class GatewaySettings(BaseServiceSettings):
     )
 
     gateway_fence_timeout_s: float = Field(
-        0.5,
+        2.0,
         gt=0,
         le=30,
         description="How long `GET /workspaces/{id}/models` waits for the read model of the "
