@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -152,9 +153,10 @@ def create_app(
             else:
                 with contextlib.suppress(Exception):  # Kafka down: start anyway, answer 503
                     await ensure_topics(settings, topics, names=names)
-        await the_bus.start()
-        if read_models is not None:
-            await read_models.start()
+        # Both connect in the background; a healthy broker is waited for once, not twice.
+        await asyncio.gather(
+            the_bus.start(), read_models.start() if read_models is not None else asyncio.sleep(0)
+        )
         app.state.gateway = Gateway(
             settings=settings,
             keyvault=Upstream("keyvault", keyvault),
