@@ -1,4 +1,4 @@
-"""Process-level tuning for the hot-path services (agent-runner, keyvault)."""
+"""Process-level tuning for the hot-path services (agent-runner, keyvault, gateway)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,8 @@ from aiokafka.errors import (
 
 from agent_runner.events.publisher import KafkaPublisher
 from agent_runner.settings import RunnerSettings
-from gateway.events import KafkaExecutionBus
+from gateway.domain import WorkspaceModelsView
+from gateway.events import KafkaExecutionBus, StateReadModels
 from keyvault.app import create_app as create_keyvault
 from keyvault.settings import KeyvaultSettings
 from shared.contracts import (
@@ -50,7 +51,9 @@ from workspace.settings import WorkspaceSettings
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT, CONTROLLER = 19292, 19293
+# FLOWTRUX_KAFKA_ACL_PORT moves the private broker (its controller takes the next port).
+PORT = int(os.environ.get("FLOWTRUX_KAFKA_ACL_PORT", "19292"))
+CONTROLLER = PORT + 1
 BOOTSTRAP = f"127.0.0.1:{PORT}"
 TOPICS = Topics()
 NOT_AUTHORIZED = TopicAuthorizationFailedError.errno  # 29
@@ -331,3 +334,18 @@ async def test_workspace_gateway_and_runner_connect_as_their_principals(
         await runner.stop()
     results = await _read_all(principal("gateway"), TOPICS.execution_result)
     assert any(f"exec-{unique}".encode() in r for r in results)
+
+
+async def test_gateway_reads_the_state_topics_without_a_group(
+    secured_broker: str, unique: str
+) -> None:
+    """The gateway's read model of workspaces and keys (GET /workspaces/{id}/models) runs
+    on its own principal: both compacted topics read group-less, the fence's end offsets."""
+    view = WorkspaceModelsView()
+    models = StateReadModels(principal("gateway"), TOPICS, view, timeout_s=5.0, start_wait_s=30)
+    await models.start()
+    try:
+        await models.check()  # raises ReadModelsBehindError when a read is refused
+    finally:
+        await models.stop()
+    assert await _topic_error(principal("gateway"), TOPICS.plans) == NOT_AUTHORIZED

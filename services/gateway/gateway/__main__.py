@@ -56,10 +56,12 @@ def _serve() -> int:
 
     from gateway.app import create_app
     from shared.logging import configure_logging
+    from shared.runtime import settle_garbage_collector
 
     settings = GatewaySettings()
     configure_logging("gateway", level=settings.log_level, fmt=settings.log_format)
     app = create_app(settings)
+    settle_garbage_collector()  # everything is imported and built: freeze it
     uvicorn.run(
         app,
         host=settings.gateway_host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,8 +19,8 @@ from gateway.api.asyncapi import build_asyncapi
 from gateway.api.openapi import install_openapi
 from gateway.api.web import WebUI
 from gateway.clients import OidcProvider, Upstream
-from gateway.domain import ClaimMapping, ExecutionBus
-from gateway.events import KafkaExecutionBus
+from gateway.domain import ClaimMapping, ExecutionBus, WorkspaceModelsView
+from gateway.events import KafkaExecutionBus, StateReadModels
 from gateway.service import (
     DevTokenVerifier,
     EitherTokenVerifier,
@@ -27,6 +28,7 @@ from gateway.service import (
     OidcTokenVerifier,
     TokenVerifier,
     VerifiedTokenCache,
+    WorkspaceModels,
 )
 from gateway.settings import GatewaySettings
 from shared.access import install_telemetry
@@ -97,6 +99,20 @@ def create_app(
         settings.topics,
         timeout_s=settings.gateway_kafka_timeout_s,
     )
+    # With the real bus, a workspace's models come from the compacted state topics; a test's
+    # fake bus keeps the route on workspace's HTTP answer.
+    view = WorkspaceModelsView()
+    read_models = (
+        StateReadModels(
+            settings,
+            settings.topics,
+            view,
+            timeout_s=settings.gateway_fence_timeout_s,
+            start_wait_s=settings.gateway_kafka_timeout_s * 2,
+        )
+        if real_bus
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -126,13 +142,21 @@ def create_app(
         )
         if real_bus:
             topics = settings.topics
-            names = [topics.execution_requested, topics.execution_result]
+            names = [
+                topics.execution_requested,
+                topics.execution_result,
+                topics.assignments,
+                topics.keys,
+            ]
             if settings.flowtrux_env == "prod":  # a missing topic stops the gateway
                 await ensure_topics(settings, topics, names=names, create=False)
             else:
                 with contextlib.suppress(Exception):  # Kafka down: start anyway, answer 503
                     await ensure_topics(settings, topics, names=names)
-        await the_bus.start()
+        # Both connect in the background; a healthy broker is waited for once, not twice.
+        await asyncio.gather(
+            the_bus.start(), read_models.start() if read_models is not None else asyncio.sleep(0)
+        )
         app.state.gateway = Gateway(
             settings=settings,
             keyvault=Upstream("keyvault", keyvault),
@@ -140,6 +164,7 @@ def create_app(
             bus=the_bus,
             verifier=VerifiedTokenCache(_verifier(settings, oidc)),
             oidc=oidc,
+            models=WorkspaceModels(view, read_models) if read_models is not None else None,
         )
         try:
             yield
@@ -147,6 +172,8 @@ def create_app(
             if oidc_client is not None:
                 await oidc_client.aclose()
             await the_bus.stop()
+            if read_models is not None:
+                await read_models.stop()
             await keyvault.aclose()
             await workspace.aclose()
 
@@ -190,6 +217,9 @@ def create_app(
     registry = new_registry()
     lag = ConsumerLag(registry)
     lag.watch("gateway-results", the_bus)
+    app.state.read_models = read_models
+    for reader in read_models.readers if read_models is not None else []:
+        lag.watch(f"state-reader:{reader.topic}", reader)
     app.add_middleware(BodySizeLimit, max_bytes=settings.gateway_max_body_bytes)
     origins = settings.cors_origins()
     if origins:

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from shared.contracts import ExecutionRequested, ExecutionResult, is_identifier
+from shared.contracts import (
+    ExecutionRequested,
+    ExecutionResult,
+    ProviderKeyChanged,
+    WorkspaceAssignmentsChanged,
+    is_identifier,
+)
 
 
 class Role(StrEnum):
@@ -141,3 +147,94 @@ class ExecutionBus(Protocol):
         """Publish, then wait up to `seconds` for the org's result of `execution_id`
         (execution ids are scoped by org); None when none came in time."""
         ...
+
+
+# --- the read model of workspaces and keys (GET /workspaces/{id}/models) ----------------
+
+
+class ReadModelsBehindError(Exception):
+    """The read model cannot prove it has applied every write made before the request."""
+
+
+class WorkspaceNotFoundError(Exception):
+    """The workspace is deleted, or belongs to another organization (answered as missing)."""
+
+
+@dataclass(frozen=True)
+class KnownWorkspace:
+    """A workspace as `workspace.assignments.v1` last announced it."""
+
+    org_id: str
+    key_ids: tuple[str, ...]
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    """A provider key as `keyvault.keys.v1` last announced it (metadata only)."""
+
+    org_id: str
+    provider: str
+    live: bool
+
+
+class WorkspaceModelsView:
+    """Which providers a workspace may use, from the compacted state topics.
+
+    Answers only what it knows for sure: a workspace or an assigned key it has not heard of
+    yet is `None` ("ask workspace"), never a guess; a deleted key stays deleted.
+    """
+
+    def __init__(self) -> None:
+        self._workspaces: dict[str, KnownWorkspace] = {}
+        self._keys: dict[str, KnownKey] = {}
+
+    def apply_workspace(self, workspace_id: str, event: WorkspaceAssignmentsChanged | None) -> None:
+        """Record the workspace's latest state; a tombstone forgets it (unknown: ask)."""
+        if event is None:
+            self._workspaces.pop(workspace_id, None)
+            return
+        self._workspaces[workspace_id] = KnownWorkspace(
+            org_id=event.org_id, key_ids=tuple(event.key_ids), deleted=event.deleted
+        )
+
+    def apply_key(self, key_id: str, event: ProviderKeyChanged | None) -> None:
+        """Record the key's latest state; deletion is final (a replayed "active" cannot revive
+        it), and a tombstone of a key counts as its deletion."""
+        previous = self._keys.get(key_id)
+        if previous is not None and not previous.live:
+            return
+        if event is None:
+            if previous is not None:
+                self._keys[key_id] = KnownKey(previous.org_id, previous.provider, live=False)
+            return
+        self._keys[key_id] = KnownKey(
+            org_id=event.org_id, provider=event.provider, live=event.status == "active"
+        )
+
+    def providers(self, org_id: str, workspace_id: str) -> set[str] | None:
+        """Providers with a live key of `org_id` assigned to the workspace; None when the
+        workspace or one of its keys is not known here. A deleted workspace, or another
+        organization's, raises WorkspaceNotFoundError (the same answer as a missing one)."""
+        workspace = self._workspaces.get(workspace_id)
+        if workspace is None:
+            return None
+        if workspace.deleted or workspace.org_id != org_id:
+            raise WorkspaceNotFoundError(workspace_id)
+        found: set[str] = set()
+        for key_id in workspace.key_ids:
+            key = self._keys.get(key_id)
+            if key is None:
+                return None
+            if key.live and key.org_id == org_id:
+                found.add(key.provider)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._workspaces)
+
+
+class Freshness(Protocol):
+    """Proves the read model current as of the call; else raises ReadModelsBehindError."""
+
+    async def check(self) -> None: ...

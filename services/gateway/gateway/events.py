@@ -19,12 +19,18 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
-from gateway.domain import BusUnavailableError
-from shared.contracts import ExecutionRequested, ExecutionResult, Topics
-from shared.kafka import client_options
+from gateway.domain import BusUnavailableError, ReadModelsBehindError, WorkspaceModelsView
+from shared.contracts import (
+    ExecutionRequested,
+    ExecutionResult,
+    ProviderKeyChanged,
+    Topics,
+    WorkspaceAssignmentsChanged,
+)
+from shared.kafka import ReaderStoppedError, ReadFence, StateTopicReader, client_options
 from shared.settings import KafkaSettings
 from shared.tracing import EXECUTION, consuming, producing
 
@@ -260,3 +266,107 @@ async def _stop_quietly(*clients: AIOKafkaConsumer | AIOKafkaProducer | None) ->
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.stop()
+
+
+# --- the read model of workspaces and keys -----------------------------------------------
+
+
+class StateReadModels:
+    """Feeds a WorkspaceModelsView from `workspace.assignments.v1` and `keyvault.keys.v1`.
+
+    Group-less readers from the start of both compacted topics (as keyvault's), behind a
+    `ReadFence`: `check()` passes only once both readers have applied the topics' end offsets
+    fetched after the call began (one fetch shared by concurrent callers), within
+    `timeout_s`. Connects in the background like the bus, so the gateway starts and stays
+    ready while Kafka is down; until then, and while a reader is dead or behind, `check()`
+    raises ReadModelsBehindError (the route answers 503, never stale data).
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topics: Topics,
+        view: WorkspaceModelsView,
+        *,
+        timeout_s: float = 0.5,
+        start_wait_s: float = 10.0,
+    ) -> None:
+        self._kafka = kafka
+        self._view = view
+        self._timeout_s = timeout_s
+        self._start_wait_s = start_wait_s
+        self.readers = [
+            StateTopicReader(kafka, topics.assignments, self._on_workspace),
+            StateTopicReader(kafka, topics.keys, self._on_key),
+        ]
+        self._fence: ReadFence | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
+
+    async def _on_workspace(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        key = (record.key or b"").decode()
+        if record.value is None:
+            self._view.apply_workspace(key, None)
+            return
+        event = WorkspaceAssignmentsChanged.model_validate_json(record.value)
+        self._view.apply_workspace(event.workspace_id, event)
+
+    async def _on_key(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        key = (record.key or b"").decode()
+        if record.value is None:
+            self._view.apply_key(key, None)
+            return
+        event = ProviderKeyChanged.model_validate_json(record.value)
+        self._view.apply_key(event.key_id, event)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._connect(), name="gateway-read-models")
+        # A healthy broker: answer the first requests from a complete read model.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._started.wait()), self._start_wait_s)
+
+    async def _connect(self) -> None:
+        for reader in self.readers:
+            while reader.task is None:
+                try:
+                    await reader.start()  # then its own supervisor restarts it if it dies
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("state topics not readable (%s); retrying", type(exc).__name__)
+                    await asyncio.sleep(1.0)
+        fence = ReadFence(self._kafka, self.readers, timeout_s=self._timeout_s)
+        while self._fence is None:
+            try:
+                await fence.start()
+                self._fence = fence
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("read fence not connected (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1.0)
+        for reader in self.readers:
+            await reader.caught_up.wait()
+        self._started.set()
+
+    async def check(self) -> None:
+        """Return once the view is current as of this call; else ReadModelsBehindError."""
+        fence = self._fence
+        if fence is None or not self._started.is_set():
+            raise ReadModelsBehindError("the state topics are not read yet")
+        try:
+            await fence.check()
+        except ReaderStoppedError as exc:
+            raise ReadModelsBehindError(str(exc)) from None
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._fence is not None:
+            with contextlib.suppress(Exception):
+                await self._fence.stop()
+        for reader in self.readers:
+            with contextlib.suppress(Exception):
+                await reader.stop()

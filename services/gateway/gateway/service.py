@@ -25,13 +25,16 @@ from gateway.clients import ACCEPTED_ALGORITHMS, OidcProvider, Upstream, seg
 from gateway.domain import (
     ClaimMapping,
     ExecutionBus,
+    Freshness,
     InvalidTokenError,
     MembershipError,
     Principal,
     Role,
+    WorkspaceModelsView,
     principal_from_claims,
 )
 from gateway.settings import GatewaySettings
+from shared.catalog import CatalogModel, models_for_providers
 from shared.contracts import ExecutionResult, utcnow
 from shared.web import ProblemError
 
@@ -226,6 +229,28 @@ class Gateway:
     bus: ExecutionBus
     verifier: TokenVerifier
     oidc: OidcProvider | None = None
+    models: WorkspaceModels | None = None
+    """The read model answering a workspace's models; None: ask workspace every time."""
+
+
+@dataclass(frozen=True)
+class WorkspaceModels:
+    """A workspace's models from the gateway's read model, never from a stale one.
+
+    Each answer first passes `freshness` (the readers have applied the state topics' end
+    offsets fetched after the request arrived: read-your-writes on every replica, revocations
+    at once), else ReadModelsBehindError. What the view does not know yet is None: the caller
+    asks workspace, the owner.
+    """
+
+    view: WorkspaceModelsView
+    freshness: Freshness
+
+    async def models(self, org_id: str, workspace_id: str) -> list[CatalogModel] | None:
+        """Catalog models of the providers with a live key assigned, in catalog order."""
+        await self.freshness.check()
+        providers = self.view.providers(org_id, workspace_id)
+        return None if providers is None else models_for_providers(providers)
 
 
 async def plan_with_key_count(gw: Gateway, org_id: str, plan: Any = None) -> dict[str, Any]:

@@ -54,6 +54,14 @@ class GatewaySettings(BaseServiceSettings):
         5.0, gt=0, description="How long a publish to Kafka may take before 503."
     )
 
+    gateway_fence_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="How long `GET /workspaces/{id}/models` waits for the read model of the "
+        "state topics to apply every write made before the request; then 503.",
+    )
+
     gateway_web_dir: str = Field(
         "services/web/dist",
         description="The built UI (relative to the working directory, or absolute).",

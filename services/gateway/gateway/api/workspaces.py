@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Response
 
 from gateway.api.deps import GatewayDep, MemberDep, OwnerDep, object_id
@@ -10,11 +12,15 @@ from gateway.api.schemas import (
     Workspace,
     WorkspaceCreate,
     WorkspaceList,
+    WorkspaceModel,
     WorkspaceModelList,
     WorkspaceUpdate,
 )
-from gateway.clients import seg
+from gateway.clients import seg, unavailable
+from gateway.domain import ReadModelsBehindError, WorkspaceNotFoundError
+from shared.web import ProblemError
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["Workspaces"])
 WS_NOT_FOUND = "workspace not found"
 
@@ -113,6 +119,21 @@ async def list_workspace_models(
 ) -> WorkspaceModelList:
     """Models the workspace may run: those of providers with a key assigned, catalog order."""
     ws = object_id(workspace_id, "workspace")
+    if gw.models is not None:
+        try:
+            found = await gw.models.models(who.org_id, ws)
+        except ReadModelsBehindError as exc:
+            log.warning("workspace models refused: %s", exc)
+            raise unavailable("kafka", "(the read model of workspaces) is not current") from None
+        except WorkspaceNotFoundError:
+            raise ProblemError(404, "not_found", WS_NOT_FOUND, title="Not found") from None
+        if found is not None:
+            return WorkspaceModelList(
+                items=[
+                    WorkspaceModel(id=m.id, provider=m.provider, best_for=m.best_for) for m in found
+                ]
+            )
+        # A workspace or key not announced on the topics yet: workspace, the owner, answers.
     data = await gw.workspace.call(
         "GET", f"{workspaces_path(who.org_id)}/{seg(ws)}/models", not_found=WS_NOT_FOUND
     )
