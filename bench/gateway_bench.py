@@ -30,6 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.cleanup import forget  # noqa: E402
 from bench.runner_bench import cpu_s, infra_pids  # noqa: E402
 from tests.support.e2e import load_stack_module, write_report  # noqa: E402
 
@@ -254,6 +255,14 @@ def main() -> int:
         )
     finally:
         stack.stop()
+        asyncio.run(
+            forget(
+                bootstrap=bootstrap,
+                mongo_url=mongo,
+                topic_suffix=f".bench{tag}",
+                databases=[env["KEYVAULT_DB"], env["WORKSPACE_DB"], env["RUNNER_DB"]],
+            )
+        )
     processes = ["gateway", "keyvault", "workspace", "ferretdb", "kafka", "generator"]
     lines = [
         "## gateway latency",

@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from bench.cleanup import forget  # noqa: E402
 from bench.peer import cpu_profile  # noqa: E402
 from bench.runner_bench import cpu_s, infra_pids, pct, rss_mb  # noqa: E402
 from shared.http import AiohttpTransport  # noqa: E402
@@ -558,6 +559,12 @@ async def main() -> None:
             litellm.terminate()
             litellm.wait(20)
         stack.stop()
+        await forget(
+            bootstrap=bootstrap,
+            mongo_url=mongo,
+            topic_suffix=suffix,
+            databases=[env["KEYVAULT_DB"], env["WORKSPACE_DB"], env["RUNNER_DB"]],
+        )
     text = report(runs, rss, at_rest, args)
     if soak is not None:
         text += "\n".join(soak.lines(at_rest)) + "\n"
