@@ -14,13 +14,18 @@ import secrets
 import socket
 import statistics
 import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaProducer
+from pymongo import AsyncMongoClient, monitoring
 
 from keyvault.app import create_app
+from keyvault.service import vault as vault_module
 from keyvault.service.envelope import (
     LocalKeyring,
     decrypt_secret,
@@ -46,6 +51,127 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+class CommandTimer(monitoring.CommandListener):
+    """Every MongoDB command keyvault sends (count and driver-measured round trip) by shape:
+    command name, collection and the filter's top-level shape (exact `_id` or not)."""
+
+    def __init__(self) -> None:
+        self.count: dict[str, int] = defaultdict(int)
+        self.micros: dict[str, int] = defaultdict(int)
+        self._shapes: dict[int, str] = {}
+
+    @staticmethod
+    def shape(event: monitoring.CommandStartedEvent) -> str:
+        name = event.command_name
+        cmd = event.command
+        target = cmd.get(name)
+        flt: Any = cmd.get("filter")
+        statements: Any = cmd.get({"update": "updates", "delete": "deletes"}.get(name, ""))
+        if statements:
+            flt = statements[0].get("q")
+        if isinstance(flt, dict) and "_id" in flt:
+            by = "_id $in" if isinstance(flt["_id"], dict) else "exact _id"
+            by += " + " + ",".join(k for k in flt if k != "_id") if len(flt) > 1 else ""
+        elif isinstance(flt, dict):
+            by = ",".join(flt) or "all"
+        else:
+            by = "-"
+        return f"{name} {target} [{by}]"
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self._shapes[event.request_id] = self.shape(event)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._done(event.request_id, event.duration_micros)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._done(event.request_id, event.duration_micros)
+
+    def _done(self, request_id: int, micros: int) -> None:
+        shape = self._shapes.pop(request_id, "?")
+        self.count[shape] += 1
+        self.micros[shape] += micros
+
+    def reset(self) -> None:
+        self.count.clear()
+        self.micros.clear()
+
+
+class Spans:
+    """Wall time spent in named steps (time.perf_counter around awaited calls)."""
+
+    def __init__(self) -> None:
+        self.count: dict[str, int] = defaultdict(int)
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def wrap_async(self, name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                self.count[name] += 1
+                self.seconds[name] += time.perf_counter() - began
+
+        return timed
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.count[name] += 1
+                self.seconds[name] += time.perf_counter() - began
+
+        return timed
+
+    def reset(self) -> None:
+        self.count.clear()
+        self.seconds.clear()
+
+
+def instrument(app: Any, spans: Spans) -> None:
+    """Time each step of a resolution inside the running keyvault (the bench's own process)."""
+    vault = app.state.vault
+    fence = vault.freshness._fence
+    fence._consumer.end_offsets = spans.wrap_async(
+        "fence: Kafka ListOffsets", fence._consumer.end_offsets
+    )
+    vault.freshness.check = spans.wrap_async("fence: check (total)", vault.freshness.check)
+    vault.store.key_material = spans.wrap_async("key lookup (store)", vault.store.key_material)
+    vault.audit_log.record_many = spans.wrap_async(
+        "audit: record_many (group commit)", vault.audit_log.record_many
+    )
+    vault.store.add_audits = spans.wrap_async("audit: store insert", vault.store.add_audits)
+    vault.resolve = spans.wrap_async("resolve (server side, total)", vault.resolve)
+    for attr, name in (("decrypt_secret", "crypto: unwrap + decrypt"), ("seal", "crypto: seal")):
+        setattr(vault_module, attr, spans.wrap(name, getattr(vault_module, attr)))
+
+
+async def floor_latency(n: int) -> dict[str, float]:
+    """The FerretDB floor: one sequential insert_one, and one find by exact `_id`, alone (ms)."""
+    url = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
+    coll = client[f"bench_floor_{secrets.token_hex(4)}"]["audit"]
+    try:
+        await coll.insert_one({"_id": "warm"})
+        inserts = []
+        for i in range(n):
+            began = time.perf_counter()
+            await coll.insert_one({"_id": f"a{i}", "org_id": "org", "at": i, "key_id": "k"})
+            inserts.append((time.perf_counter() - began) * 1000)
+        finds = []
+        for i in range(n):
+            began = time.perf_counter()
+            await coll.find_one({"_id": f"a{i}"})
+            finds.append((time.perf_counter() - began) * 1000)
+        return {"insert_p50": statistics.median(inserts), "find_id_p50": statistics.median(finds)}
+    finally:
+        await client.drop_database(coll.database.name)
+        await client.close()
+
+
 def crypto_costs(n: int) -> dict[str, float]:
     """Microseconds per encrypt (fresh data key + wrap) and per decrypt (unwrap + open)."""
     keyring = LocalKeyring([new_version_entry("bench-")])
@@ -61,7 +187,9 @@ def crypto_costs(n: int) -> dict[str, float]:
     return {"encrypt_us": enc, "decrypt_us": dec}
 
 
-async def resolution_latency(sequential: int, concurrent: int, width: int) -> dict[str, float]:
+async def resolution_latency(
+    sequential: int, concurrent: int, width: int, timer: CommandTimer, spans: Spans
+) -> dict[str, Any]:
     suffix = f".bench{secrets.token_hex(4)}"
     settings = KeyvaultSettings(
         kafka_topic_suffix=suffix,
@@ -73,9 +201,8 @@ async def resolution_latency(sequential: int, concurrent: int, width: int) -> di
         log_level="WARNING",
     )
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -129,7 +256,13 @@ async def resolution_latency(sequential: int, concurrent: int, width: int) -> di
                 await asyncio.sleep(0.05)
         for _ in range(20):
             await one()
+        instrument(app, spans)
+        await asyncio.sleep(1.5)  # let the first last_used write pass
+        timer.reset()
+        spans.reset()
         samples = [await one() for _ in range(sequential)]
+        commands = {k: (timer.count[k], timer.micros[k]) for k in timer.count}
+        steps = {k: (spans.count[k], spans.seconds[k]) for k in spans.count}
         began = time.perf_counter()
         sem = asyncio.Semaphore(width)
 
@@ -146,6 +279,8 @@ async def resolution_latency(sequential: int, concurrent: int, width: int) -> di
             "loaded_p50": statistics.median(loaded),
             "loaded_p99": _pct(list(loaded), 0.99),
             "throughput": concurrent / wall,
+            "commands": commands,
+            "steps": steps,
         }
     finally:
         await producer.stop()
@@ -164,7 +299,41 @@ def main() -> None:
     parser.add_argument("--crypto", type=int, default=5000)
     args = parser.parse_args()
     costs = crypto_costs(args.crypto)
-    lat = asyncio.run(resolution_latency(args.sequential, args.concurrent, args.width))
+    timer = CommandTimer()
+    monitoring.register(timer)  # every MongoClient created from here on reports to it
+    spans = Spans()
+    lat = asyncio.run(
+        resolution_latency(args.sequential, args.concurrent, args.width, timer, spans)
+    )
+    floor = asyncio.run(floor_latency(200))
+    n = args.sequential
+    breakdown = [
+        "",
+        f"Per resolution, sequential phase ({n} calls; wall time in keyvault's process, "
+        "perf_counter spans):",
+        "",
+        "| step | calls per resolution | ms per resolution |",
+        "|---|---|---|",
+        *(
+            f"| {name} | {count / n:.2f} | {secs / n * 1000:.3f} |"
+            for name, (count, secs) in sorted(lat["steps"].items())
+        ),
+        "",
+        "Store commands per resolution, sequential phase (pymongo CommandListener; round trip "
+        "as the driver measures it):",
+        "",
+        "| command [filter] | per resolution | ms per resolution |",
+        "|---|---|---|",
+        *(
+            f"| {name} | {count / n:.3f} | {micros / n / 1000:.3f} |"
+            for name, (count, micros) in sorted(lat["commands"].items())
+        ),
+        "",
+        "FerretDB alone (200 sequential commands, a fresh collection, no keyvault):",
+        "",
+        f"- insert_one p50: {floor['insert_p50']:.3f} ms",
+        f"- find_one by exact `_id` p50: {floor['find_id_p50']:.3f} ms",
+    ]
     lines = [
         "## keyvault",
         "",
@@ -181,6 +350,7 @@ def main() -> None:
         f"| resolutions per second, {args.width} in flight | {lat['throughput']:.0f} |",
         f"| encrypt per key (fresh data key, AES-256-GCM, wrap) | {costs['encrypt_us']:.1f} µs |",
         f"| decrypt per key (unwrap, AES-256-GCM open) | {costs['decrypt_us']:.1f} µs |",
+        *breakdown,
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
