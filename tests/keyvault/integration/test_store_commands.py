@@ -114,6 +114,25 @@ async def test_key_lookup_reads_each_key_by_exact_id(
     assert exact_id_reads(finds), finds
 
 
+async def test_a_key_read_is_by_exact_id_and_scoped_to_its_org(
+    watched: tuple[MongoKeyStore, Commands], unique: str
+) -> None:
+    store, commands = watched
+    org, other = f"org-{unique}", f"other-{unique}"
+    await store.insert_key(key=_key(f"k-{unique}", org), secret=SECRET)
+    commands.clear()
+
+    mine = await store.get_key(org_id=org, key_id=f"k-{unique}")
+    theirs = await store.get_key(org_id=other, key_id=f"k-{unique}")
+
+    assert mine is not None
+    assert mine.id == f"k-{unique}"
+    assert theirs is None
+    finds = commands.finds("keys")
+    assert len(finds) == 2
+    assert exact_id_reads(finds), finds
+
+
 async def test_spend_is_read_by_exact_counter_id(mongo_url: str, db_name: str, unique: str) -> None:
     commands = Commands()
     budgets = MongoBudgetStore(mongo_url, db_name, listeners=[commands])
@@ -147,7 +166,8 @@ async def test_spend_is_read_by_exact_counter_id(mongo_url: str, db_name: str, u
 async def test_a_resolution_reads_its_key_by_exact_id_and_inserts_one_audit_entry(
     settings_factory: Any, producer: Any, mongo_url: str, db_name: str, unique: str
 ) -> None:
-    settings: KeyvaultSettings = settings_factory()
+    # No outbox round during the test: its publish reads the key too.
+    settings: KeyvaultSettings = settings_factory(keyvault_outbox_interval_s=3600)
     commands = Commands()
     store = MongoKeyStore(mongo_url, db_name, listeners=[commands])
     async with serve(create_app(settings, store=store)) as url:

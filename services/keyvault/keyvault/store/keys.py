@@ -182,10 +182,10 @@ class MongoKeyStore:
             raise NameTakenError(f"a provider key named {key.name!r} already exists") from None
 
     async def get_key(self, *, org_id: str, key_id: str) -> ProviderKey | None:
-        doc = await self._retrying(
-            lambda: self._keys.find_one({"_id": key_id, "org_id": org_id}), "key read"
-        )
-        return _key(doc) if doc else None
+        # Exact `_id` only (FerretDB scans when `org_id` sits next to it); the org is
+        # checked here, so another org's key id still reads as not found.
+        doc = await self._retrying(lambda: self._keys.find_one({"_id": key_id}), "key read")
+        return _key(doc) if doc and doc.get("org_id") == org_id else None
 
     async def list_keys(self, *, org_id: str, include_deleted: bool) -> list[ProviderKey]:
         query: Doc = {"org_id": org_id}
