@@ -8,8 +8,10 @@ So a resolution's key lookup and a key list's spend read must be exact `_id` rea
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,12 +20,14 @@ import pytest
 from pymongo import monitoring
 
 from keyvault.app import create_app
-from keyvault.domain import EncryptedSecret, ProviderKey
+from keyvault.domain import AssignmentsView, EncryptedSecret, ProviderKey
 from keyvault.domain.budgets import Charge, counter_id, month_of, to_nanos
+from keyvault.service.budgets import BudgetGuard
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoBudgetStore, MongoKeyStore
 from shared.crypto import new_recipient
 from shared.settings import DEV_SERVICE_TOKENS
+from tests.keyvault.fakes import InMemoryKeyStore
 from tests.keyvault.integration.conftest import Running
 from tests.support.servers import serve
 
@@ -210,3 +214,43 @@ async def test_a_resolution_reads_its_key_by_exact_id_and_inserts_one_audit_entr
             await gateway.aclose()
             await runner.aclose()
             await store.close()
+
+
+async def test_concurrent_refusals_of_one_budget_raise_its_alert_with_one_write(
+    mongo_url: str, db_name: str, unique: str
+) -> None:
+    commands = Commands()
+    budgets = MongoBudgetStore(mongo_url, db_name, listeners=[commands])
+    await budgets.open()
+    try:
+        guard = BudgetGuard(store=budgets, keys=InMemoryKeyStore(), assignments=AssignmentsView())
+        org = f"org-{unique}"
+        capped = replace(_key(f"k-{unique}", org), budget_usd_monthly=1.0)
+        first = await guard.admit(
+            org_id=org, workspace_id="ws", execution_id="e-0", key=capped, estimate_usd=1.0
+        )
+        assert first is None  # the whole budget is now held
+        commands.clear()
+
+        refusals = await asyncio.gather(
+            *(
+                guard.admit(
+                    org_id=org,
+                    workspace_id="ws",
+                    execution_id=f"e-{i}",
+                    key=capped,
+                    estimate_usd=0.1,
+                )
+                for i in range(1, 41)
+            )
+        )
+
+        assert all(r is not None and r.scope == "key" for r in refusals)
+        alert_writes = [
+            c for name, c in commands.seen if name == "insert" and c["insert"] == "alerts"
+        ]
+        assert len(alert_writes) == 1  # not one per refused execution
+        stored, _ = await guard.page(org_id=org, limit=10, cursor=None)
+        assert [(a.kind, a.threshold_pct) for a in stored] == [("budget", 100)]
+    finally:
+        await budgets.close()
