@@ -10,6 +10,7 @@ cost plus what is in flight, and concurrent executions at the edge cannot pass i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -63,6 +64,7 @@ class BudgetGuard:
         self.hold_ttl = timedelta(seconds=hold_ttl_s)
         self.clock = clock
         self._raised: set[str] = set()  # alert ids known stored, so refusals skip the insert
+        self._raising: dict[str, asyncio.Future[None]] = {}  # alert id -> its write under way
 
     def _budgets(
         self, *, org_id: str, workspace_id: str, key: ProviderKey
@@ -120,6 +122,22 @@ class BudgetGuard:
         alert_id = f"budget:{refusal.scope}:{refusal.scope_id}:{month}:100"
         if alert_id in self._raised:
             return
+        # Concurrent refusals of one budget share one read and one alert write (a burst at
+        # the edge otherwise wrote the same alert once per refused execution); each still
+        # returns only once the alert is stored.
+        raising = self._raising.get(alert_id)
+        if raising is None:
+            raising = asyncio.ensure_future(
+                self._raise_exhausted(org_id, refusal, month=month, counter=counter)
+            )
+            self._raising[alert_id] = raising
+            raising.add_done_callback(lambda _: self._raising.pop(alert_id, None))
+        await asyncio.shield(raising)
+
+    async def _raise_exhausted(
+        self, org_id: str, refusal: Refusal, *, month: str, counter: str
+    ) -> None:
+        alert_id = f"budget:{refusal.scope}:{refusal.scope_id}:{month}:100"
         spent = from_nanos((await self.store.spent([counter])).get(counter, 0))
         await self._raise(
             [

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from keyvault.domain import (
+    Assignment,
     AssignmentsView,
     AuditAction,
     AuditEntry,
@@ -315,9 +316,13 @@ class Vault:
 
     async def _assigned_material(
         self, *, org_id: str, workspace_id: str, provider: str
-    ) -> tuple[list[tuple[ProviderKey, EncryptedSecret | None]], ProviderRouting | None]:
-        """The workspace's assigned keys with their encrypted secrets (one store read), and
-        its routing of `provider`."""
+    ) -> tuple[
+        list[tuple[ProviderKey, EncryptedSecret | None]], ProviderRouting | None, Assignment | None
+    ]:
+        """The workspace's assigned keys with their encrypted secrets (one exact read per
+        key), its routing of `provider`, and the read model's assignment they were read for
+        (the view replaces an assignment's object on every change, so `is` tells whether it
+        changed since)."""
         assignment = self.assignments.get(workspace_id)
         found: list[tuple[ProviderKey, EncryptedSecret | None]] = []
         if assignment is not None and assignment.org_id == org_id:
@@ -325,14 +330,56 @@ class Vault:
         if assignment is not None and any(
             k.provider == provider and k.status == "active" for k, _ in found
         ):
-            return found, assignment.routing.get(provider)
+            return found, assignment.routing.get(provider), assignment
         if self.directory is not None:
             # The read model may lag a just-made assignment: ask the owner before saying no.
             fresh = await self.directory.fetch(org_id=org_id, workspace_id=workspace_id)
             if fresh is not None and fresh.org_id == org_id:
                 material = await self.store.key_material(org_id=org_id, key_ids=list(fresh.key_ids))
-                return material, fresh.routing.get(provider)
-        return found, None
+                return material, fresh.routing.get(provider), assignment
+        return found, None, assignment
+
+    async def _material_after_fence(
+        self, groups: list[tuple[str, str, str]]
+    ) -> dict[
+        tuple[str, str, str],
+        tuple[list[tuple[ProviderKey, EncryptedSecret | None]], ProviderRouting | None],
+    ]:
+        """Each group's assigned keys as of a passed fence.
+
+        The fence's round trip (Kafka ListOffsets, then the readers catching up) and the
+        store reads are independent, so they run together: a store read started after the
+        request arrived sees every key change made before it. The read model is trusted
+        only once the fence has passed; a group whose assignment the readers replaced
+        meanwhile (an unassign, a reassign) is read again for the current one. A failed
+        fence raises before anything is decided, and the reads in flight are cancelled.
+        """
+        reads = {
+            group: asyncio.ensure_future(
+                self._assigned_material(org_id=group[0], workspace_id=group[1], provider=group[2])
+            )
+            for group in groups
+        }
+        try:
+            if self.freshness is not None:
+                # Fail closed: no key leaves while the assignments read model may be stale
+                # (an unassign not yet applied); ReadModelsBehindError is a 503 the runner
+                # retries.
+                await self.freshness.check()
+            out = {}
+            for (org_id, workspace_id, provider), read in reads.items():
+                found, routing, used = await read
+                if self.assignments.get(workspace_id) is not used:
+                    found, routing, _ = await self._assigned_material(
+                        org_id=org_id, workspace_id=workspace_id, provider=provider
+                    )
+                out[(org_id, workspace_id, provider)] = (found, routing)
+            return out
+        except BaseException:
+            for read in reads.values():
+                read.cancel()
+            await asyncio.gather(*reads.values(), return_exceptions=True)
+            raise
 
     async def resolve(
         self,
@@ -364,15 +411,12 @@ class Vault:
     ) -> list[Resolved | KeyvaultError]:
         """Resolve several executions' keys at once, each answered on its own.
 
-        One store read per distinct (org, workspace) and one decryption per distinct key;
+        One store read per distinct (org, workspace), run while the fence's round trip is in
+        flight (`_material_after_fence`), and one decryption per distinct key;
         every granted resolution is audited (one group-committed write) before any sealed
         key leaves. A refusal (not configured, no more keys, invalid input) is that ask's
         outcome and does not affect the others.
         """
-        if self.freshness is not None:
-            # Fail closed: no key leaves while the assignments read model may be stale (an
-            # unassign not yet applied); ReadModelsBehindError is a 503 the runner retries.
-            await self.freshness.check()
         outcomes: list[Resolved | KeyvaultError | None] = [None] * len(asks)
         groups: dict[tuple[str, str, str], list[int]] = {}
         for i, ask in enumerate(asks):
@@ -388,10 +432,9 @@ class Vault:
 
         granted: list[tuple[int, ProviderKey, SecretValue]] = []
         plain: dict[str, SecretValue | KeyvaultError] = {}  # decrypted once per key id
+        materials = await self._material_after_fence(list(groups))
         for (org_id, workspace_id, provider), members in groups.items():
-            found, routing = await self._assigned_material(
-                org_id=org_id, workspace_id=workspace_id, provider=provider
-            )
+            found, routing = materials[(org_id, workspace_id, provider)]
             secrets = {k.id: secret for k, secret in found}
             live = [k for k, _ in found if k.provider == provider and k.status == "active"]
             rotation = self.rotations.of(org_id, workspace_id, provider)

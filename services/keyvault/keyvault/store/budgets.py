@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ from bson.int64 import Int64
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+from pymongo.monitoring import CommandListener
 
 from keyvault.domain import StoreUnavailableError
 from keyvault.domain.budgets import Charge, CounterMove, Hold, counter_id
@@ -48,9 +49,17 @@ class MongoBudgetStore:
     """Counters `budget_counters`, holds `budget_holds`, settled markers `budget_settled`,
     alerts `alerts`."""
 
-    def __init__(self, url: str, db_name: str, *, retries: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        db_name: str,
+        *,
+        retries: int = 5,
+        listeners: Sequence[CommandListener] = (),
+    ) -> None:
+        # `listeners`: pymongo command listeners (tests and benchmarks count the commands).
         self._client: AsyncMongoClient[Doc] = AsyncMongoClient(
-            url, tz_aware=True, serverSelectionTimeoutMS=5000
+            url, tz_aware=True, serverSelectionTimeoutMS=5000, event_listeners=list(listeners)
         )
         self._backoff = Backoff(
             attempts=retries + 1, first_pause_s=0.02, max_pause_s=0.3, jitter=True
@@ -261,8 +270,15 @@ class MongoBudgetStore:
     async def spent(self, counter_ids: list[str]) -> dict[str, int]:
         if not counter_ids:
             return {}
-        cursor = self._counters.find({"_id": {"$in": counter_ids}}, {"spent": 1})
-        return {d["_id"]: int(d.get("spent", 0)) async for d in cursor}
+        # One exact-`_id` read per counter, concurrently: FerretDB scans every org's
+        # counters for a `$in`, and only `{"_id": v}` is answered from its primary key.
+        docs = await asyncio.gather(
+            *(
+                self._counters.find_one({"_id": cid}, {"spent": 1})
+                for cid in dict.fromkeys(counter_ids)
+            )
+        )
+        return {d["_id"]: int(d.get("spent", 0)) for d in docs if d is not None}
 
     async def used(self, counter_id: str) -> int:
         doc = await self._counters.find_one({"_id": counter_id}, {"used": 1})

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -12,6 +13,7 @@ from bson.binary import Binary
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.monitoring import CommandListener
 
 from keyvault.domain import (
     AuditEntry,
@@ -86,9 +88,11 @@ class MongoKeyStore:
         backoff_base_s: float = 0.02,
         backoff_max_s: float = 0.3,
         slot_grace_s: float = 60.0,
+        listeners: Sequence[CommandListener] = (),
     ) -> None:
+        # `listeners`: pymongo command listeners (tests and benchmarks count the commands).
         self._client: AsyncMongoClient[Doc] = AsyncMongoClient(
-            url, tz_aware=True, serverSelectionTimeoutMS=5000
+            url, tz_aware=True, serverSelectionTimeoutMS=5000, event_listeners=list(listeners)
         )
         # Short jittered pauses: resolutions wait on these reads.
         self._backoff = Backoff(
@@ -178,10 +182,10 @@ class MongoKeyStore:
             raise NameTakenError(f"a provider key named {key.name!r} already exists") from None
 
     async def get_key(self, *, org_id: str, key_id: str) -> ProviderKey | None:
-        doc = await self._retrying(
-            lambda: self._keys.find_one({"_id": key_id, "org_id": org_id}), "key read"
-        )
-        return _key(doc) if doc else None
+        # Exact `_id` only (FerretDB scans when `org_id` sits next to it); the org is
+        # checked here, so another org's key id still reads as not found.
+        doc = await self._retrying(lambda: self._keys.find_one({"_id": key_id}), "key read")
+        return _key(doc) if doc and doc.get("org_id") == org_id else None
 
     async def list_keys(self, *, org_id: str, include_deleted: bool) -> list[ProviderKey]:
         query: Doc = {"org_id": org_id}
@@ -196,11 +200,14 @@ class MongoKeyStore:
         if not key_ids:
             return []
 
-        async def read() -> dict[str, Doc]:
-            query = {"_id": {"$in": key_ids}, "org_id": org_id}
-            return {d["_id"]: d async for d in self._keys.find(query)}
+        # One exact-`_id` read per key, concurrently: FerretDB answers only `{"_id": v}`
+        # from its primary key; `$in` or an `org_id` next to `_id` scans every org's keys
+        # (5,000 keys: 0.9 ms against 180–230 ms). The org is checked here instead.
+        async def read(key_id: str) -> Doc | None:
+            return await self._retrying(lambda: self._keys.find_one({"_id": key_id}), "key lookup")
 
-        found = await self._retrying(read, "key lookup")
+        docs = await asyncio.gather(*(read(k) for k in dict.fromkeys(key_ids)))
+        found = {d["_id"]: d for d in docs if d is not None and d.get("org_id") == org_id}
         out: list[tuple[ProviderKey, EncryptedSecret | None]] = []
         for key_id in key_ids:
             doc = found.get(key_id)
