@@ -25,6 +25,7 @@ from gateway.service import (
     DevTokenVerifier,
     EitherTokenVerifier,
     Gateway,
+    KeyLists,
     OidcTokenVerifier,
     TokenVerifier,
     VerifiedTokenCache,
@@ -165,6 +166,11 @@ def create_app(
             verifier=VerifiedTokenCache(_verifier(settings, oidc)),
             oidc=oidc,
             models=WorkspaceModels(view, read_models) if read_models is not None else None,
+            key_lists=(
+                KeyLists(view, read_models, ttl_s=settings.gateway_key_list_ttl_s)
+                if read_models is not None and settings.gateway_key_list_ttl_s > 0
+                else None
+            ),
         )
         try:
             yield

@@ -188,6 +188,14 @@ class WorkspaceModelsView:
     def __init__(self) -> None:
         self._workspaces: dict[str, KnownWorkspace] = {}
         self._keys: dict[str, KnownKey] = {}
+        # Bumped by every key change of the org (and `_all` by one of an unknown org): what
+        # was read from keyvault before a bump is out of date.
+        self._key_changes: dict[str, int] = {}
+        self._all_key_changes = 0
+
+    def key_generation(self, org_id: str) -> tuple[int, int]:
+        """Changes to `org_id`'s keys seen so far (compare, never interpret)."""
+        return self._all_key_changes, self._key_changes.get(org_id, 0)
 
     def apply_workspace(self, workspace_id: str, event: WorkspaceAssignmentsChanged | None) -> None:
         """Record the workspace's latest state; a tombstone forgets it (unknown: ask)."""
@@ -202,6 +210,11 @@ class WorkspaceModelsView:
         """Record the key's latest state; deletion is final (a replayed "active" cannot revive
         it), and a tombstone of a key counts as its deletion."""
         previous = self._keys.get(key_id)
+        org_id = event.org_id if event is not None else previous.org_id if previous else None
+        if org_id is None:
+            self._all_key_changes += 1
+        else:
+            self._key_changes[org_id] = self._key_changes.get(org_id, 0) + 1
         if previous is not None and not previous.live:
             return
         if event is None:

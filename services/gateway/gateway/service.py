@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from gateway.domain import (
     InvalidTokenError,
     MembershipError,
     Principal,
+    ReadModelsBehindError,
     Role,
     WorkspaceModelsView,
     principal_from_claims,
@@ -231,6 +232,8 @@ class Gateway:
     oidc: OidcProvider | None = None
     models: WorkspaceModels | None = None
     """The read model answering a workspace's models; None: ask workspace every time."""
+    key_lists: KeyLists | None = None
+    """Key lists reused while current; None: ask keyvault every time."""
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,92 @@ class WorkspaceModels:
         await self.freshness.check()
         providers = self.view.providers(org_id, workspace_id)
         return None if providers is None else models_for_providers(providers)
+
+
+@dataclass
+class _KeyList:
+    generation: tuple[int, int]
+    at: float
+    data: Any
+
+
+class KeyLists:
+    """The organization's key list (`GET /ai-providers`) as keyvault answered it, reused for
+    up to `ttl_s` while no change to the org's keys has been seen.
+
+    Key metadata is never stale: each answer first passes `freshness` (the readers have
+    applied `keyvault.keys.v1` up to its end offsets fetched after the request arrived, and
+    keyvault publishes a change there before it answers the write), and any change to the
+    org's keys seen on the topic (or written through this gateway) makes the next answer a
+    fresh read. Only `last_used_at` and `spent_usd_month` may be up to `ttl_s` old; keyvault
+    itself writes the first at most once a second and settles the second within half a
+    second. Concurrent misses of one org share one read. While the read model cannot prove
+    itself current, every answer is read from keyvault (never a cached one).
+    """
+
+    def __init__(
+        self,
+        view: WorkspaceModelsView,
+        freshness: Freshness,
+        *,
+        ttl_s: float = 1.0,
+        max_orgs: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.view = view
+        self.freshness = freshness
+        self.ttl_s = ttl_s
+        self.max_orgs = max_orgs
+        self.clock = clock
+        self._lists: OrderedDict[str, _KeyList] = OrderedDict()
+        self._reading: dict[str, tuple[tuple[int, int], asyncio.Future[Any]]] = {}
+
+    def forget(self, org_id: str) -> None:
+        """This gateway changed the org's keys: the next answer is a fresh read."""
+        self._lists.pop(org_id, None)
+        self._reading.pop(org_id, None)
+
+    async def list(self, org_id: str, read: Callable[[], Awaitable[Any]]) -> Any:
+        """The org's key list: reused while current (see the class), else `read()`."""
+        try:
+            await self.freshness.check()
+        except ReadModelsBehindError:
+            return await read()
+        generation = self.view.key_generation(org_id)
+        cached = self._lists.get(org_id)
+        now = self.clock()
+        if cached is not None and cached.generation == generation and now - cached.at < self.ttl_s:
+            return cached.data
+        reading = self._reading.get(org_id)
+        if reading is not None and reading[0] == generation:
+            try:
+                return await asyncio.shield(reading[1])
+            except asyncio.CancelledError:
+                if not reading[1].cancelled():
+                    raise  # this request was cancelled
+                return await read()  # the shared read's request was cancelled, not this one
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._reading[org_id] = (generation, future)
+        try:
+            data = await read()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            if self._reading.get(org_id, (None, None))[1] is future:
+                del self._reading[org_id]
+        future.set_result(data)
+        # Stamped with the generation and time from before the read: a change seen while
+        # it was in flight makes it out of date at once.
+        self._lists[org_id] = _KeyList(generation, now, data)
+        self._lists.move_to_end(org_id)
+        while len(self._lists) > self.max_orgs:
+            self._lists.popitem(last=False)
+        return data
 
 
 async def plan_with_key_count(gw: Gateway, org_id: str, plan: Any = None) -> dict[str, Any]:

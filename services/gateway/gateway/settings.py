@@ -61,6 +61,14 @@ class GatewaySettings(BaseServiceSettings):
         description="How long `GET /workspaces/{id}/models` waits for the read model of the "
         "state topics to apply every write made before the request; then 503.",
     )
+    gateway_key_list_ttl_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="How long `GET /ai-providers` reuses an org's key list while no change to "
+        "its keys has been seen on keyvault.keys.v1 (only last_used_at and spent_usd_month "
+        "can be this old); 0 = ask keyvault every time.",
+    )
 
     gateway_web_dir: str = Field(
         "services/web/dist",

@@ -192,3 +192,31 @@ async def test_kafka_down_the_route_answers_503_and_the_gateway_stays_ready(
             got = await cut_off.get(f"/workspaces/{ws}/models", headers=auth(org, "MEMBER"))
             assert_problem(got, 503, "dependency_unavailable")
             assert (await cut_off.get("/readyz")).status_code == 200
+
+
+async def test_a_key_change_is_listed_at_once_on_every_replica(live: Stack, org: str) -> None:
+    """`GET /ai-providers` reuses an org's list only while no change to its keys was seen:
+    a key added, renamed or deleted through one gateway is listed so by the other at once."""
+
+    async def names(c: httpx.AsyncClient) -> dict[str, str]:
+        got = await c.get("/ai-providers", headers=auth(org))
+        assert got.status_code == 200, got.text
+        return {k["id"]: k["name"] for k in got.json()["items"]}
+
+    async with api(live.gateways[0]) as first, api(live.gateways[1]) as second:
+        for round_ in range(3):
+            before = await names(second)  # both replicas have a list of the org now
+            await names(first)
+            key_id = await add_key(first, org, "anthropic")
+            assert set(await names(second)) == {*before, key_id}
+            renamed = f"renamed-{round_}"
+            got = await first.patch(
+                f"/ai-providers/{key_id}", json={"name": renamed}, headers=auth(org)
+            )
+            assert got.status_code == 200, got.text
+            assert (await names(second))[key_id] == renamed
+            assert (await names(first))[key_id] == renamed
+            got = await first.delete(f"/ai-providers/{key_id}", headers=auth(org))
+            assert got.status_code == 204, got.text
+            assert key_id not in await names(second)
+            assert key_id not in await names(first)

@@ -20,8 +20,20 @@ def _keys(org_id: str) -> str:
 @router.get("/ai-providers", responses={**ok(200, {"items": [PROVIDER_KEY]}), **errors(403)})
 async def list_provider_keys(gw: GatewayDep, who: OwnerDep) -> ProviderKeyList:
     """List the organization's provider keys; only masked previews, never a key."""
-    data = await gw.keyvault.call("GET", _keys(who.org_id))
-    return ProviderKeyList.model_validate(data)
+
+    async def read() -> ProviderKeyList:
+        return ProviderKeyList.model_validate(await gw.keyvault.call("GET", _keys(who.org_id)))
+
+    if gw.key_lists is None:
+        return await read()
+    listed: ProviderKeyList = await gw.key_lists.list(who.org_id, read)
+    return listed
+
+
+def _changed(gw: GatewayDep, org_id: str) -> None:
+    """This gateway wrote the org's keys: its next key list is read afresh."""
+    if gw.key_lists is not None:
+        gw.key_lists.forget(org_id)
 
 
 @router.post(
@@ -34,7 +46,10 @@ async def create_provider_key(
 ) -> ProviderKey:
     """Store a provider key encrypted; the answer carries only its masked preview."""
     payload = {**body.model_dump(mode="json"), "actor": who.user_id}
-    data = await gw.keyvault.call("POST", _keys(who.org_id), json=payload)
+    try:
+        data = await gw.keyvault.call("POST", _keys(who.org_id), json=payload)
+    finally:
+        _changed(gw, who.org_id)
     return ProviderKey.model_validate(data)
 
 
@@ -48,20 +63,29 @@ async def update_provider_key(
     """Rename a provider key, replace its value in place (same id and assignments), and/or
     set its monthly budget and expiry."""
     key_id = object_id(key_id, "provider key")
-    data = await gw.keyvault.call(
+    try:
+        data = await _patch_key(gw, who.org_id, key_id, body, who.user_id)
+    finally:
+        _changed(gw, who.org_id)
+    return ProviderKey.model_validate(data)
+
+
+async def _patch_key(
+    gw: GatewayDep, org_id: str, key_id: str, body: ProviderKeyUpdate, actor: str
+) -> object:
+    return await gw.keyvault.call(
         "PATCH",
-        f"{_keys(who.org_id)}/{seg(key_id)}",
+        f"{_keys(org_id)}/{seg(key_id)}",
         json={
             **body.model_dump(mode="json", exclude_none=True),
             # A budget or expiry sent as null clears it; one not sent stays as it is.
             **body.model_dump(
                 mode="json", include={"budget_usd_monthly", "expires_at"}, exclude_unset=True
             ),
-            "actor": who.user_id,
+            "actor": actor,
         },
         not_found=KEY_NOT_FOUND,
     )
-    return ProviderKey.model_validate(data)
 
 
 @router.delete(
@@ -73,10 +97,13 @@ async def update_provider_key(
 async def delete_provider_key(key_id: str, gw: GatewayDep, who: OwnerDep) -> Response:
     """Delete a provider key; it leaves every workspace at once and frees its plan slot."""
     key_id = object_id(key_id, "provider key")
-    await gw.keyvault.call(
-        "DELETE",
-        f"{_keys(who.org_id)}/{seg(key_id)}",
-        params={"actor": who.user_id},
-        not_found=KEY_NOT_FOUND,
-    )
+    try:
+        await gw.keyvault.call(
+            "DELETE",
+            f"{_keys(who.org_id)}/{seg(key_id)}",
+            params={"actor": who.user_id},
+            not_found=KEY_NOT_FOUND,
+        )
+    finally:
+        _changed(gw, who.org_id)
     return Response(status_code=204)
