@@ -18,8 +18,9 @@ requests of one fetched batch claim with one `insert_many`, results finishing to
 stored with one `insert_many`, and each caller returns only after its own document is stored.
 
 Owner and lease (issue 12, fix 3): a claim is `{_id, owner, lease_until}`; `owner` is the
-runner instance (`RUNNER_INSTANCE_ID`), `lease_until` is renewed every `lease_s / 3` while the
-execution runs (one `update_many` for every lease this runner holds). A claim that clashes
+runner instance (`RUNNER_INSTANCE_ID`), `lease_until` is renewed once two thirds of it or less is
+left while the execution runs (one `update_many` for the leases due; an execution that ends
+within `lease_s / 3` is never renewed). A claim that clashes
 with an existing one, with no stored result, is taken over only when it is ours or its lease
 has expired (one `find_one_and_update` whose filter says so: single-document and atomic on
 FerretDB); otherwise the runner does not call the provider but waits: every `poll_s` one
@@ -108,7 +109,8 @@ class MongoDedupeStore:
         self._lease = timedelta(seconds=lease_s)
         self._poll_s = poll_s
         self._clock = clock
-        self._held: set[str] = set()  # claims this runner holds and renews
+        # Claims this runner holds and renews: key -> when its lease (as last written) ends.
+        self._held: dict[str, datetime] = {}
         self._waiting: dict[str, list[asyncio.Future[ExecutionResult | None]]] = {}
         self._keeper: asyncio.Task[None] | None = None
         self._closed = False
@@ -179,14 +181,14 @@ class MongoDedupeStore:
                 if not futures:
                     self._waiting.pop(key, None)
         if outcome is None:
-            self._held.add(key)
+            self._held[key] = self._clock() + self._lease
             self._start_keeper()
         return outcome
 
     def release(self, *, org_id: str, execution_id: str) -> None:
         """Stop renewing the lease of an execution this runner no longer works on (its result
         is stored, or the attempt failed): the lease then expires on its own."""
-        self._held.discard(dedupe_key(org_id, execution_id))
+        self._held.pop(dedupe_key(org_id, execution_id), None)
 
     async def put(self, *, result: ExecutionResult) -> ExecutionResult:
         stored = await self.inserts.submit(result)
@@ -249,12 +251,10 @@ class MongoDedupeStore:
         """Renew held leases every `lease / 3`; every `poll_s`, answer waiters whose result
         was stored and take over claims whose lease expired."""
         renew_every = self._lease.total_seconds() / 3
-        renewed = self._clock()
         while self._held or self._waiting:
             await asyncio.sleep(min(self._poll_s, renew_every))
             try:
-                if self._held and (self._clock() - renewed).total_seconds() >= renew_every:
-                    renewed = self._clock()
+                if self._held:
                     await self._renew()
                 if self._waiting:
                     await self._poll_waiters()
@@ -262,10 +262,27 @@ class MongoDedupeStore:
                 log.warning("claim lease keeper: %s", type(exc).__name__)
 
     async def _renew(self) -> None:
-        keys = list(self._held)
+        """Renew the leases that are due: those with two thirds of the lease or less left.
+
+        An execution that finishes within a third of the lease (nearly all of them) is never
+        renewed, so no write touches `claims` while it runs. That matters on FerretDB, where
+        an `_id $in` update scans the whole collection (claims of every execution retained,
+        days of them): renewing every held lease every `lease / 3` took seconds of FerretDB's
+        write lock once the collection held tens of thousands of claims, and stalled every
+        other write meanwhile.
+        """
+        now = self._clock()
+        due_by = now + self._lease * 2 / 3
+        keys = [k for k, until in self._held.items() if until <= due_by]
+        if not keys:
+            return
+        lease = self._lease_doc()
         reply = await self._claims.update_many(
-            {"_id": {"$in": keys}, "owner": self.owner}, {"$set": self._lease_doc()}
+            {"_id": {"$in": keys}, "owner": self.owner}, {"$set": lease}
         )
+        for key in keys:
+            if key in self._held:
+                self._held[key] = lease["lease_until"]
         if reply.matched_count < len(keys):
             # Released meanwhile, or taken over after our lease lapsed (store outage, stall).
             lost = [k for k in keys if k in self._held]

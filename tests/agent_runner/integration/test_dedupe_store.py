@@ -110,3 +110,63 @@ async def test_the_same_execution_id_in_two_orgs_is_two_executions(
         assert list(both) == [None, None]
     finally:
         await store.close()
+
+
+async def test_only_leases_that_are_due_are_renewed(mongo_url: str, db_name: str) -> None:
+    """An execution shorter than a third of the lease is never renewed (no write to
+    `claims` while it runs: on FerretDB an `_id $in` update scans every retained claim); one
+    that runs longer is renewed once two thirds of its lease or less is left."""
+    from datetime import UTC, datetime, timedelta
+
+    from pymongo import monitoring
+
+    class Updates(monitoring.CommandListener):
+        def __init__(self) -> None:
+            self.seen: list[dict[str, Any]] = []
+
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.command_name == "update" and event.command.get("update") == "claims":
+                self.seen.append(dict(event.command))
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None: ...
+        def failed(self, event: monitoring.CommandFailedEvent) -> None: ...
+
+    shift = timedelta()
+
+    def clock() -> datetime:
+        return datetime.now(UTC) + shift
+
+    updates = Updates()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongo_url, tz_aware=True, event_listeners=[updates]
+    )
+    store = MongoDedupeStore(
+        client, db_name, owner="runner-a", lease_s=30.0, poll_s=0.02, clock=clock
+    )
+    try:
+        await store.open()
+        assert await store.claim(org_id="org-a", execution_id="short") is None
+        assert await store.claim(org_id="org-a", execution_id="long") is None
+        shift = timedelta(seconds=5)
+        await asyncio.sleep(0.3)  # the keeper has looked about fifteen times
+        store.release(org_id="org-a", execution_id="short")  # "short" ended within 10 s
+        shift = timedelta(seconds=9)
+        assert await store.claim(org_id="org-a", execution_id="fresh") is None
+        await asyncio.sleep(0.1)
+        assert updates.seen == []
+        shift = timedelta(seconds=11)  # "long" has 19 s of its lease left: due; "fresh" 28 s
+        async with asyncio.timeout(10):
+            while not updates.seen:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        assert len(updates.seen) == 1  # renewed once, not again while 30 s are left
+        (statement,) = updates.seen[0]["updates"]
+        assert statement["q"]["_id"] == {"$in": ["org-a/long"]}
+        stored = await client[db_name]["claims"].find_one({"_id": "org-a/long"})
+        assert stored is not None
+        assert stored["lease_until"] > datetime.now(UTC) + timedelta(seconds=35)
+    finally:
+        await store.close()
+        c: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+        await c.drop_database(db_name)
+        await c.close()
