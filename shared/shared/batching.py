@@ -89,3 +89,32 @@ class GroupCommit(Generic[T, R]):
         """Wait until everything submitted so far has been flushed."""
         while self._workers:
             await asyncio.wait(set(self._workers))
+
+
+K = TypeVar("K")
+
+
+class SingleFlight(Generic[K, R]):
+    """Concurrent `run(key, make)` calls with one key share one call of `make()`.
+
+    The shared call runs as a task of its own, so a caller that is cancelled does not cancel
+    it for the others; each caller gets its result or its error. Once it ends, the next
+    `run` of that key calls `make()` again (nothing is cached here).
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[K, asyncio.Future[R]] = {}
+
+    async def run(self, key: K, make: Callable[[], Awaitable[R]]) -> R:
+        running = self._running.get(key)
+        if running is None:
+            running = asyncio.ensure_future(make())
+            self._running[key] = running
+            running.add_done_callback(lambda done: self._ended(key, done))
+        return await asyncio.shield(running)
+
+    def _ended(self, key: K, done: asyncio.Future[R]) -> None:
+        if self._running.get(key) is done:
+            del self._running[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: no warning when every caller was cancelled

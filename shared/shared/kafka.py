@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 from faststream.security import BaseSecurity, SASLScram256, SASLScram512
+from pydantic import BaseModel
 
 from shared.contracts.topics import Topics
 from shared.settings import KafkaSettings
@@ -261,6 +262,30 @@ class StateTopicReader:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self._close_consumer()
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def model_reader(
+    kafka: KafkaSettings,
+    topic: str,
+    model: type[M],
+    key_of: Callable[[M], str],
+    apply: Callable[[str, M | None], None],
+) -> StateTopicReader:
+    """A reader applying every record of a compacted topic to a read model: `apply(key_of(
+    event), event)`, and `apply(record key, None)` for a tombstone. A record that is not a
+    valid `model` is logged and skipped by the reader."""
+
+    async def on_record(record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.value is None:
+            apply((record.key or b"").decode(), None)
+            return
+        event = model.model_validate_json(record.value)
+        apply(key_of(event), event)
+
+    return StateTopicReader(kafka, topic, on_record)
 
 
 class ReaderStoppedError(RuntimeError):

@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from gateway.domain import BusUnavailableError, ReadModelsBehindError, WorkspaceModelsView
@@ -30,7 +30,7 @@ from shared.contracts import (
     Topics,
     WorkspaceAssignmentsChanged,
 )
-from shared.kafka import ReaderStoppedError, ReadFence, StateTopicReader, client_options
+from shared.kafka import ReaderStoppedError, ReadFence, client_options, model_reader
 from shared.settings import KafkaSettings
 from shared.tracing import EXECUTION, consuming, producing
 
@@ -292,32 +292,23 @@ class StateReadModels:
         start_wait_s: float = 10.0,
     ) -> None:
         self._kafka = kafka
-        self._view = view
         self._timeout_s = timeout_s
         self._start_wait_s = start_wait_s
         self.readers = [
-            StateTopicReader(kafka, topics.assignments, self._on_workspace),
-            StateTopicReader(kafka, topics.keys, self._on_key),
+            model_reader(
+                kafka,
+                topics.assignments,
+                WorkspaceAssignmentsChanged,
+                lambda e: e.workspace_id,
+                view.apply_workspace,
+            ),
+            model_reader(
+                kafka, topics.keys, ProviderKeyChanged, lambda e: e.key_id, view.apply_key
+            ),
         ]
         self._fence: ReadFence | None = None
         self._task: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
-
-    async def _on_workspace(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        key = (record.key or b"").decode()
-        if record.value is None:
-            self._view.apply_workspace(key, None)
-            return
-        event = WorkspaceAssignmentsChanged.model_validate_json(record.value)
-        self._view.apply_workspace(event.workspace_id, event)
-
-    async def _on_key(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        key = (record.key or b"").decode()
-        if record.value is None:
-            self._view.apply_key(key, None)
-            return
-        event = ProviderKeyChanged.model_validate_json(record.value)
-        self._view.apply_key(event.key_id, event)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._connect(), name="gateway-read-models")

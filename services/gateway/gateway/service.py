@@ -35,6 +35,7 @@ from gateway.domain import (
     principal_from_claims,
 )
 from gateway.settings import GatewaySettings
+from shared.batching import SingleFlight
 from shared.catalog import CatalogModel, models_for_providers
 from shared.contracts import ExecutionResult, utcnow
 from shared.web import ProblemError
@@ -256,9 +257,13 @@ class WorkspaceModels:
         return None if providers is None else models_for_providers(providers)
 
 
+Generation = tuple[int, int, int]
+"""Key changes seen: on the topic for any org, for the org, and made through this gateway."""
+
+
 @dataclass
 class _KeyList:
-    generation: tuple[int, int]
+    generation: Generation
     at: float
     data: Any
 
@@ -292,12 +297,16 @@ class KeyLists:
         self.max_orgs = max_orgs
         self.clock = clock
         self._lists: OrderedDict[str, _KeyList] = OrderedDict()
-        self._reading: dict[str, tuple[tuple[int, int], asyncio.Future[Any]]] = {}
+        self._reads: SingleFlight[tuple[str, Generation], Any] = SingleFlight()
+        self._own_writes: dict[str, int] = {}  # org -> key writes made through this gateway
 
     def forget(self, org_id: str) -> None:
-        """This gateway changed the org's keys: the next answer is a fresh read."""
-        self._lists.pop(org_id, None)
-        self._reading.pop(org_id, None)
+        """This gateway changed the org's keys: the next answer is a fresh read, and a read
+        in flight meanwhile is not kept."""
+        self._own_writes[org_id] = self._own_writes.get(org_id, 0) + 1
+
+    def _generation(self, org_id: str) -> Generation:
+        return (*self.view.key_generation(org_id), self._own_writes.get(org_id, 0))
 
     async def list(self, org_id: str, read: Callable[[], Awaitable[Any]]) -> Any:
         """The org's key list: reused while current (see the class), else `read()`."""
@@ -305,37 +314,21 @@ class KeyLists:
             await self.freshness.check()
         except ReadModelsBehindError:
             return await read()
-        generation = self.view.key_generation(org_id)
+        generation, now = self._generation(org_id), self.clock()
         cached = self._lists.get(org_id)
-        now = self.clock()
         if cached is not None and cached.generation == generation and now - cached.at < self.ttl_s:
             return cached.data
-        reading = self._reading.get(org_id)
-        if reading is not None and reading[0] == generation:
-            try:
-                return await asyncio.shield(reading[1])
-            except asyncio.CancelledError:
-                if not reading[1].cancelled():
-                    raise  # this request was cancelled
-                return await read()  # the shared read's request was cancelled, not this one
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._reading[org_id] = (generation, future)
-        try:
-            data = await read()
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody waits
-            raise
-        finally:
-            if self._reading.get(org_id, (None, None))[1] is future:
-                del self._reading[org_id]
-        future.set_result(data)
-        # Stamped with the generation and time from before the read: a change seen while
-        # it was in flight makes it out of date at once.
-        self._lists[org_id] = _KeyList(generation, now, data)
+        return await self._reads.run(
+            (org_id, generation), lambda: self._read(org_id, generation, now, read)
+        )
+
+    async def _read(
+        self, org_id: str, generation: Generation, at: float, read: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        # Stamped with the generation and time from before the read: a change seen (or made
+        # here) while it was in flight makes it out of date at once.
+        data = await read()
+        self._lists[org_id] = _KeyList(generation, at, data)
         self._lists.move_to_end(org_id)
         while len(self._lists) > self.max_orgs:
             self._lists.popitem(last=False)

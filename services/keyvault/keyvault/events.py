@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from faststream import AckPolicy
@@ -35,6 +35,7 @@ from shared.kafka import (
     StateTopicReader,
     client_options,
     faststream_security,
+    model_reader,
 )
 from shared.settings import KafkaSettings
 
@@ -141,38 +142,16 @@ def spend_broker(kafka: KafkaSettings, topic: str, group: str, guard: BudgetGuar
     return broker
 
 
-E = TypeVar("E", WorkspaceAssignmentsChanged, OrgPlanChanged)
-
-
-def _state_reader(
-    kafka: KafkaSettings,
-    topic: str,
-    model: type[E],
-    key_of: Callable[[E], str],
-    apply: Callable[[str, E | None], None],
-) -> StateTopicReader:
-    """Applies every record of a compacted topic to a read model; a tombstone is None."""
-
-    async def on_record(record: ConsumerRecord[bytes, bytes]) -> None:
-        if record.value is None:
-            apply((record.key or b"").decode(), None)
-            return
-        event = model.model_validate_json(record.value)
-        apply(key_of(event), event)
-
-    return StateTopicReader(kafka, topic, on_record)
-
-
 def assignments_reader(kafka: KafkaSettings, topic: str, view: AssignmentsView) -> StateTopicReader:
     """Keeps `view` current from workspace.assignments.v1 (from the start of the topic)."""
-    return _state_reader(
+    return model_reader(
         kafka, topic, WorkspaceAssignmentsChanged, lambda e: e.workspace_id, view.apply
     )
 
 
 def plans_reader(kafka: KafkaSettings, topic: str, view: PlansView) -> StateTopicReader:
     """Keeps `view` current from workspace.plans.v1 (from the start of the topic)."""
-    return _state_reader(kafka, topic, OrgPlanChanged, lambda e: e.org_id, view.apply)
+    return model_reader(kafka, topic, OrgPlanChanged, lambda e: e.org_id, view.apply)
 
 
 class FencedReadModels:

@@ -158,3 +158,31 @@ async def test_without_a_current_read_model_every_answer_is_read_from_keyvault(
     fence.behind = True
     assert await lists.list("org-a", kv.read) == {"read": 2}
     assert await lists.list("org-a", kv.read) == {"read": 3}
+
+
+async def test_a_write_through_this_gateway_during_a_read_outdates_that_read(
+    parts: tuple[KeyLists, WorkspaceModelsView, Fence, Clock, Keyvault],
+) -> None:
+    lists, _, _, _, kv = parts
+    kv.gate = asyncio.Event()
+    first = asyncio.create_task(lists.list("org-a", kv.read))
+    await asyncio.sleep(0)
+    lists.forget("org-a")  # e.g. a rename answered while the list was being read
+    kv.gate.set()
+    assert await first == {"read": 1}
+    assert await lists.list("org-a", kv.read) == {"read": 2}
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_shared_read(
+    parts: tuple[KeyLists, WorkspaceModelsView, Fence, Clock, Keyvault],
+) -> None:
+    lists, _, _, _, kv = parts
+    kv.gate = asyncio.Event()
+    first = asyncio.create_task(lists.list("org-a", kv.read))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(lists.list("org-a", kv.read))
+    await asyncio.sleep(0)
+    first.cancel()
+    kv.gate.set()
+    assert await second == {"read": 1}
+    assert kv.reads == 1

@@ -64,28 +64,22 @@ async def update_provider_key(
     set its monthly budget and expiry."""
     key_id = object_id(key_id, "provider key")
     try:
-        data = await _patch_key(gw, who.org_id, key_id, body, who.user_id)
+        data = await gw.keyvault.call(
+            "PATCH",
+            f"{_keys(who.org_id)}/{seg(key_id)}",
+            json={
+                **body.model_dump(mode="json", exclude_none=True),
+                # A budget or expiry sent as null clears it; one not sent stays as it is.
+                **body.model_dump(
+                    mode="json", include={"budget_usd_monthly", "expires_at"}, exclude_unset=True
+                ),
+                "actor": who.user_id,
+            },
+            not_found=KEY_NOT_FOUND,
+        )
     finally:
         _changed(gw, who.org_id)
     return ProviderKey.model_validate(data)
-
-
-async def _patch_key(
-    gw: GatewayDep, org_id: str, key_id: str, body: ProviderKeyUpdate, actor: str
-) -> object:
-    return await gw.keyvault.call(
-        "PATCH",
-        f"{_keys(org_id)}/{seg(key_id)}",
-        json={
-            **body.model_dump(mode="json", exclude_none=True),
-            # A budget or expiry sent as null clears it; one not sent stays as it is.
-            **body.model_dump(
-                mode="json", include={"budget_usd_monthly", "expires_at"}, exclude_unset=True
-            ),
-            "actor": actor,
-        },
-        not_found=KEY_NOT_FOUND,
-    )
 
 
 @router.delete(

@@ -10,7 +10,6 @@ cost plus what is in flight, and concurrent executions at the edge cannot pass i
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -37,6 +36,7 @@ from keyvault.domain.budgets import (
 )
 from keyvault.domain.errors import InvalidCursorError
 from keyvault.domain.ports import AlertEvents, BudgetStore
+from shared.batching import SingleFlight
 from shared.contracts import ExecutionResult, OrgAlertRaised, utcnow
 from shared.paging import InvalidCursorError as MalformedCursor
 from shared.paging import decode_cursor, encode_cursor
@@ -64,7 +64,7 @@ class BudgetGuard:
         self.hold_ttl = timedelta(seconds=hold_ttl_s)
         self.clock = clock
         self._raised: set[str] = set()  # alert ids known stored, so refusals skip the insert
-        self._raising: dict[str, asyncio.Future[None]] = {}  # alert id -> its write under way
+        self._raising: SingleFlight[str, None] = SingleFlight()  # by alert id
 
     def _budgets(
         self, *, org_id: str, workspace_id: str, key: ProviderKey
@@ -125,19 +125,14 @@ class BudgetGuard:
         # Concurrent refusals of one budget share one read and one alert write (a burst at
         # the edge otherwise wrote the same alert once per refused execution); each still
         # returns only once the alert is stored.
-        raising = self._raising.get(alert_id)
-        if raising is None:
-            raising = asyncio.ensure_future(
-                self._raise_exhausted(org_id, refusal, month=month, counter=counter)
-            )
-            self._raising[alert_id] = raising
-            raising.add_done_callback(lambda _: self._raising.pop(alert_id, None))
-        await asyncio.shield(raising)
+        await self._raising.run(
+            alert_id,
+            lambda: self._raise_exhausted(alert_id, org_id, refusal, month=month, counter=counter),
+        )
 
     async def _raise_exhausted(
-        self, org_id: str, refusal: Refusal, *, month: str, counter: str
+        self, alert_id: str, org_id: str, refusal: Refusal, *, month: str, counter: str
     ) -> None:
-        alert_id = f"budget:{refusal.scope}:{refusal.scope_id}:{month}:100"
         spent = from_nanos((await self.store.spent([counter])).get(counter, 0))
         await self._raise(
             [
