@@ -77,13 +77,29 @@ class Upstream:
         raise self._problem(response, not_found)
 
     def _problem(self, response: httpx.Response, not_found: str) -> ProblemError:
-        status = response.status_code
         try:
             body = response.json()
         except ValueError:
             body = {}
-        code = body.get("code") if isinstance(body, dict) else None
-        detail = body.get("detail") if isinstance(body, dict) else None
+        return self.problem(
+            response.status_code,
+            body if isinstance(body, dict) else {},
+            not_found,
+            retry_after=response.headers.get("Retry-After"),
+        )
+
+    def problem(
+        self,
+        status: int,
+        body: dict[str, Any],
+        not_found: str = "not found",
+        *,
+        retry_after: str | int | None = None,
+    ) -> ProblemError:
+        """What the gateway answers for the upstream's error `status` with problem `body`
+        (a whole answer's, or one refused item's of a batch)."""
+        code = body.get("code")
+        detail = body.get("detail")
         if status == 404:
             # One fixed body: another org's object and a missing one look exactly alike.
             return ProblemError(404, "not_found", not_found, title="Not found")
@@ -98,7 +114,7 @@ class Upstream:
                 429,
                 str(code or "rate_limited"),
                 str(detail or "too many requests"),
-                headers={"Retry-After": response.headers.get("Retry-After", "1")},
+                headers={"Retry-After": str(retry_after or 1)},
             )
         if 400 <= status < 500:
             # Keep the upstream's code (plan_limit_reached, name_taken, key_rejected, ...);

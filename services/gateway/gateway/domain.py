@@ -156,6 +156,9 @@ class ReadModelsBehindError(Exception):
     """The read model cannot prove it has applied every write made before the request."""
 
 
+WS_NOT_FOUND = "workspace not found"
+
+
 class WorkspaceNotFoundError(Exception):
     """The workspace is deleted, or belongs to another organization (answered as missing)."""
 

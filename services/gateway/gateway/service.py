@@ -15,14 +15,15 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
 import jwt
 
-from gateway.clients import ACCEPTED_ALGORITHMS, OidcProvider, Upstream, seg
+from gateway.clients import ACCEPTED_ALGORITHMS, OidcProvider, Upstream, seg, unavailable
 from gateway.domain import (
+    WS_NOT_FOUND,
     ClaimMapping,
     ExecutionBus,
     Freshness,
@@ -35,7 +36,7 @@ from gateway.domain import (
     principal_from_claims,
 )
 from gateway.settings import GatewaySettings
-from shared.batching import SingleFlight
+from shared.batching import GroupCommit, SingleFlight
 from shared.catalog import CatalogModel, models_for_providers
 from shared.contracts import ExecutionResult, utcnow
 from shared.web import ProblemError
@@ -221,6 +222,122 @@ def _expiry(token: str) -> float | None:
     return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 
+Outcome = dict[str, Any] | ProblemError
+# A result's JSON is at most this many bytes per character of its output text (escapes).
+_BYTES_PER_CHAR = 6
+_RESULT_OVERHEAD = 4096
+
+
+class WorkspaceBatches:
+    """A gateway's concurrent test runs reach workspace together, per org: one call admits
+    the runs that arrived while the previous call was in flight, one records the results.
+
+    Each caller gets its own item's answer, or its refusal exactly as a call of its own
+    would have been answered (404, 409, 422, 429 with Retry-After); a failed call fails only
+    the items it carried. Results go in calls of at most `max_bytes` (a larger one alone).
+    """
+
+    def __init__(
+        self,
+        workspace: Upstream,
+        *,
+        max_batch: int = 64,
+        concurrency: int = 2,
+        max_bytes: int = 512 * 1024,
+    ) -> None:
+        self.workspace = workspace
+        self.max_bytes = max_bytes
+        self._admissions: GroupCommit[tuple[str, dict[str, Any]], Outcome] = GroupCommit(
+            self._admit_batch, max_batch=max_batch, concurrency=concurrency
+        )
+        self._results: GroupCommit[ExecutionResult, Outcome] = GroupCommit(
+            self._record_batch, max_batch=max_batch, concurrency=concurrency
+        )
+
+    async def admit(self, org_id: str, run: dict[str, Any]) -> dict[str, Any]:
+        """workspace's admission of one test run (`{execution_id, replay}`), or its refusal."""
+        return _answer(await self._admissions.submit((org_id, run)))
+
+    async def record(self, result: ExecutionResult) -> dict[str, Any]:
+        """The execution as the ledger holds it once `result` is recorded."""
+        return _answer(await self._results.submit(result))
+
+    async def _admit_batch(self, batch: list[tuple[str, dict[str, Any]]]) -> list[Outcome]:
+        calls: dict[str, _Call] = {}
+        for i, (org_id, run) in enumerate(batch):
+            calls.setdefault(org_id, _Call(org_id)).add(i, run)
+        return await self._send("test-runs", list(calls.values()), len(batch))
+
+    async def _record_batch(self, batch: list[ExecutionResult]) -> list[Outcome]:
+        calls: list[_Call] = []
+        latest: dict[str, _Call] = {}
+        for i, result in enumerate(batch):
+            size = _RESULT_OVERHEAD + _BYTES_PER_CHAR * len(
+                result.output.text if result.output else ""
+            )
+            call = latest.get(result.org_id)
+            if call is None or (call.indices and call.size + size > self.max_bytes):
+                call = latest[result.org_id] = _Call(result.org_id)
+                calls.append(call)
+            call.add(i, result.model_dump(mode="json"), size)
+        return await self._send("executions/results", calls, len(batch))
+
+    async def _send(self, route: str, calls: list[_Call], count: int) -> list[Outcome]:
+        outcomes: list[Outcome] = [{} for _ in range(count)]
+
+        async def send(call: _Call) -> None:
+            try:
+                data = await self.workspace.call(
+                    "POST",
+                    f"/internal/v1/orgs/{seg(call.org_id)}/{route}",
+                    json={"items": call.items},
+                    not_found=WS_NOT_FOUND,
+                )
+                answers = data.get("items") if isinstance(data, dict) else None
+                if not isinstance(answers, list) or len(answers) != len(call.indices):
+                    raise unavailable("workspace", "gave an unreadable answer")
+            except ProblemError as exc:
+                for i in call.indices:
+                    outcomes[i] = exc
+                return
+            for i, answer in zip(call.indices, answers, strict=True):
+                refused = answer.get("refused") if isinstance(answer, dict) else None
+                outcomes[i] = (
+                    self.workspace.problem(
+                        int(refused.get("status", 503)),
+                        refused,
+                        WS_NOT_FOUND,
+                        retry_after=refused.get("retry_after_s"),
+                    )
+                    if isinstance(refused, dict)
+                    else answer
+                )
+
+        await asyncio.gather(*(send(call) for call in calls))
+        return outcomes
+
+
+@dataclass
+class _Call:
+    """One call to workspace: the org's items and where their answers go in the batch."""
+
+    org_id: str
+    indices: list[int] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, index: int, item: dict[str, Any], size: int = 0) -> None:
+        self.indices.append(index)
+        self.items.append(item)
+        self.size += size
+
+
+def _answer(outcome: Outcome) -> dict[str, Any]:
+    if isinstance(outcome, ProblemError):
+        raise outcome
+    return outcome
+
+
 @dataclass
 class Gateway:
     """What the handlers need: settings, the two internal services and the Kafka bus."""
@@ -235,6 +352,11 @@ class Gateway:
     """The read model answering a workspace's models; None: ask workspace every time."""
     key_lists: KeyLists | None = None
     """Key lists reused while current; None: ask keyvault every time."""
+    batches: WorkspaceBatches = field(init=False)
+    """Test-run admissions and result recordings, sent to workspace together."""
+
+    def __post_init__(self) -> None:
+        self.batches = WorkspaceBatches(self.workspace)
 
 
 @dataclass(frozen=True)
@@ -355,14 +477,12 @@ async def recorded(gw: Gateway, result: ExecutionResult) -> dict[str, Any]:
     show `queued` after this answer showed the outcome. If workspace is down, the answer is
     still the outcome (reads then answer 503 until it is back, never `queued`).
     """
-    path = f"/internal/v1/orgs/{seg(result.org_id)}/executions/{seg(result.execution_id)}/result"
-    body = result.model_dump(mode="json")
     try:
-        stored: dict[str, Any] = await gw.workspace.call("POST", path, json=body)
+        return await gw.batches.record(result)
     except ProblemError as exc:
         log.warning("recording a test run's result failed (%s); answering from Kafka", exc.code)
+        body = result.model_dump(mode="json")
         return {**body, "finished_at": body.get("occurred_at")}
-    return stored
 
 
 async def key_names(gw: Gateway, org_id: str, key_ids: set[str]) -> dict[str, str]:

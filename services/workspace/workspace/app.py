@@ -50,6 +50,10 @@ from workspace.store import MongoLedgerStore, MongoRunBoundsStore, MongoWorkspac
 
 log = logging.getLogger(__name__)
 
+# Requests are small JSON documents; the largest is a gateway's batch of test-run results
+# (it sends at most half of this per call, and a larger single result alone).
+WORKSPACE_MAX_BODY = 1024 * 1024
+
 
 async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:
     while True:
@@ -261,7 +265,7 @@ def create_app(
         log.error("unhandled store error: %s", type(exc).__name__)
         return problem_response(500, "internal_error", "An internal error occurred.")
 
-    app.add_middleware(BodySizeLimit, max_bytes=64 * 1024)
+    app.add_middleware(BodySizeLimit, max_bytes=WORKSPACE_MAX_BODY)
     app.include_router(health_router(ready))
     app.include_router(build_router(settings))
     install_telemetry(app, registry, before=[lag.refresh])

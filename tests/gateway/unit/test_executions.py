@@ -11,7 +11,7 @@ import httpx
 from gateway.events import Waiters
 from shared.contracts import ExecutionOutput, ExecutionResult, ExecutionUsage
 from tests.gateway.fakes import InMemoryExecutionBus
-from tests.gateway.support import FakeUpstreams, assert_problem, auth, problem
+from tests.gateway.support import FakeUpstreams, assert_problem, auth
 
 WS_PATH = "/internal/v1/orgs/org-a/workspaces/ws-1"
 WS = {
@@ -31,27 +31,60 @@ BODY = {
 }
 
 
+RUNS_PATH = "/internal/v1/orgs/org-a/test-runs"
+
+
+def refused(
+    status: int, code: str, detail: str, retry_after_s: int | None = None
+) -> dict[str, Any]:
+    return {
+        "refused": {
+            "status": status,
+            "code": code,
+            "detail": detail,
+            "retry_after_s": retry_after_s,
+        }
+    }
+
+
+def refusing(answer: dict[str, Any]) -> Any:
+    """workspace refusing every test run of a batch with `answer`."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        items = json.loads(request.content)["items"]
+        return httpx.Response(200, json={"items": [answer for _ in items]})
+
+    return handle
+
+
 class Admissions:
-    """workspace's test-run admission, played in memory: keys bind the first execution."""
+    """workspace's test-run admissions, played in memory: keys bind the first execution."""
 
     def __init__(self) -> None:
         self.claims: dict[str, tuple[str, str]] = {}
         self.seen: list[dict[str, Any]] = []
+        self.calls = 0
         self.released: list[str] = []
 
     def admit(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        self.seen.append(body)
+        self.calls += 1
+        items = json.loads(request.content)["items"]
+        self.seen.extend(items)
+        return httpx.Response(200, json={"items": [self._one(item) for item in items]})
+
+    def _one(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body["workspace_id"] != "ws-1":
+            return refused(404, "not_found", "workspace not found")
         key = body.get("idempotency_key")
         if key is None:
-            return httpx.Response(200, json={"execution_id": body["execution_id"], "replay": False})
+            return {"execution_id": body["execution_id"], "replay": False}
         if key in self.claims:
             execution_id, body_hash = self.claims[key]
             if body_hash != body["body_hash"]:
-                return problem(409, "idempotency_conflict", "used with another request body")
-            return httpx.Response(200, json={"execution_id": execution_id, "replay": True})
+                return refused(409, "idempotency_conflict", "used with another request body")
+            return {"execution_id": execution_id, "replay": True}
         self.claims[key] = (body["execution_id"], body["body_hash"])
-        return httpx.Response(200, json={"execution_id": body["execution_id"], "replay": False})
+        return {"execution_id": body["execution_id"], "replay": False}
 
     def release(self, request: httpx.Request) -> httpx.Response:
         key = request.url.path.rsplit("/", 1)[-1]
@@ -62,7 +95,7 @@ class Admissions:
 
 def admitting(upstreams: FakeUpstreams) -> Admissions:
     admissions = Admissions()
-    upstreams.on("workspace", "POST", f"{WS_PATH}/test-runs", admissions.admit)
+    upstreams.on("workspace", "POST", RUNS_PATH, admissions.admit)
     upstreams.on(
         "workspace", "DELETE", "/internal/v1/orgs/org-a/idempotency-keys/K1", admissions.release
     )
@@ -347,9 +380,8 @@ async def test_a_failed_publish_releases_the_key(
 async def test_rate_limited_passes_through_with_retry_after(
     client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
 ) -> None:
-    limited = problem(429, "rate_limited", "this organization may start 60 test runs per 60 s")
-    limited.headers["Retry-After"] = "17"
-    upstreams.on("workspace", "POST", f"{WS_PATH}/test-runs", limited)
+    limited = refused(429, "rate_limited", "this organization may start 60 test runs per 60 s", 17)
+    upstreams.on("workspace", "POST", RUNS_PATH, refusing(limited))
     response = await client.post(RUN, json=BODY, headers=auth("org-a", "MEMBER"))
     got = assert_problem(response, 429, "rate_limited")
     assert "60 test runs per 60 s" in got["detail"]
@@ -360,14 +392,107 @@ async def test_rate_limited_passes_through_with_retry_after(
 async def test_over_the_cap_is_422_naming_the_cap(
     client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
 ) -> None:
-    capped = problem(
+    capped = refused(
         422,
         "validation_error",
         "input.max_tokens: 64 is above this workspace's cap of 32 (max_tokens_cap)",
     )
-    upstreams.on("workspace", "POST", f"{WS_PATH}/test-runs", capped)
+    upstreams.on("workspace", "POST", RUNS_PATH, refusing(capped))
     got = assert_problem(
         await client.post(RUN, json=BODY, headers=auth("org-a", "MEMBER")), 422, "validation_error"
     )
     assert "cap of 32" in got["detail"]
     assert bus.published == []
+
+
+def recording(upstreams: FakeUpstreams) -> list[int]:
+    """workspace's recording of test-run results: each answered as its ledger would (named
+    here "Prod key", which the answer from Kafka alone never has); the size of each call."""
+    calls: list[int] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        items = json.loads(request.content)["items"]
+        calls.append(len(items))
+        return httpx.Response(200, json={"items": [{**i, "key_name": "Prod key"} for i in items]})
+
+    upstreams.on("workspace", "POST", "/internal/v1/orgs/org-a/executions/results", record)
+    return calls
+
+
+async def run_concurrently(
+    client: httpx.AsyncClient, bus: InMemoryExecutionBus, workspaces: list[str]
+) -> list[httpx.Response]:
+    """One test run per workspace at once, each waited for; the runner answers each run."""
+    answered: set[str] = set()
+
+    async def runner() -> None:
+        while len(answered) < len(workspaces):
+            for event in list(bus.published):
+                if event.execution_id not in answered:
+                    answered.add(event.execution_id)
+                    bus.deliver(result_for(event.execution_id, text=event.execution_id))
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(runner())
+    try:
+        return list(
+            await asyncio.gather(
+                *(
+                    client.post(
+                        f"/api/v1/workspaces/{ws}/executions",
+                        json={**BODY, "wait_seconds": 2},
+                        headers=auth("org-a", "MEMBER"),
+                    )
+                    for ws in workspaces
+                )
+            )
+        )
+    finally:
+        task.cancel()
+
+
+async def test_concurrent_test_runs_reach_workspace_together(
+    client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
+) -> None:
+    """Concurrent runs share admission and recording calls; each gets its own answer, as
+    workspace recorded it."""
+    admissions, recordings = admitting(upstreams), recording(upstreams)
+    answers = await run_concurrently(client, bus, ["ws-1"] * 12)
+    assert [a.status_code for a in answers] == [200] * 12, answers[0].text
+    for answer in answers:
+        assert answer.json()["output"]["text"] == answer.json()["execution_id"]
+        assert answer.json()["key_name"] == "Prod key"  # recorded, not answered from Kafka
+    assert len(admissions.seen) == 12
+    assert admissions.calls < 12
+    assert sum(recordings) == 12
+    assert len(recordings) < 12
+
+
+async def test_a_refusal_in_a_shared_call_is_that_runs_alone(
+    client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
+) -> None:
+    admissions = admitting(upstreams)
+    recording(upstreams)
+    answers = await run_concurrently(client, bus, ["ws-1", "ws-gone", "ws-1", "ws-gone"])
+    assert admissions.calls < 4
+    assert [a.status_code for a in answers] == [200, 404, 200, 404]
+    for gone in answers[1::2]:
+        assert gone.json()["detail"] == "workspace not found"
+    assert len(bus.published) == 2
+
+
+async def test_a_failed_shared_call_fails_only_its_runs(
+    client: httpx.AsyncClient, upstreams: FakeUpstreams, bus: InMemoryExecutionBus
+) -> None:
+    """workspace down while admitting: every run of that call is a 503, none is published;
+    back up, the next runs go ahead (nothing is left waiting)."""
+    upstreams.down.add("workspace")
+    answers = await run_concurrently(client, bus, ["ws-1"] * 3)
+    assert {a.status_code for a in answers} == {503}
+    assert bus.published == []
+    upstreams.down.clear()
+    admitting(upstreams)
+    answers = await run_concurrently(client, bus, ["ws-1"] * 3)
+    # Recording is not answered (no route): each run is answered from Kafka instead.
+    assert [a.status_code for a in answers] == [200] * 3
+    assert all(a.json()["key_name"] is None for a in answers)

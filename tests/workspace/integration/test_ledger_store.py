@@ -340,13 +340,13 @@ async def test_a_recorded_result_is_answered_as_stored_without_reading_it_back(
         ledger = ledger_over(s)
         at = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
         listener.finds.clear()
-        shown = await ledger.record_and_read(result("t1", cost=0.5, occurred_at=at))
+        [shown] = await ledger.record_and_read([result("t1", cost=0.5, occurred_at=at)])
         assert "ledger_finished" not in listener.finds
         assert shown == await ledger.execution("org-a", "t1")
         assert shown.finished_at == at.replace(microsecond=123000)
 
         # A second, different result for the same execution: the first one won.
-        again = await ledger.record_and_read(result("t1", status="failed", occurred_at=at))
+        [again] = await ledger.record_and_read([result("t1", status="failed", occurred_at=at)])
         assert again == shown
         assert "ledger_finished" in listener.finds
     finally:

@@ -298,17 +298,18 @@ async def test_executions_carry_the_name_of_their_key_from_the_keys_topic(
     await stack.wait_known(key)
     url = f"/internal/v1/orgs/{org}/executions"
     recorded = await stack.http.post(
-        f"{url}/n1-{unique}/result", json=result_event(f"n1-{unique}", org, key_id=key)
+        f"{url}/results", json={"items": [result_event(f"n1-{unique}", org, key_id=key)]}
     )
-    assert (recorded.status_code, recorded.json()["key_name"]) == (200, f"name-{key}")
+    assert recorded.status_code == 200, recorded.text
+    assert recorded.json()["items"][0]["key_name"] == f"name-{key}"
     assert (await stack.http.get(f"{url}/n1-{unique}")).json()["key_name"] == f"name-{key}"
     listed = await stack.http.get(f"/internal/v1/orgs/{org}/workspaces/ws-1/executions")
     assert [i["key_name"] for i in listed.json()["items"]] == [f"name-{key}"]
     # Another org's execution naming this key id gets no name; an unknown key none either.
     other = f"org-other-{unique}"
     await stack.http.post(
-        f"/internal/v1/orgs/{other}/executions/n2-{unique}/result",
-        json=result_event(f"n2-{unique}", other, key_id=key),
+        f"/internal/v1/orgs/{other}/executions/results",
+        json={"items": [result_event(f"n2-{unique}", other, key_id=key)]},
     )
     foreign = await stack.http.get(f"/internal/v1/orgs/{other}/executions/n2-{unique}")
     assert (foreign.json()["key_id"], foreign.json()["key_name"]) == (key, None)

@@ -115,7 +115,7 @@ async def test_bad_input_is_a_clear_4xx(client: httpx.AsyncClient) -> None:
     r = await client.get(f"{base}/executions/nope", headers=GATEWAY)
     assert r.status_code == 404
     r = await client.post(
-        f"{base}/workspaces", content=b'{"name": "' + b"x" * 70000 + b'"}', headers=GATEWAY
+        f"{base}/workspaces", content=b'{"name": "' + b"x" * (1 << 20) + b'"}', headers=GATEWAY
     )
     assert r.status_code == 413
 

@@ -145,6 +145,7 @@ def admit(
     max_tokens: int = 100,
 ) -> dict[str, Any]:
     return {
+        "workspace_id": ws_id,
         "execution_id": execution_id,
         "max_tokens": max_tokens,
         "body_hash": body_hash,
@@ -152,63 +153,122 @@ def admit(
     }
 
 
+async def admit_all(
+    client: httpx.AsyncClient, *items: dict[str, Any], org: str = "org-a"
+) -> list[dict[str, Any]]:
+    """workspace's answer to one batch of admissions: per item, admitted or refused."""
+    r = await client.post(
+        f"/internal/v1/orgs/{org}/test-runs", json={"items": list(items)}, headers=GATEWAY
+    )
+    assert r.status_code == 200, r.text
+    answers: list[dict[str, Any]] = r.json()["items"]
+    assert len(answers) == len(items)
+    return answers
+
+
+async def admit_one(client: httpx.AsyncClient, item: dict[str, Any], org: str = "org-a") -> Any:
+    [answer] = await admit_all(client, item, org=org)
+    return answer if answer["refused"] else {k: answer[k] for k in ("execution_id", "replay")}
+
+
 async def test_admission_enforces_the_cap_naming_it(client: httpx.AsyncClient) -> None:
     ws_id = await workspace(client)
     await client.patch(f"{BASE}/{ws_id}", json={"max_tokens_cap": 256}, headers=GATEWAY)
-    r = await client.post(
-        f"{BASE}/{ws_id}/test-runs", json=admit(ws_id, "e1", max_tokens=257), headers=GATEWAY
-    )
-    assert r.status_code == 422
-    assert "cap of 256" in r.json()["detail"]
-    r = await client.post(
-        f"{BASE}/{ws_id}/test-runs", json=admit(ws_id, "e2", max_tokens=256), headers=GATEWAY
-    )
-    assert r.json() == {"execution_id": "e2", "replay": False}
+    refused = (await admit_one(client, admit(ws_id, "e1", max_tokens=257)))["refused"]
+    assert refused["status"] == 422
+    assert "cap of 256" in refused["detail"]
+    assert await admit_one(client, admit(ws_id, "e2", max_tokens=256)) == {
+        "execution_id": "e2",
+        "replay": False,
+    }
 
 
 async def test_idempotency_key_replays_or_conflicts(client: httpx.AsyncClient) -> None:
     ws_id = await workspace(client)
-    url = f"{BASE}/{ws_id}/test-runs"
-    r = await client.post(url, json=admit(ws_id, "e1", key="K"), headers=GATEWAY)
-    assert r.json() == {"execution_id": "e1", "replay": False}
-    r = await client.post(url, json=admit(ws_id, "e2", key="K"), headers=GATEWAY)
-    assert r.json() == {"execution_id": "e1", "replay": True}
-    r = await client.post(url, json=admit(ws_id, "e3", key="K", body_hash="other"), headers=GATEWAY)
-    assert (r.status_code, r.json()["code"]) == (409, "idempotency_conflict")
-    assert "another request body" in r.json()["detail"]
+    r = await admit_one(client, admit(ws_id, "e1", key="K"))
+    assert r == {"execution_id": "e1", "replay": False}
+    r = await admit_one(client, admit(ws_id, "e2", key="K"))
+    assert r == {"execution_id": "e1", "replay": True}
+    refused = (await admit_one(client, admit(ws_id, "e3", key="K", body_hash="other")))["refused"]
+    assert (refused["status"], refused["code"]) == (409, "idempotency_conflict")
+    assert "another request body" in refused["detail"]
     # Released (its publish failed): the key is free again.
     r = await client.delete(
         "/internal/v1/orgs/org-a/idempotency-keys/K", params={"execution_id": "e1"}, headers=GATEWAY
     )
     assert r.status_code == 204
-    r = await client.post(url, json=admit(ws_id, "e4", key="K", body_hash="other"), headers=GATEWAY)
-    assert r.json() == {"execution_id": "e4", "replay": False}
+    r = await admit_one(client, admit(ws_id, "e4", key="K", body_hash="other"))
+    assert r == {"execution_id": "e4", "replay": False}
 
 
 async def test_rate_limit_is_per_org_with_retry_after(client: httpx.AsyncClient) -> None:
     ws_id = await workspace(client)
-    url = f"{BASE}/{ws_id}/test-runs"
-    codes = [
-        (await client.post(url, json=admit(ws_id, f"e{i}", key=f"k{i}"), headers=GATEWAY))
-        for i in range(4)
-    ]
-    assert [r.status_code for r in codes] == [200, 200, 200, 429]
-    limited = codes[-1]
-    assert limited.json()["code"] == "rate_limited"
-    assert "3 test runs per 3600 s" in limited.json()["detail"]
-    assert 1 <= int(limited.headers["Retry-After"]) <= 3600
+    answers = [await admit_one(client, admit(ws_id, f"e{i}", key=f"k{i}")) for i in range(4)]
+    assert [a.get("refused") is None for a in answers] == [True, True, True, False]
+    limited = answers[-1]["refused"]
+    assert (limited["status"], limited["code"]) == (429, "rate_limited")
+    assert "3 test runs per 3600 s" in limited["detail"]
+    assert 1 <= limited["retry_after_s"] <= 3600
     # A replay of an admitted request is not another run: it is answered, not limited.
-    r = await client.post(url, json=admit(ws_id, "e9", key="k0"), headers=GATEWAY)
-    assert r.json() == {"execution_id": "e0", "replay": True}
+    r = await admit_one(client, admit(ws_id, "e9", key="k0"))
+    assert r == {"execution_id": "e0", "replay": True}
     # Another org has its own budget of runs.
     await client.app.state.workspaces.on_key_changed(key_event("kb", "org-b"))  # type: ignore[attr-defined]
     r = await client.post("/internal/v1/orgs/org-b/workspaces", json={"name": "B"}, headers=GATEWAY)
-    r = await client.post(
-        f"/internal/v1/orgs/org-b/workspaces/{r.json()['id']}/test-runs",
-        json=admit("x", "eb"),
-        headers=GATEWAY,
+    answer = await admit_one(client, admit(r.json()["id"], "eb"), org="org-b")
+    assert answer == {"execution_id": "eb", "replay": False}
+
+
+async def test_a_batch_is_admitted_item_by_item_in_order(client: httpx.AsyncClient) -> None:
+    """One call, each item answered as a call of its own would be: the rate limit counts the
+    batch's runs in order, a refusal is that item's, a replay names the earlier run."""
+    ws_id = await workspace(client)
+    await client.patch(f"{BASE}/{ws_id}", json={"max_tokens_cap": 256}, headers=GATEWAY)
+    other = (await client.post(BASE, json={"name": "Dev"}, headers=GATEWAY)).json()["id"]
+    answers = await admit_all(
+        client,
+        admit(ws_id, "e1", key="K"),
+        admit(ws_id, "e2", max_tokens=257),  # over the cap: refused, takes no slot
+        admit("ws-missing", "e3"),
+        admit(ws_id, "e4", key="K"),  # the same key and body: a replay of e1, no slot
+        admit(other, "e5"),
+        admit(ws_id, "e6"),
+        admit(ws_id, "e7"),  # the fourth run of the org in the window: limited
     )
-    assert r.status_code == 200
+    summary = [
+        (a["refused"]["status"], a["refused"]["code"])
+        if a["refused"]
+        else (a["execution_id"], a["replay"])
+        for a in answers
+    ]
+    assert summary == [
+        ("e1", False),
+        (422, "validation_error"),
+        (404, "not_found"),
+        ("e1", True),
+        ("e5", False),
+        ("e6", False),
+        (429, "rate_limited"),
+    ]
+
+
+async def test_a_batch_never_admits_another_orgs_workspace(client: httpx.AsyncClient) -> None:
+    ws_id = await workspace(client)  # org-a's
+    [answer] = await admit_all(client, admit(ws_id, "eb"), org="org-b")
+    assert (answer["refused"]["status"], answer["refused"]["code"]) == (404, "not_found")
+
+
+async def test_a_batch_is_bounded_and_validated(client: httpx.AsyncClient) -> None:
+    ws_id = await workspace(client)
+    url = "/internal/v1/orgs/org-a/test-runs"
+    bodies: list[dict[str, Any]] = [
+        {"items": []},
+        {"items": [admit(ws_id, f"e{i}") for i in range(257)]},
+        {"items": [{**admit(ws_id, "e1"), "max_tokens": 0}]},
+    ]
+    for body in bodies:
+        r = await client.post(url, json=body, headers=GATEWAY)
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error")
 
 
 def test_rate_window_says_when_to_retry() -> None:

@@ -279,7 +279,15 @@ async def test_results_the_gateway_records_at_once_are_written_as_one_batch() ->
         return await insert(records=records)
 
     store.insert_finished = counted  # type: ignore[method-assign]
-    read = await asyncio.gather(*(ledger.record_and_read(result(f"g{i}")) for i in range(20)))
+    calls = [[result(f"g{i}") for i in range(n, n + 5)] for n in range(0, 20, 5)]
+    answers = await asyncio.gather(*(ledger.record_and_read(batch) for batch in calls))
+    read = [record for answer in answers for record in answer]
     assert [r.execution_id for r in read] == [f"g{i}" for i in range(20)]
     assert all(r.status == "succeeded" for r in read)
-    assert writes == [20]  # one write for the twenty, each caller answered after it
+    assert writes == [20]  # one write for the four calls' twenty, each answered after it
+
+    # A batch holding a result recorded before and a duplicate: each answered as stored.
+    first = (await ledger.record_and_read([result("g0", status="failed")]))[0]
+    assert first.status == "succeeded"  # the first result won
+    twice = await ledger.record_and_read([result("h1"), result("h1", status="failed")])
+    assert [r.status for r in twice] == ["succeeded", "succeeded"]

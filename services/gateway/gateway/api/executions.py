@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 from gateway.api.deps import GatewayDep, MemberDep, PageDep, object_id
 from gateway.api.openapi import EXECUTION, errors
 from gateway.api.schemas import Execution, ExecutionCreate, ExecutionPage, ExecutionQueued
-from gateway.api.workspaces import WS_NOT_FOUND, workspaces_path
+from gateway.api.workspaces import workspaces_path
 from gateway.clients import seg, unavailable
-from gateway.domain import BusUnavailableError
+from gateway.domain import WS_NOT_FOUND, BusUnavailableError
 from gateway.service import Gateway, key_names, recorded
 from shared.contracts import ExecutionRequested
 from shared.web import ProblemError
@@ -82,16 +82,15 @@ async def run_execution(
         model=body.model,
         input=body.input.to_contract(),
     )
-    admission = await gw.workspace.call(
-        "POST",
-        f"{workspaces_path(who.org_id)}/{seg(ws)}/test-runs",
-        json={
+    admission = await gw.batches.admit(
+        who.org_id,
+        {
+            "workspace_id": ws,
             "execution_id": request.execution_id,
             "max_tokens": request.input.max_tokens,
             "body_hash": request_hash(ws, body),
             "idempotency_key": idempotency_key,
         },
-        not_found=WS_NOT_FOUND,
     )
     if admission.get("replay"):
         return await _replay(gw, who.org_id, str(admission["execution_id"]), body.wait_seconds)

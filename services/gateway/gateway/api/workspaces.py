@@ -17,12 +17,11 @@ from gateway.api.schemas import (
     WorkspaceUpdate,
 )
 from gateway.clients import seg, unavailable
-from gateway.domain import ReadModelsBehindError, WorkspaceNotFoundError
+from gateway.domain import WS_NOT_FOUND, ReadModelsBehindError, WorkspaceNotFoundError
 from shared.web import ProblemError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["Workspaces"])
-WS_NOT_FOUND = "workspace not found"
 
 
 def workspaces_path(org_id: str) -> str:

@@ -8,18 +8,21 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from shared.contracts import IDENTIFIER_MAX, IDENTIFIER_PATTERN, ExecutionResult
+from shared.contracts import IDENTIFIER_MAX, IDENTIFIER_PATTERN
 from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import service_caller
 from workspace.api.schemas import (
+    AdmissionList,
     AdmissionRead,
+    ExecutionList,
     ExecutionPage,
     ExecutionRead,
     ModelList,
     PlanPut,
     PlanRead,
     PlanUsage,
-    RunAdmit,
+    ResultBatch,
+    RunAdmitBatch,
     WorkspaceCreate,
     WorkspaceList,
     WorkspacePatch,
@@ -140,21 +143,14 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
         spent = await led.month_spend_by_workspace(org_id)
         return WorkspaceRead.from_domain(updated, spent.get(ws_id, 0.0))
 
-    @r.post("/orgs/{org_id}/workspaces/{ws_id}/test-runs", dependencies=[gateway_only])
-    async def admit_test_run(
-        org_id: OrgId, ws_id: WsId, body: RunAdmit, bounds: Bounds
-    ) -> AdmissionRead:
-        """Admit a test run: max_tokens cap (422), org rate limit (429 with Retry-After),
-        Idempotency-Key (replay of the same request, 409 for another body)."""
-        admission = await bounds.admit(
-            org_id,
-            ws_id,
-            execution_id=body.execution_id,
-            max_tokens=body.max_tokens,
-            body_hash=body.body_hash,
-            idempotency_key=body.idempotency_key,
-        )
-        return AdmissionRead(execution_id=admission.execution_id, replay=admission.replay)
+    @r.post("/orgs/{org_id}/test-runs", dependencies=[gateway_only])
+    async def admit_test_runs(org_id: OrgId, body: RunAdmitBatch, bounds: Bounds) -> AdmissionList:
+        """Admit the org's test runs, in order (a gateway sends its concurrent ones together):
+        each one's workspace (404), max_tokens cap (422), the org's rate limit (429 with
+        `retry_after_s`) and Idempotency-Key (a replay of the same request, 409 for another
+        body). A refusal is that item's; a store failure fails the call (503)."""
+        outcomes = await bounds.admit(org_id, [item.to_domain() for item in body.items])
+        return AdmissionList(items=[AdmissionRead.from_domain(o) for o in outcomes])
 
     @r.delete("/orgs/{org_id}/idempotency-keys/{key}", status_code=204, dependencies=[gateway_only])
     async def release_idempotency_key(
@@ -200,16 +196,19 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
         record = await led.execution(org_id, execution_id)
         return ExecutionRead.from_domain(record, keys.name_of(org_id, record.key_id))
 
-    @r.post("/orgs/{org_id}/executions/{execution_id}/result", dependencies=[gateway_only])
-    async def record_result(
-        org_id: OrgId, execution_id: ExecId, body: ExecutionResult, led: Led, keys: Keys
-    ) -> ExecutionRead:
-        """Record a result the gateway already holds, then read the execution back: every
-        later read, on any gateway, agrees with the answer the caller got."""
-        if body.org_id != org_id or body.execution_id != execution_id:
-            raise InvalidInputError("the result's org_id and execution_id must match the path")
-        record = await led.record_and_read(body)
-        return ExecutionRead.from_domain(record, keys.name_of(org_id, record.key_id))
+    @r.post("/orgs/{org_id}/executions/results", dependencies=[gateway_only])
+    async def record_results(
+        org_id: OrgId, body: ResultBatch, led: Led, keys: Keys
+    ) -> ExecutionList:
+        """Record results the gateway already holds (its test runs), then answer each
+        execution as the ledger holds it, in order: every later read, on any gateway, agrees
+        with the answer its caller got."""
+        if any(result.org_id != org_id for result in body.items):
+            raise InvalidInputError("every result's org_id must be the org of the path")
+        records = await led.record_and_read(body.items)
+        return ExecutionList(
+            items=[ExecutionRead.from_domain(r, keys.name_of(org_id, r.key_id)) for r in records]
+        )
 
     @r.get("/orgs/{org_id}/workspaces/{ws_id}/executions", dependencies=[gateway_only])
     async def recent_executions(

@@ -8,13 +8,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import Identifier, PlanLimits, ProviderRouting
+from shared.contracts import ExecutionResult, Identifier, PlanLimits, ProviderRouting
+from shared.logging import redact
 from workspace.domain import (
     IDEMPOTENCY_KEY_MAX,
+    Admission,
     CatalogEntry,
     ExecutionRecord,
+    RunRequest,
     UsageRow,
     Workspace,
+    WorkspaceError,
 )
 
 
@@ -37,18 +41,74 @@ class WorkspacePatch(Body):
     max_tokens_cap: Any = None
 
 
+BATCH_MAX = 256
+
+
 class RunAdmit(Body):
     """A test run the gateway is about to request (its body hashed, never its prompt)."""
 
+    workspace_id: Identifier
     execution_id: Identifier
     max_tokens: int = Field(ge=1)
     body_hash: str = Field(min_length=1, max_length=128)
     idempotency_key: str | None = Field(None, min_length=1, max_length=IDEMPOTENCY_KEY_MAX)
 
+    def to_domain(self) -> RunRequest:
+        return RunRequest(
+            workspace_id=self.workspace_id,
+            execution_id=self.execution_id,
+            max_tokens=self.max_tokens,
+            body_hash=self.body_hash,
+            idempotency_key=self.idempotency_key,
+        )
+
+
+class RunAdmitBatch(Body):
+    """Test runs of one org that a gateway is about to request, admitted in order."""
+
+    items: list[RunAdmit] = Field(min_length=1, max_length=BATCH_MAX)
+
+
+class Refusal(BaseModel):
+    """Why one item of a batch was refused: what a single call would have answered."""
+
+    status: int
+    code: str
+    detail: str
+    retry_after_s: int | None = None
+
+    @classmethod
+    def from_domain(cls, error: WorkspaceError) -> Refusal:
+        return cls(
+            status=error.status,
+            code=error.code,
+            detail=redact(error.detail),
+            retry_after_s=getattr(error, "retry_after_s", None),
+        )
+
 
 class AdmissionRead(BaseModel):
-    execution_id: str
-    replay: bool
+    """Run `execution_id` (or, `replay`, answer that earlier execution); or `refused`."""
+
+    execution_id: str | None = None
+    replay: bool = False
+    refused: Refusal | None = None
+
+    @classmethod
+    def from_domain(cls, outcome: Admission | WorkspaceError) -> AdmissionRead:
+        if isinstance(outcome, WorkspaceError):
+            return cls(refused=Refusal.from_domain(outcome))
+        return cls(execution_id=outcome.execution_id, replay=outcome.replay)
+
+
+class AdmissionList(BaseModel):
+    items: list[AdmissionRead]
+
+
+class ResultBatch(Body):
+    """Results of the org's test runs that a gateway already holds, to be recorded."""
+
+    items: list[ExecutionResult] = Field(min_length=1, max_length=BATCH_MAX)
 
 
 class PlanPut(Body):
@@ -169,6 +229,10 @@ class ExecutionRead(BaseModel):
 class ExecutionPage(BaseModel):
     items: list[ExecutionRead]
     next_cursor: str | None
+
+
+class ExecutionList(BaseModel):
+    items: list[ExecutionRead]
 
 
 def usage_items(group_by: str, rows: list[UsageRow]) -> dict[str, list[dict[str, Any]]]:

@@ -49,6 +49,17 @@ class IdempotencyClaim:
 
 
 @dataclass(frozen=True)
+class RunRequest:
+    """A test run the gateway is about to request (its body hashed, never its prompt)."""
+
+    workspace_id: str
+    execution_id: str
+    max_tokens: int
+    body_hash: str
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
 class Admission:
     """What the gateway does with a test run: run `execution_id`, or (replay) answer the
     earlier execution of the same Idempotency-Key without calling the provider again."""

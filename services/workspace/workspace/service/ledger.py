@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
@@ -148,10 +149,14 @@ class Ledger:
             return False
         return await self.record_requests([event]) == 1
 
-    async def record_and_read(self, event: ExecutionResult) -> ExecutionRecord:
-        """Record a result a caller already holds (the gateway's test run) and answer what the
-        ledger holds for the execution, so every later read agrees with what that caller
-        shows: the record this call inserted, or (an earlier result won) the one read back."""
+    async def record_and_read(self, events: Sequence[ExecutionResult]) -> list[ExecutionRecord]:
+        """Record results a caller already holds (the gateway's test runs) and answer, in
+        order, what the ledger holds for each execution, so every later read agrees with what
+        that caller shows. Written together with whatever else is being recorded."""
+        return list(await asyncio.gather(*(self._record_one(e) for e in events)))
+
+    async def _record_one(self, event: ExecutionResult) -> ExecutionRecord:
+        """The record this call inserted, or (an earlier result won) the one read back."""
         inserted = await self._recording.submit(event)
         if inserted is not None:
             return inserted  # what this call stored is what the ledger holds: no read back
