@@ -94,14 +94,14 @@ def infra_pids() -> dict[str, int]:
     """Kafka's and FerretDB's pids from deploy/local/infra.sh's pid files, when it runs them."""
     found = {}
     for name in ("kafka", "ferretdb"):
-        for run in sorted(ROOT.glob(f".local/**/run/{name}.pid")):
-            try:
-                pid = int(run.read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                continue
-            if Path(f"/proc/{pid}").exists():
-                found[name] = pid
-                break
+        # infra.sh's run directory, read directly: walking .local would race Kafka deleting
+        # topic directories under .local/data.
+        try:
+            pid = int((ROOT / ".local/run" / f"{name}.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if Path(f"/proc/{pid}").exists():
+            found[name] = pid
     return found
 
 

@@ -345,9 +345,17 @@ async def test_a_recorded_result_is_answered_as_stored_without_reading_it_back(
         assert shown == await ledger.execution("org-a", "t1")
         assert shown.finished_at == at.replace(microsecond=123000)
 
-        # A second, different result for the same execution: the first one won.
+        # A second, different result for the same execution: the first one won, and this
+        # process, which inserted it, answers it as remembered (no read back).
+        listener.finds.clear()
         [again] = await ledger.record_and_read([result("t1", status="failed", occurred_at=at)])
         assert again == shown
+        assert "ledger_finished" not in listener.finds
+        # Another workspace replica, which did not insert it, reads the winner back.
+        [elsewhere] = await ledger_over(s).record_and_read(
+            [result("t1", status="failed", occurred_at=at)]
+        )
+        assert elsewhere == shown
         assert "ledger_finished" in listener.finds
     finally:
         await c.drop_database(db_name)

@@ -291,3 +291,36 @@ async def test_results_the_gateway_records_at_once_are_written_as_one_batch() ->
     assert first.status == "succeeded"  # the first result won
     twice = await ledger.record_and_read([result("h1"), result("h1", status="failed")])
     assert [r.status for r in twice] == ["succeeded", "succeeded"]
+
+
+async def test_a_result_the_consumer_recorded_first_is_answered_without_a_read() -> None:
+    """The gateway's recording of a test run races this process's Kafka consumer: when the
+    consumer won, the record it inserted is the answer (no read back) for ten minutes; after
+    that, or for an execution another replica recorded, the store is read."""
+    from datetime import UTC, datetime
+
+    now = [datetime(2026, 12, 1, 8, 0, tzinfo=UTC)]
+    store = InMemoryLedgerStore()
+    ledger = Ledger(
+        store=store,
+        catalog=SharedCatalog(),
+        output_retention=timedelta(days=7),
+        clock=lambda: now[0],
+    )
+    reads: list[str] = []
+    get = store.get_execution
+
+    async def counted(*, org_id: str, execution_id: str) -> ExecutionRecord | None:
+        reads.append(execution_id)
+        return await get(org_id=org_id, execution_id=execution_id)
+
+    store.get_execution = counted  # type: ignore[method-assign]
+    assert await ledger.record_results([result("c1"), result("c2")]) == 2
+    [answer] = await ledger.record_and_read([result("c1", status="failed")])
+    assert (answer.status, reads) == ("succeeded", [])  # the consumer's record, as inserted
+    now[0] += timedelta(minutes=11)
+    [answer] = await ledger.record_and_read([result("c2", status="failed")])
+    assert (answer.status, reads) == ("succeeded", ["c2"])  # remembered too long ago: read
+    other = Ledger(store=store, catalog=SharedCatalog(), output_retention=timedelta(days=7))
+    [answer] = await other.record_and_read([result("c1", status="failed")])
+    assert (answer.status, reads) == ("succeeded", ["c2", "c1"])  # another replica reads

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
@@ -27,6 +28,12 @@ from workspace.domain import (
     next_month,
     split_window,
 )
+
+# Finished records remembered as inserted (enough to bridge the gateway's recording of a
+# result and the Kafka consumer's, which race), and the largest output remembered.
+REMEMBERED_RECORDS = 4096
+REMEMBERED_OUTPUT_MAX = 8192
+REMEMBERED_FOR = timedelta(minutes=10)
 
 # `/usage` without `since` covers this far back (month documents: one read per month).
 USAGE_LOOKBACK = timedelta(days=5 * 366)
@@ -57,6 +64,12 @@ class Ledger:
         # consumer's batches are: one insert and one rollup update per batch, not per run.
         self._recording: GroupCommit[ExecutionResult, ExecutionRecord | None] = GroupCommit(
             self._record_batch
+        )
+        # The records this process inserted last, as stored (a finished record never
+        # changes): a result the gateway records after the Kafka consumer here recorded it is
+        # answered from this, not read back. Small outputs only; a miss reads the store.
+        self._inserted: OrderedDict[tuple[str, str], tuple[datetime, ExecutionRecord]] = (
+            OrderedDict()
         )
 
     def finished_record(self, event: ExecutionResult) -> ExecutionRecord:
@@ -122,7 +135,14 @@ class Ledger:
         if not records:
             return {}
         new = await self.store.insert_finished(records=list(records.values()))
-        return {(r.org_id, r.execution_id): r for r in new}
+        inserted = {(r.org_id, r.execution_id): r for r in new}
+        now = self.clock()
+        for key, record in inserted.items():
+            if len(record.output_text or "") <= REMEMBERED_OUTPUT_MAX:
+                self._inserted[key] = (now, record)
+        while len(self._inserted) > REMEMBERED_RECORDS:
+            self._inserted.popitem(last=False)
+        return inserted
 
     async def record_requests(self, events: Sequence[ExecutionRequested]) -> int:
         """Record queued executions in one write; returns how many queued records were new.
@@ -160,6 +180,9 @@ class Ledger:
         inserted = await self._recording.submit(event)
         if inserted is not None:
             return inserted  # what this call stored is what the ledger holds: no read back
+        earlier = self._inserted.get((event.org_id, event.execution_id))
+        if earlier is not None and self.clock() - earlier[0] < REMEMBERED_FOR:
+            return earlier[1]  # recorded here just before (from Kafka, or an earlier call)
         return await self.execution(event.org_id, event.execution_id)
 
     async def _record_batch(self, events: list[ExecutionResult]) -> list[ExecutionRecord | None]:
