@@ -219,8 +219,10 @@ ferretdb_up() {
   bin="$(ferretdb_install)"
   mkdir -p "$DATA/$FERRETDB"
   log "starting FerretDB on 127.0.0.1:$MONGO_PORT (log: $LOGS/$FERRETDB.log)"
+  # LOCAL_FERRETDB_PPROF=127.0.0.1:PORT serves Go CPU profiles (bench/peer's --profile).
   FERRETDB_TELEMETRY=disable DO_NOT_TRACK=1 nohup "$bin" -listen "127.0.0.1:$MONGO_PORT" \
-    -data "$DATA/$FERRETDB/" >>"$LOGS/$FERRETDB.log" 2>&1 &
+    -data "$DATA/$FERRETDB/" ${LOCAL_FERRETDB_PPROF:+-pprof "$LOCAL_FERRETDB_PPROF"} \
+    >>"$LOGS/$FERRETDB.log" 2>&1 &
   echo $! >"$RUN/$FERRETDB.pid"
   local waited=0
   until port_open "$MONGO_PORT"; do

@@ -7,6 +7,8 @@ import (
 	"context"
 	"flag"
 	"log"
+	"net/http"
+	_ "net/http/pprof" // CPU profiles for the benchmarks (only with -pprof)
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,7 +19,17 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on")
 	dataDir := flag.String("data", ".local/data/ferretdb", "SQLite data directory")
+	pprofAddr := flag.String("pprof", "", "loopback address serving /debug/pprof (off when empty)")
 	flag.Parse()
+
+	if *pprofAddr != "" {
+		go func() {
+			log.Printf("ferretdb-local: pprof on %s", *pprofAddr)
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				log.Printf("ferretdb-local: pprof: %v", err)
+			}
+		}()
+	}
 
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		log.Fatalf("ferretdb-local: cannot create data dir %s: %v", *dataDir, err)

@@ -324,3 +324,21 @@ async def test_a_result_the_consumer_recorded_first_is_answered_without_a_read()
     other = Ledger(store=store, catalog=SharedCatalog(), output_retention=timedelta(days=7))
     [answer] = await other.record_and_read([result("c1", status="failed")])
     assert (answer.status, reads) == ("succeeded", ["c2", "c1"])  # another replica reads
+
+
+async def test_results_inserted_here_lately_are_not_inserted_again() -> None:
+    """The Kafka consumer sees every result the gateway recorded through this process: those
+    are not sent to the store again (nor counted as new)."""
+    ledger, store = make_ledger()
+    writes: list[list[str]] = []
+    insert = store.insert_finished
+
+    async def counted(*, records: Sequence[ExecutionRecord]) -> list[ExecutionRecord]:
+        writes.append([r.execution_id for r in records])
+        return await insert(records=records)
+
+    store.insert_finished = counted  # type: ignore[method-assign]
+    await ledger.record_and_read([result("r1"), result("r2")])
+    assert await ledger.record_results([result("r1"), result("r2"), result("r3")]) == 1
+    assert await ledger.record_results([result("r1")]) == 0
+    assert writes == [["r1", "r2"], ["r3"]]

@@ -128,10 +128,14 @@ class Ledger:
         self, events: Sequence[ExecutionResult]
     ) -> dict[tuple[str, str], ExecutionRecord]:
         """Insert the first result of each (org, execution); the records this call inserted,
-        as stored, by (org_id, execution_id)."""
+        as stored, by (org_id, execution_id). One this process inserted lately is not sent
+        again (the Kafka consumer sees every result the gateway recorded here, and FerretDB
+        spends as much on a refused duplicate as on an insert)."""
         records: dict[tuple[str, str], ExecutionRecord] = {}
         for event in events:  # execution ids are scoped by org
-            records.setdefault((event.org_id, event.execution_id), self.finished_record(event))
+            key = (event.org_id, event.execution_id)
+            if key not in self._inserted:  # else inserted here before: surely a duplicate
+                records.setdefault(key, self.finished_record(event))
         if not records:
             return {}
         new = await self.store.insert_finished(records=list(records.values()))
