@@ -7,7 +7,16 @@ on *update* with code 1 and SQLite's message, and a busy writer with "database i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+import asyncio
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -108,6 +117,23 @@ async def retrying(
         hopeless=_hopeless,
         unavailable=unavailable,
     )
+
+
+async def find_by_ids(
+    collection: AsyncCollection[Doc],
+    ids: Iterable[Any],
+    projection: Mapping[str, Any] | None = None,
+) -> dict[Any, Doc]:
+    """The documents of `ids` that exist, by `_id`: one exact read each, concurrently.
+
+    FerretDB (SQLite) answers only `{"_id": v}` from its primary key; a `{"_id": {"$in": ...}}`
+    decodes and filters every document of the collection (8 ids among 6,141 documents: 611 ms
+    of its CPU, against about 1 ms each read). MongoDB answers both from the `_id` index.
+    """
+    docs = await asyncio.gather(
+        *(collection.find_one({"_id": i}, projection) for i in dict.fromkeys(ids))
+    )
+    return {d["_id"]: d for d in docs if d is not None}
 
 
 async def insert_new(

@@ -56,7 +56,7 @@ from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
 
 from shared.batching import GroupCommit
 from shared.contracts import ExecutionResult
-from shared.mongo import DUPLICATE_KEY_CODES
+from shared.mongo import DUPLICATE_KEY_CODES, find_by_ids
 
 log = logging.getLogger(__name__)
 
@@ -291,17 +291,16 @@ class MongoDedupeStore:
                 log.warning("%d claim leases lapsed", len(lost) - reply.matched_count)
 
     async def _poll_waiters(self) -> None:
-        """Two `$in` queries for all waiters, and a takeover only where a lease expired."""
+        """The waiters' results and claims by `_id`, and a takeover only where a lease expired."""
         keys = list(self._waiting)
-        answers: dict[str, _Claimed] = {}
-        async for stored in self._results.find({"_id": {"$in": keys}}):
-            answers[stored["_id"]] = ExecutionResult.model_validate(stored["result"])
+        answers: dict[str, _Claimed] = {
+            key: ExecutionResult.model_validate(stored["result"])
+            for key, stored in (await find_by_ids(self._results, keys)).items()
+        }
         left = [k for k in keys if k not in answers]
         if left:
             now = self._clock()
-            claims: dict[str, dict[str, Any]] = {}
-            async for found in self._claims.find({"_id": {"$in": left}}):
-                claims[found["_id"]] = found
+            claims = await find_by_ids(self._claims, left)
             for key in left:
                 doc = claims.get(key)
                 until = doc.get("lease_until") if doc is not None else None

@@ -26,7 +26,7 @@ from pymongo.monitoring import CommandListener
 from keyvault.domain import StoreUnavailableError
 from keyvault.domain.budgets import Charge, CounterMove, Hold, counter_id
 from shared.contracts import OrgAlertRaised
-from shared.mongo import insert_new, is_unique_violation, retrying
+from shared.mongo import find_by_ids, insert_new, is_unique_violation, retrying
 from shared.retry import Backoff
 
 Doc = dict[str, Any]
@@ -137,10 +137,8 @@ class MongoBudgetStore:
     async def hold(self, *, hold: Hold, budgets: list[int]) -> int | None:
         # A budget already without room refuses on one read, with no write (the conditional
         # increment below stays the authority for those that seem to fit).
-        found = {
-            d["_id"]: int(d.get("used", 0))
-            async for d in self._counters.find({"_id": {"$in": list(hold.counters)}}, {"used": 1})
-        }
+        counters = await find_by_ids(self._counters, hold.counters, {"used": 1})
+        found = {cid: int(d.get("used", 0)) for cid, d in counters.items()}
         for i, (cid, budget) in enumerate(zip(hold.counters, budgets, strict=True)):
             if found.get(cid, 0) + hold.estimate_nanos > budget:
                 if await self._holds.find_one({"_id": hold.id}, {"_id": 1}) is None:
@@ -204,7 +202,7 @@ class MongoBudgetStore:
         if not charges:
             return []
         ids = [f"{c.org_id}|{c.execution_id}" for c in charges]
-        seen = {d["_id"] async for d in self._settled.find({"_id": {"$in": ids}}, {"_id": 1})}
+        seen = set(await find_by_ids(self._settled, ids, {"_id": 1}))
         fresh: list[Doc] = []
         # The batch's costs added up per counter: one write per counter and batch, not one per
         # result (a burst of results otherwise kept FerretDB busy for a minute after it).
@@ -270,15 +268,8 @@ class MongoBudgetStore:
     async def spent(self, counter_ids: list[str]) -> dict[str, int]:
         if not counter_ids:
             return {}
-        # One exact-`_id` read per counter, concurrently: FerretDB scans every org's
-        # counters for a `$in`, and only `{"_id": v}` is answered from its primary key.
-        docs = await asyncio.gather(
-            *(
-                self._counters.find_one({"_id": cid}, {"spent": 1})
-                for cid in dict.fromkeys(counter_ids)
-            )
-        )
-        return {d["_id"]: int(d.get("spent", 0)) for d in docs if d is not None}
+        docs = await find_by_ids(self._counters, counter_ids, {"spent": 1})
+        return {cid: int(d.get("spent", 0)) for cid, d in docs.items()}
 
     async def used(self, counter_id: str) -> int:
         doc = await self._counters.find_one({"_id": counter_id}, {"used": 1})

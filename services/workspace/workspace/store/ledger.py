@@ -323,9 +323,7 @@ class MongoLedgerStore:
                 if not docs:
                     break
                 ids = [d["_id"] for d in docs]
-                done = {
-                    d["_id"] async for d in self.finished.find({"_id": {"$in": ids}}, {"_id": 1})
-                }
+                done = set(await mongo.find_by_ids(self.finished, ids, {"_id": 1}))
                 waiting += [_record(d) for d in docs if d["_id"] not in done]
                 if len(docs) < limit:
                     break
