@@ -196,12 +196,17 @@ kafka_cluster_up() {
 # ---------------------------------------------------------------- FerretDB
 ferretdb_install() {
   local fp bin
-  fp="$(fingerprint "$HERE/ferretdb/main.go" "$HERE/ferretdb/go.mod" "$HERE/ferretdb/go.sum")"
+  local modfile
+  fp="$(fingerprint "$HERE/ferretdb/main.go" "$HERE/ferretdb/go.mod" "$HERE/ferretdb/go.sum" \
+    "$HERE/ferretdb/patch.sh")"
   bin="$CACHE/ferretdb-local-$fp"
   if [[ ! -x "$bin" ]]; then
     command -v go >/dev/null || die "Go is needed to build the FerretDB launcher"
     log "building the FerretDB launcher (FerretDB v1.24.2) into $bin"
-    (cd "$HERE/ferretdb" && CGO_ENABLED=0 go build -trimpath -o "$bin.tmp" .) \
+    # With its `_id` index usable by `_id` lookups (see ferretdb/patch.sh).
+    modfile="$("$HERE/ferretdb/patch.sh" "$CACHE/ferretdb-src-$fp" 2>>"$LOGS/ferretdb-install.log")" \
+      || die "patching FerretDB failed; see $LOGS/ferretdb-install.log"
+    (cd "$HERE/ferretdb" && CGO_ENABLED=0 go build -trimpath -modfile "$modfile" -o "$bin.tmp" .) \
       >"$LOGS/ferretdb-install.log" 2>&1 \
       || die "building the FerretDB launcher failed; see $LOGS/ferretdb-install.log"
     mv "$bin.tmp" "$bin"
