@@ -63,3 +63,31 @@ async def test_conditional_increment_stops_at_the_limit(
     assert first is not None
     assert first["used"] == 3
     assert second is None
+
+
+async def test_reads_writes_and_deletes_by_id_use_the_id_index(
+    db: AsyncDatabase[dict[str, object]],
+) -> None:
+    """deploy/local/ferretdb/patch.sh: FerretDB 1.24.2 filtered by `_id` with another SQLite
+    expression than its `_id` index's, so every `_id` lookup scanned the table. The store the
+    project runs searches the index, with the same answers (string and ObjectId `_id`s)."""
+    from bson import ObjectId
+
+    coll = db["by_id"]
+    oid = ObjectId()
+    await coll.insert_many([{"_id": f"org-a|e{i}", "n": i} for i in range(200)] + [{"_id": oid}])
+    reply = await db.command(
+        "explain", {"find": "by_id", "filter": {"_id": "org-a|e7"}, "limit": 1}
+    )
+    plan = str(reply.get("queryPlanner"))
+    if "ferretdbVersion" in reply.get("serverInfo", {}):
+        assert "USING INDEX" in plan, plan
+    else:  # MongoDB itself
+        assert "COLLSCAN" not in plan, plan
+    assert await coll.find_one({"_id": "org-a|e7"}) == {"_id": "org-a|e7", "n": 7}
+    assert await coll.find_one({"_id": oid}) == {"_id": oid}
+    assert await coll.find_one({"_id": "org-a|e999"}) is None
+    await coll.update_one({"_id": "org-a|e8"}, {"$set": {"n": -8}})
+    assert await coll.find_one({"_id": "org-a|e8"}) == {"_id": "org-a|e8", "n": -8}
+    assert (await coll.delete_one({"_id": "org-a|e9"})).deleted_count == 1
+    assert await coll.count_documents({}) == 200
