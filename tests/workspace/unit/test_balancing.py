@@ -16,7 +16,7 @@ from tests.workspace.fakes import (
     InMemoryRunBoundsStore,
     InMemoryWorkspaceStore,
 )
-from tests.workspace.support import FakeConfirmer, RecordingPublisher, key_event
+from tests.workspace.support import FakeConfirmer, RecordingPublisher, key_event, result_event
 from workspace.app import create_app
 from workspace.domain import window_of
 from workspace.settings import WorkspaceSettings
@@ -277,3 +277,24 @@ def test_rate_window_says_when_to_retry() -> None:
     start, retry = window_of(datetime(2026, 11, 30, 12, 0, 59, 999000, tzinfo=UTC), 60)
     assert retry == 1
     assert start + timedelta(seconds=60) > datetime(2026, 11, 30, 12, 0, 59, tzinfo=UTC)
+
+
+async def test_the_one_run_routes_still_answer_older_gateways(client: httpx.AsyncClient) -> None:
+    """During a rolling upgrade a gateway older than the batched routes still admits and
+    records its test runs one at a time, answered as before (a refusal as the status)."""
+    ws_id = await workspace(client)
+    await client.patch(f"{BASE}/{ws_id}", json={"max_tokens_cap": 256}, headers=GATEWAY)
+    one = {"execution_id": "e1", "max_tokens": 100, "body_hash": "h1", "idempotency_key": None}
+    r = await client.post(f"{BASE}/{ws_id}/test-runs", json=one, headers=GATEWAY)
+    assert (r.status_code, r.json()["execution_id"], r.json()["replay"]) == (200, "e1", False)
+    r = await client.post(
+        f"{BASE}/{ws_id}/test-runs", json={**one, "max_tokens": 257}, headers=GATEWAY
+    )
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error")
+    r = await client.post(f"{BASE}/ws-gone/test-runs", json=one, headers=GATEWAY)
+    assert r.status_code == 404
+    url = "/internal/v1/orgs/org-a/executions/e1/result"
+    r = await client.post(url, json=result_event("e1", "org-a", key_id="k1"), headers=GATEWAY)
+    assert (r.status_code, r.json()["status"], r.json()["key_id"]) == (200, "succeeded", "k1")
+    r = await client.post(url, json=result_event("e2", "org-a"), headers=GATEWAY)
+    assert r.status_code == 422  # the path names another execution

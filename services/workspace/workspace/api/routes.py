@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from shared.contracts import IDENTIFIER_MAX, IDENTIFIER_PATTERN
+from shared.contracts import IDENTIFIER_MAX, IDENTIFIER_PATTERN, ExecutionResult
 from shared.paging import DEFAULT_LIMIT, MAX_LIMIT
 from shared.web import service_caller
 from workspace.api.schemas import (
@@ -23,13 +23,14 @@ from workspace.api.schemas import (
     PlanUsage,
     ResultBatch,
     RunAdmitBatch,
+    RunAdmitOne,
     WorkspaceCreate,
     WorkspaceList,
     WorkspacePatch,
     WorkspaceRead,
     usage_items,
 )
-from workspace.domain import IDEMPOTENCY_KEY_MAX, InvalidInputError, KeyDirectory
+from workspace.domain import IDEMPOTENCY_KEY_MAX, InvalidInputError, KeyDirectory, WorkspaceError
 from workspace.service import Ledger, RunBounds, WorkspaceService
 from workspace.settings import WorkspaceSettings
 
@@ -152,6 +153,19 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
         outcomes = await bounds.admit(org_id, [item.to_domain() for item in body.items])
         return AdmissionList(items=[AdmissionRead.from_domain(o) for o in outcomes])
 
+    @r.post(
+        "/orgs/{org_id}/workspaces/{ws_id}/test-runs", dependencies=[gateway_only], deprecated=True
+    )
+    async def admit_test_run(
+        org_id: OrgId, ws_id: WsId, body: RunAdmitOne, bounds: Bounds
+    ) -> AdmissionRead:
+        """One test run, for gateways older than the batched route during a rolling upgrade
+        (its refusal is the answer's status); to be removed in the next release."""
+        [outcome] = await bounds.admit(org_id, [body.to_domain(ws_id)])
+        if isinstance(outcome, WorkspaceError):
+            raise outcome
+        return AdmissionRead.from_domain(outcome)
+
     @r.delete("/orgs/{org_id}/idempotency-keys/{key}", status_code=204, dependencies=[gateway_only])
     async def release_idempotency_key(
         org_id: OrgId,
@@ -197,7 +211,7 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
         return ExecutionRead.from_domain(record, keys.name_of(org_id, record.key_id))
 
     @r.post("/orgs/{org_id}/executions/results", dependencies=[gateway_only])
-    async def record_results(
+    async def record_results_batch(
         org_id: OrgId, body: ResultBatch, led: Led, keys: Keys
     ) -> ExecutionList:
         """Record results the gateway already holds (its test runs), then answer each
@@ -209,6 +223,21 @@ def build_router(settings: WorkspaceSettings) -> APIRouter:
         return ExecutionList(
             items=[ExecutionRead.from_domain(r, keys.name_of(org_id, r.key_id)) for r in records]
         )
+
+    @r.post(
+        "/orgs/{org_id}/executions/{execution_id}/result",
+        dependencies=[gateway_only],
+        deprecated=True,
+    )
+    async def record_result(
+        org_id: OrgId, execution_id: ExecId, body: ExecutionResult, led: Led, keys: Keys
+    ) -> ExecutionRead:
+        """One result, for gateways older than the batched route during a rolling upgrade;
+        to be removed in the next release."""
+        if body.org_id != org_id or body.execution_id != execution_id:
+            raise InvalidInputError("the result's org_id and execution_id must match the path")
+        [record] = await led.record_and_read([body])
+        return ExecutionRead.from_domain(record, keys.name_of(org_id, record.key_id))
 
     @r.get("/orgs/{org_id}/workspaces/{ws_id}/executions", dependencies=[gateway_only])
     async def recent_executions(

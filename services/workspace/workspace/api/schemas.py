@@ -44,23 +44,31 @@ class WorkspacePatch(Body):
 BATCH_MAX = 256
 
 
-class RunAdmit(Body):
-    """A test run the gateway is about to request (its body hashed, never its prompt)."""
+class RunAdmitOne(Body):
+    """A test run of the workspace in the path (the one-run route of gateways before 2026-12)."""
 
-    workspace_id: Identifier
     execution_id: Identifier
     max_tokens: int = Field(ge=1)
     body_hash: str = Field(min_length=1, max_length=128)
     idempotency_key: str | None = Field(None, min_length=1, max_length=IDEMPOTENCY_KEY_MAX)
 
-    def to_domain(self) -> RunRequest:
+    def to_domain(self, workspace_id: str) -> RunRequest:
         return RunRequest(
-            workspace_id=self.workspace_id,
+            workspace_id=workspace_id,
             execution_id=self.execution_id,
             max_tokens=self.max_tokens,
             body_hash=self.body_hash,
             idempotency_key=self.idempotency_key,
         )
+
+
+class RunAdmit(RunAdmitOne):
+    """A test run the gateway is about to request (its body hashed, never its prompt)."""
+
+    workspace_id: Identifier
+
+    def to_domain(self, workspace_id: str | None = None) -> RunRequest:
+        return super().to_domain(workspace_id or self.workspace_id)
 
 
 class RunAdmitBatch(Body):
