@@ -127,8 +127,9 @@ async def find_by_ids(
     """The documents of `ids` that exist, by `_id`: one exact read each, concurrently.
 
     FerretDB (SQLite) answers only `{"_id": v}` from its primary key; a `{"_id": {"$in": ...}}`
-    decodes and filters every document of the collection (8 ids among 6,141 documents: 611 ms
-    of its CPU, against about 1 ms each read). MongoDB answers both from the `_id` index.
+    decodes and filters every document of the collection (8 ids among 20,000 documents on an
+    idle FerretDB: 205 ms, against 0.7 ms per exact read with the `_id` fix of
+    deploy/local/ferretdb/patch.sh). MongoDB answers both from the `_id` index.
     """
     docs = await asyncio.gather(
         *(collection.find_one({"_id": i}, projection) for i in dict.fromkeys(ids))
