@@ -85,6 +85,10 @@ def settings_factory(
             "workspace_url": f"http://127.0.0.1:{free_port()}",
             "runner_anthropic_base_url": f"http://127.0.0.1:{free_port()}",
             "keyvault_ready_timeout_s": 20.0,
+            # The whole suite shares two cores with Kafka: a ListOffsets round trip can pass
+            # the 0.5 s default there, and a resolution then answers 503 (the runner waits
+            # and asks again; these tests ask once). Tests of the fence set their own.
+            "keyvault_fence_timeout_s": 5.0,
         }
         values.update(overrides)
         return KeyvaultSettings(**values)

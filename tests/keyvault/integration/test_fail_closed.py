@@ -62,7 +62,7 @@ async def eventually(check: Callable[[], object], seconds: float = 20.0) -> None
 async def test_a_stalled_reader_never_lets_an_unassigned_key_out(
     settings_factory: Callable[..., KeyvaultSettings], producer: AIOKafkaProducer, unique: str
 ) -> None:
-    settings = settings_factory()
+    settings = settings_factory(keyvault_fence_timeout_s=0.5)  # the default: six waits below
     async with running(settings, producer) as (kv, app):
         org, ws = f"org-{unique}", f"ws-{unique}"
         key_id = (
