@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -72,6 +73,11 @@ class Run:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     cpu_ms: dict[str, float] = field(default_factory=dict)
+    # Kafka path only: (before the runner, in the runner, after the provider's reply) in
+    # seconds per execution — see KafkaPath.stages.
+    stages: list[tuple[float, float, float]] = field(default_factory=list)
+    # Kafka path only: the services' own histograms over the row (name -> (sum s, count)).
+    timers: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -231,6 +237,11 @@ class KafkaPath:
         self.results = f"agent.execution.result.v1{suffix}"
         self.org = org
         self.waiting: dict[str, asyncio.Future[str]] = {}
+        self.sent: dict[str, float] = {}
+        # Per execution, from the wall clock of this machine (one clock for every process):
+        # request sent → the runner took it up (the result's occurred_at − duration_ms),
+        # runner (key, claim, provider call: duration_ms), provider reply → result received.
+        self.stages: list[tuple[float, float, float]] = []
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
@@ -253,7 +264,13 @@ class KafkaPath:
         while True:
             for records in (await self.consumer.getmany(timeout_ms=200)).values():
                 for record in records:
+                    received = time.time()
                     body = json.loads(record.value or b"{}")
+                    sent = self.sent.pop(body.get("execution_id", ""), None)
+                    if sent is not None and body.get("duration_ms") is not None:
+                        replied = datetime.fromisoformat(body["occurred_at"]).timestamp()
+                        runner = body["duration_ms"] / 1000
+                        self.stages.append((replied - runner - sent, runner, received - replied))
                     future = self.waiting.pop(body.get("execution_id", ""), None)
                     if future is not None and not future.done():
                         status = body.get("status", "")
@@ -267,6 +284,7 @@ class KafkaPath:
             execution_id = f"exec-peer-{uuid.uuid4().hex[:20]}"
             future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
             self.waiting[execution_id] = future
+            self.sent[execution_id] = time.time()
             event = {
                 "event_id": str(uuid.uuid4()),
                 "occurred_at": "2026-11-30T12:00:00Z",
@@ -286,6 +304,7 @@ class KafkaPath:
                 return await asyncio.wait_for(future, 120) == "succeeded"
             except TimeoutError:
                 self.waiting.pop(execution_id, None)
+                self.sent.pop(execution_id, None)
                 FAILURES["no result within 120 s"] += 1
                 return False
 
@@ -348,6 +367,48 @@ def start_litellm(binary: Path, sim: str, logs: Path) -> subprocess.Popen[bytes]
 
 
 FAILURES: collections.Counter[str] = collections.Counter()
+
+
+# The services' histograms read around a Kafka-path row: (label, port name, metric, labels).
+TIMERS = (
+    (
+        "provider call (runner's view)",
+        "agent-runner",
+        "flowtrux_runner_provider_latency_seconds",
+        {"outcome": "ok"},
+    ),
+    (
+        "keyvault /resolve-batch (server)",
+        "keyvault",
+        "flowtrux_http_request_duration_seconds",
+        {"route": "/internal/v1/resolve-batch"},
+    ),
+    ("keyvault audit group commit", "keyvault", "flowtrux_keyvault_audit_write_seconds", {}),
+)
+
+
+async def read_timers(http: httpx.AsyncClient) -> dict[str, tuple[float, float]]:
+    """(sum seconds, count) of each of TIMERS, read from the services' /metrics now."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict[str, tuple[float, float]] = {}
+    pages: dict[str, str] = {}
+    for label, service, metric, labels in TIMERS:
+        if service not in pages:
+            pages[service] = (await http.get(f"http://127.0.0.1:{PORTS[service]}/metrics")).text
+        total = count = 0.0
+        for family in text_string_to_metric_families(pages[service]):
+            for sample in family.samples:
+                if not sample.name.startswith(metric) or any(
+                    sample.labels.get(k) != v for k, v in labels.items()
+                ):
+                    continue
+                if sample.name == metric + "_sum":
+                    total += sample.value
+                elif sample.name == metric + "_count":
+                    count += sample.value
+        found[label] = (total, count)
+    return found
 
 
 async def ok_status(response: Awaitable[httpx.Response], expected: int = 200) -> bool:
@@ -517,7 +578,12 @@ async def main() -> None:
             if profile_dir is not None:  # what came before this row goes to a file of its own
                 cpu_profile.rotate(services_of(pids()))
             before = {name: cpu_s(pid) for name, pid in pids().items()}
+            kafka.stages.clear()
+            timers = await read_timers(http) if path == "kafka" else {}
             seconds, lat, errors = await closed_loop(call, args.requests, in_flight)
+            if timers:
+                later = await read_timers(http)
+                timers = {k: (later[k][0] - v[0], later[k][1] - v[1]) for k, v in timers.items()}
             after = {name: cpu_s(pid) for name, pid in pids().items()}
             if profile_dir is not None:
                 cpu_profile.rotate(services_of(pids()))
@@ -526,6 +592,9 @@ async def main() -> None:
                 )
             run = Run(path, ms, in_flight, args.requests, errors, seconds, lat)
             run.cpu_ms = {n: (after[n] - before.get(n, 0.0)) * 1000 / args.requests for n in after}
+            if path == "kafka":
+                run.stages = list(kafka.stages)
+                run.timers = timers
             runs.append(run)
             print(
                 f"{path:8} {ms:4} ms {in_flight:4} in flight: {run.rate:7.1f}/s p50 {run.p(50):7.1f} ms p99 {run.p(99):7.1f} ms errors {errors}",
@@ -629,6 +698,45 @@ def report(
             f"| {r.path} | {r.latency_ms} | {r.in_flight} | {r.rate:.1f} | {r.p(50):.1f} | {r.p(99):.1f} | "
             f"{add50:.1f} | {add99:.1f} | {r.errors} | {x_rate} | {x_add} | {little} |"
         )
+    staged = [r for r in runs if r.stages]
+    if staged:
+        lines += [
+            "",
+            "Where a Kafka-path execution's time goes (ms, p50 / p99 of each part; one wall clock for every process): "
+            "*to the runner* = the request published → the runner takes it up (broker, the runner's fetch, its queue); "
+            "*runner* = taken up → the provider's reply (key resolution and the claim side by side, then the provider call; "
+            "minus the provider's latency: what the runner adds); *after* = the reply → the result received by the engine "
+            "(the result recorded, published, fetched).",
+            "",
+            "| provider ms | in flight | to the runner | runner, minus the provider | after | total added (p50 of the sum) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in staged:
+            pre, run_, post = (sorted(1000 * s[i] for s in r.stages) for i in range(3))
+            run_ = [x - r.latency_ms for x in run_]
+            added = sorted(1000 * sum(s) - r.latency_ms for s in r.stages)
+
+            def both(xs: list[float]) -> str:
+                return f"{pct(xs, 50):.1f} / {pct(xs, 99):.1f}"
+
+            lines.append(
+                f"| {r.latency_ms} | {r.in_flight} | {both(pre)} | {both(run_)} | {both(post)} | {pct(added, 50):.1f} |"
+            )
+        lines += [
+            "",
+            "The services' own timers over the same rows (mean ms per observation, and observations per execution):",
+            "",
+            "| provider ms | in flight | " + " | ".join(label for label, *_ in TIMERS) + " |",
+            "|---|---|" + "---|" * len(TIMERS),
+        ]
+        for r in staged:
+            cells = []
+            for label, *_ in TIMERS:
+                total, count = r.timers.get(label, (0.0, 0.0))
+                cells.append(
+                    f"{1000 * total / count:.1f} ({count / r.requests:.2f})" if count else "–"
+                )
+            lines.append(f"| {r.latency_ms} | {r.in_flight} | " + " | ".join(cells) + " |")
     names = sorted({n for r in runs for n in r.cpu_ms})
     lines += [
         "",
