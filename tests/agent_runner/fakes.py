@@ -86,12 +86,15 @@ class InMemoryDedupeStore:
 
 @dataclass
 class ListPublisher:
-    """Keeps every published result, in order."""
+    """Keeps every published result, in order, and the ids of those published `again`."""
 
     published: list[ExecutionResult] = field(default_factory=list)
+    again: list[str] = field(default_factory=list)
 
-    async def publish(self, result: ExecutionResult) -> None:
+    async def publish(self, result: ExecutionResult, *, again: bool = False) -> None:
         self.published.append(result)
+        if again:
+            self.again.append(result.execution_id)
 
 
 Responder = Callable[[httpx.Request], httpx.Response]

@@ -336,7 +336,9 @@ class DedupeStore(Protocol):
 class ResultPublisher(Protocol):
     """Where a result goes once recorded (the `execution.result` topic)."""
 
-    async def publish(self, result: ExecutionResult) -> None: ...
+    async def publish(self, result: ExecutionResult, *, again: bool = False) -> None:
+        """Publish `result`; `again`: it was published before (marked for consumers)."""
+        ...
 
 
 # ---------------------------------------------------------------- results

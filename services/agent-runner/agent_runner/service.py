@@ -383,10 +383,11 @@ class ExecutionHandler:
         existing = await claim  # a store error fails this attempt; it is retried whole
         if existing is not None:
             self._metrics.redelivered.inc()
-            await self._publisher.publish(existing)
+            await self._publisher.publish(existing, again=True)
             return
         if result is None:  # the claim said new, so the executor never declines
             raise RuntimeError("execution declined without a stored result")
         recorded = await self._store.put(result=result)
-        await self._publisher.publish(recorded)
+        # Another runner's result recorded first was published by that runner too.
+        await self._publisher.publish(recorded, again=recorded.event_id != result.event_id)
         self._metrics.record(recorded)

@@ -21,8 +21,10 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 
 from keyvault.domain import AssignmentsView, PlansView, ProviderKey, ReadModelsBehindError
+from keyvault.domain.budgets import Delivery
 from keyvault.service.budgets import BudgetGuard
 from shared.contracts import (
+    REPUBLISHED_HEADER,
     ExecutionResult,
     OrgAlertRaised,
     OrgPlanChanged,
@@ -100,7 +102,9 @@ def spend_broker(kafka: KafkaSettings, topic: str, group: str, guard: BudgetGuar
 
     A plain FastStream batch subscriber: offsets are committed only after the batch is
     settled (NACK_ON_ERROR), and settling a result twice changes nothing (marker per org and
-    execution), so redelivery is harmless.
+    execution, and the last settled offset of each partition), so redelivery is harmless.
+    Each record goes to the guard with its place (group, topic, partition, offset) and the
+    runner's mark of a result published again (`plan_settlement` says why).
     """
     servers = [s.strip() for s in kafka.kafka_bootstrap_servers.split(",") if s.strip()]
     broker = KafkaBroker(servers, security=faststream_security(kafka), logger=log)
@@ -125,16 +129,25 @@ def spend_broker(kafka: KafkaSettings, topic: str, group: str, guard: BudgetGuar
     async def on_execution_results(msg: KafkaMessage) -> None:
         raw: Any = msg.raw_message
         records: Sequence[ConsumerRecord[bytes, bytes]] = raw if isinstance(raw, tuple) else (raw,)
-        results: list[ExecutionResult] = []
+        deliveries: list[Delivery] = []
         for record in records:
             if record.value is None:
                 continue
             try:
-                results.append(ExecutionResult.model_validate_json(record.value))
+                result = ExecutionResult.model_validate_json(record.value)
             except ValidationError:
                 log.warning("invalid ExecutionResult skipped at offset %s", record.offset)
+                continue
+            deliveries.append(
+                Delivery(
+                    result=result,
+                    stream=f"{group}|{record.topic}|{record.partition}",
+                    offset=record.offset,
+                    republished=(REPUBLISHED_HEADER, b"1") in (record.headers or ()),
+                )
+            )
         try:
-            await guard.settle(results)
+            await guard.settle(deliveries)
         except Exception:
             await asyncio.sleep(SETTLE_RETRY_PAUSE_S)
             raise

@@ -12,6 +12,7 @@ from shared.contracts.base import (
     utcnow,
 )
 from shared.contracts.execution import (
+    REPUBLISHED_HEADER,
     ChatMessage,
     ErrorCode,
     ExecutionError,
@@ -39,6 +40,7 @@ __all__ = [
     "IDENTIFIER_MAX",
     "IDENTIFIER_PATTERN",
     "PROVIDERS",
+    "REPUBLISHED_HEADER",
     "ROUTING_STRATEGIES",
     "WEIGHT_MAX",
     "WEIGHT_MIN",

@@ -92,6 +92,14 @@ class ExecutionUsage(Model):
     )
 
 
+REPUBLISHED_HEADER = "flowtrux-republished"
+"""Kafka header (value `1`) on a result agent-runner publishes again: the recorded result of
+a redelivered request, or another runner's result recorded first. Every other result is
+published once (an idempotent producer), so a consumer that counts each execution once
+(keyvault's spend) looks a result up in its own records only when it is marked so, or when
+the consumer itself may have seen the record before."""
+
+
 class ExecutionResult(Event):
     """The outcome of one execution (topic agent.execution.result.v1); never carries a key."""
 

@@ -21,7 +21,12 @@ from deploy.local.simulator import Simulator
 from deploy.local.simulator import create_app as create_simulator
 from keyvault.app import create_app as create_keyvault
 from keyvault.settings import KeyvaultSettings
-from shared.contracts import ExecutionResult, Topics, WorkspaceAssignmentsChanged
+from shared.contracts import (
+    REPUBLISHED_HEADER,
+    ExecutionResult,
+    Topics,
+    WorkspaceAssignmentsChanged,
+)
 from shared.kafka import ensure_topics
 from shared.settings import DEV_SERVICE_TOKENS
 from tests.support.kafka import kafka_options, kafka_settings
@@ -45,6 +50,8 @@ class Stack:
     gateway: httpx.AsyncClient
     kv_settings: KeyvaultSettings | None = None
     results: dict[str, list[ExecutionResult]] = field(default_factory=dict)
+    # Per execution, whether each of its results carried the runner's "published again" mark.
+    republished: dict[str, list[bool]] = field(default_factory=dict)
     _reader: asyncio.Task[None] | None = None
 
     @property
@@ -160,6 +167,8 @@ class Stack:
                         for record in records:
                             result = ExecutionResult.model_validate_json(record.value)
                             self.results.setdefault(result.execution_id, []).append(result)
+                            marked = (REPUBLISHED_HEADER, b"1") in (record.headers or ())
+                            self.republished.setdefault(result.execution_id, []).append(marked)
             finally:
                 await consumer.stop()
 

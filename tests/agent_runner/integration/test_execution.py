@@ -251,6 +251,8 @@ async def test_redelivered_request_is_not_executed_again(stack: Stack) -> None:
     again = stack.results[execution][1]
     assert again == first  # the very same result, event id included
     assert len(stack.sim.records) == 1
+    # Marked as published again (keyvault's spend looks only such results up in its markers).
+    assert stack.republished[execution] == [False, True]
 
 
 async def test_an_execution_id_reused_by_another_org_runs_for_that_org(stack: Stack) -> None:

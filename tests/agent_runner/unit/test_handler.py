@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from agent_runner.service import ExecutionHandler
-from shared.contracts import ErrorCode
+from shared.contracts import ErrorCode, ExecutionResult
 from tests.agent_runner.fakes import (
     FakeKeyvault,
     InMemoryDedupeStore,
@@ -58,3 +60,33 @@ async def test_the_same_execution_id_in_two_orgs_is_two_executions() -> None:
     assert published.published[0].event_id != published.published[1].event_id
     assert len(prov.requests) == 2
     assert metrics.registry.get_sample_value("flowtrux_runner_redelivered_total") == 0
+
+
+async def test_a_result_published_before_is_marked_again_and_a_first_one_is_not() -> None:
+    """keyvault's spend looks a result up in its markers only when it is marked (or when it
+    may have read the record before itself): a redelivery's recorded result is marked."""
+    prov = ScriptedProvider([anthropic_ok])
+    ex, metrics = executor(FakeKeyvault({"anthropic": [("key-a", KEY)]}), prov)
+    store, published = InMemoryDedupeStore(), ListPublisher()
+    handler = ExecutionHandler(executor=ex, store=store, publisher=published, metrics=metrics)
+    await handler.handle(request())
+    assert published.again == []
+    await handler.handle(request())
+    assert published.again == ["exec-1"]
+
+
+async def test_another_runners_result_recorded_first_is_published_marked_again() -> None:
+    class OtherRunnerFirst(InMemoryDedupeStore):
+        """Another runner (its lease expired under us) recorded its result first."""
+
+        async def put(self, *, result: ExecutionResult) -> ExecutionResult:
+            theirs = result.model_copy(update={"event_id": uuid.uuid4()})
+            return await super().put(result=theirs)
+
+    prov = ScriptedProvider([anthropic_ok])
+    ex, metrics = executor(FakeKeyvault({"anthropic": [("key-a", KEY)]}), prov)
+    store, published = OtherRunnerFirst(), ListPublisher()
+    handler = ExecutionHandler(executor=ex, store=store, publisher=published, metrics=metrics)
+    await handler.handle(request())
+    assert published.published == [store.results[("org-a", "exec-1")]]
+    assert published.again == ["exec-1"]

@@ -19,6 +19,7 @@ import pytest
 from keyvault.domain.budgets import next_reset
 from keyvault.settings import KeyvaultSettings
 from shared.contracts import (
+    REPUBLISHED_HEADER,
     ExecutionResult,
     ExecutionUsage,
     WorkspaceAssignmentsChanged,
@@ -70,8 +71,10 @@ async def resolve_batch(
 
 
 async def publish_result(
-    kv: Running, org: str, ws: str, exec_id: str, key: str, cost: float
+    kv: Running, org: str, ws: str, exec_id: str, key: str, cost: float, *, again: bool = False
 ) -> None:
+    """A runner's result; `again`: published again, as the runner marks a recorded result it
+    publishes for a redelivered request (shared.contracts.REPUBLISHED_HEADER)."""
     result = ExecutionResult(
         execution_id=exec_id,
         org_id=org,
@@ -88,6 +91,7 @@ async def publish_result(
         kv.settings.topics.execution_result,
         result.model_dump_json().encode(),
         key=exec_id.encode(),
+        headers=[(REPUBLISHED_HEADER, b"1")] if again else None,
     )
 
 
@@ -143,7 +147,7 @@ async def test_two_hundred_at_the_edge_of_a_key_budget_never_pass_it(
     assert full[0]["error"]["code"] == "budget_exceeded"
     # A redelivered result changes nothing.
     for e in granted[:3]:
-        await publish_result(kv, org, ws, e, key["id"], 0.06)
+        await publish_result(kv, org, ws, e, key["id"], 0.06, again=True)
     alerts: list[dict[str, Any]] = []
 
     async def alert_at_50() -> bool:

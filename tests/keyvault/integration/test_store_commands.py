@@ -21,10 +21,11 @@ from pymongo import monitoring
 
 from keyvault.app import create_app
 from keyvault.domain import AssignmentsView, EncryptedSecret, ProviderKey
-from keyvault.domain.budgets import Charge, counter_id, month_of, to_nanos
+from keyvault.domain.budgets import Charge, Delivery, counter_id, month_of, to_nanos
 from keyvault.service.budgets import BudgetGuard
 from keyvault.settings import KeyvaultSettings
 from keyvault.store import MongoBudgetStore, MongoKeyStore
+from shared.contracts import ExecutionResult, ExecutionUsage
 from shared.crypto import new_recipient
 from shared.settings import DEV_SERVICE_TOKENS
 from tests.keyvault.fakes import InMemoryKeyStore
@@ -278,5 +279,79 @@ async def test_concurrent_refusals_of_one_budget_raise_its_alert_with_one_write(
         assert len(alert_writes) == 1  # not one per refused execution
         stored, _ = await guard.page(org_id=org, limit=10, cursor=None)
         assert [(a.kind, a.threshold_pct) for a in stored] == [("budget", 100)]
+    finally:
+        await budgets.close()
+
+
+def _delivery(
+    org: str, execution_id: str, stream: str, offset: int, *, republished: bool = False
+) -> Delivery:
+    result = ExecutionResult(
+        execution_id=execution_id,
+        org_id=org,
+        workspace_id="ws",
+        status="succeeded",
+        model="claude-sonnet-4-6",
+        provider="anthropic",
+        key_id="k1",
+        usage=ExecutionUsage(input_tokens=10, output_tokens=10, cost_usd=0.25),
+        attempts=1,
+        duration_ms=5,
+    )
+    return Delivery(result=result, stream=stream, offset=offset, republished=republished)
+
+
+async def test_settlement_looks_up_only_results_that_may_have_been_settled(
+    mongo_url: str, db_name: str, unique: str
+) -> None:
+    """Most results are new: a batch past its partition's settled offset settles without a
+    marker read (one exact read per result was the busiest FerretDB command of the Kafka
+    path). Records read again are skipped by offset; a result the runner published again is
+    looked up, and every execution is still charged once."""
+    commands = Commands()
+    budgets = MongoBudgetStore(mongo_url, db_name, listeners=[commands])
+    await budgets.open()
+    try:
+        guard = BudgetGuard(store=budgets, keys=InMemoryKeyStore(), assignments=AssignmentsView())
+        org, stream = f"org-{unique}", f"keyvault-spend|results-{unique}|0"
+        key_counter = counter_id(org, "key", "k1", month_of(datetime.now(UTC)))
+
+        # The partition's first batch: no settled offset yet, so each result is looked up.
+        await guard.settle([_delivery(org, f"e{n}", stream, n) for n in range(3)])
+        assert len(commands.finds("budget_settled")) == 3
+        assert await budgets.settled_up_to([stream]) == {stream: 2}
+        commands.clear()
+
+        # Past the offset: no marker read at all.
+        await guard.settle([_delivery(org, f"e{n}", stream, n) for n in range(3, 6)])
+        assert commands.finds("budget_settled") == []
+        assert await budgets.spent([key_counter]) == {key_counter: to_nanos(0.25) * 6}
+        commands.clear()
+
+        # The consumer reads 4..5 again (a restart before its commit) with a new 6, and the
+        # runner publishes e1 again (a redelivered request): e1 is looked up, nothing counts
+        # twice.
+        again = [_delivery(org, f"e{n}", stream, n) for n in (4, 5, 6)]
+        await guard.settle([*again, _delivery(org, "e1", stream, 7, republished=True)])
+        finds = commands.finds("budget_settled")
+        assert [f["filter"]["_id"] for f in finds] == [f"{org}|e1"]
+        assert exact_id_reads(finds), finds
+        assert await budgets.spent([key_counter]) == {key_counter: to_nanos(0.25) * 7}
+        assert await budgets.settled_up_to([stream]) == {stream: 7}
+    finally:
+        await budgets.close()
+
+
+async def test_a_settled_offset_never_moves_back(mongo_url: str, db_name: str, unique: str) -> None:
+    budgets = MongoBudgetStore(mongo_url, db_name)
+    await budgets.open()
+    try:
+        a, b = f"g|t-{unique}|0", f"g|t-{unique}|1"
+        assert await budgets.settled_up_to([a, b]) == {}
+        await budgets.mark_settled_up_to({a: 10})
+        await budgets.mark_settled_up_to({a: 4, b: 0})  # a late, smaller one changes nothing
+        assert await budgets.settled_up_to([a, b]) == {a: 10, b: 0}
+        await budgets.mark_settled_up_to({a: 2**40})  # offsets are 64-bit
+        assert await budgets.settled_up_to([a]) == {a: 2**40}
     finally:
         await budgets.close()

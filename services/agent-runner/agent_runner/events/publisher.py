@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 
 from agent_runner.settings import RunnerSettings
-from shared.contracts import ExecutionResult
+from shared.contracts import REPUBLISHED_HEADER, ExecutionResult
 from shared.kafka import client_options
 from shared.tracing import EXECUTION, producing
 
@@ -32,11 +32,13 @@ class KafkaPublisher:
         await producer.partitions_for(self._topics.execution_requested_dlq)
         self.producer = producer
 
-    async def publish(self, result: ExecutionResult) -> None:
+    async def publish(self, result: ExecutionResult, *, again: bool = False) -> None:
         if self.producer is None:
             raise RuntimeError("start() first")
         topic = self._topics.execution_result
         with producing(topic, **{EXECUTION: result.execution_id}) as headers:
+            if again:
+                headers = [*headers, (REPUBLISHED_HEADER, b"1")]
             await self.producer.send_and_wait(
                 topic,
                 key=result.execution_id.encode(),

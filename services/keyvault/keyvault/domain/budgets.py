@@ -9,13 +9,14 @@ execution's result settles the reservation to the actual cost (service/budgets.p
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from keyvault.domain.errors import InvalidInputError, KeyvaultError
 from keyvault.domain.model import ProviderKey
-from shared.contracts import ErrorCode
+from shared.contracts import ErrorCode, ExecutionResult
 
 BUDGET_MAX_USD = 10_000_000.0
 THRESHOLDS: tuple[Literal[50, 80, 100], ...] = (50, 80, 100)
@@ -238,6 +239,51 @@ class Charge:
     workspace_id: str
     month: str
     cost_nanos: int
+    # False only when this execution's result cannot have been settled before (see
+    # `plan_settlement`): the store then skips the look-up of its settled marker.
+    may_be_settled: bool = True
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One result as the spend consumer read it: where it sits in its stream (the consumer
+    group's partition of the results topic) and whether the runner marked it published
+    again (`shared.contracts.REPUBLISHED_HEADER`)."""
+
+    result: ExecutionResult
+    stream: str
+    offset: int
+    republished: bool
+
+
+@dataclass(frozen=True)
+class SettlementPlan:
+    settle: list[tuple[ExecutionResult, bool]]  # each result to settle, and may_be_settled
+    settled_up_to: dict[str, int]  # each stream's last offset once the batch is settled
+
+
+def plan_settlement(
+    deliveries: Sequence[Delivery], settled_up_to: Mapping[str, int], suspect: Set[str]
+) -> SettlementPlan:
+    """Which results of a batch to settle, and which of them to look up in the markers.
+
+    A record at or below its stream's settled offset was settled before (the consumer read it
+    again after a restart or a rebalance): skipped. Above it, a result can have been settled
+    before only if the runner published it again (marked), if its stream has no settled
+    offset yet (the first batch, or one written by a version without offsets), or if this
+    process's last settlement of the stream failed part-way (`suspect`): those are looked up;
+    the rest are new and settle without a read. Offsets are kept only after a batch is
+    settled, so a crash in between settles again (counts twice, never loses a cost).
+    """
+    settle: list[tuple[ExecutionResult, bool]] = []
+    top: dict[str, int] = {}
+    for d in deliveries:
+        top[d.stream] = max(top.get(d.stream, d.offset), d.offset)
+        last = settled_up_to.get(d.stream)
+        if last is not None and d.offset <= last:
+            continue
+        settle.append((d.result, d.republished or last is None or d.stream in suspect))
+    return SettlementPlan(settle=settle, settled_up_to=top)
 
 
 @dataclass(frozen=True)

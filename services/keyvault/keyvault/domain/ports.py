@@ -156,8 +156,17 @@ class BudgetStore(Protocol):
 
     async def settle(self, charges: list[Charge]) -> list[CounterMove]:
         """Add each new charge's cost to its key's and workspace's counters (a charge already
-        settled is skipped), then release the execution's holds. The batch's costs are added
-        up per counter: one move per counter, spanning the whole batch."""
+        settled is skipped: looked up for those that `may_be_settled`, and a charge twice in
+        the batch counts once), then release the execution's holds. The batch's costs are
+        added up per counter: one move per counter, spanning the whole batch."""
+        ...
+
+    async def settled_up_to(self, streams: list[str]) -> dict[str, int]:
+        """The last offset settled of each stream that has one (see `plan_settlement`)."""
+        ...
+
+    async def mark_settled_up_to(self, offsets: dict[str, int]) -> None:
+        """Record each stream's last settled offset (never moving one back)."""
         ...
 
     async def sweep(self, *, now: datetime) -> int:

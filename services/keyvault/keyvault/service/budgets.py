@@ -19,6 +19,7 @@ from keyvault.domain.budgets import (
     EXPIRY_WARNING,
     Charge,
     CounterMove,
+    Delivery,
     Hold,
     Refusal,
     Scope,
@@ -32,12 +33,13 @@ from keyvault.domain.budgets import (
     hold_id,
     month_of,
     next_reset,
+    plan_settlement,
     to_nanos,
 )
 from keyvault.domain.errors import InvalidCursorError
 from keyvault.domain.ports import AlertEvents, BudgetStore
 from shared.batching import SingleFlight
-from shared.contracts import ExecutionResult, OrgAlertRaised, utcnow
+from shared.contracts import OrgAlertRaised, utcnow
 from shared.paging import InvalidCursorError as MalformedCursor
 from shared.paging import decode_cursor, encode_cursor
 
@@ -65,6 +67,7 @@ class BudgetGuard:
         self.clock = clock
         self._raised: set[str] = set()  # alert ids known stored, so refusals skip the insert
         self._raising: SingleFlight[str, None] = SingleFlight()  # by alert id
+        self._suspect: set[str] = set()  # streams whose last settlement here failed
 
     def _budgets(
         self, *, org_id: str, workspace_id: str, key: ProviderKey
@@ -152,8 +155,11 @@ class BudgetGuard:
             ]
         )
 
-    async def settle(self, results: list[ExecutionResult]) -> int:
-        """Settle each result's holds to its actual cost; raise the budget alerts it crosses."""
+    async def settle(self, deliveries: list[Delivery]) -> int:
+        """Settle each result's holds to its actual cost (each execution once: see
+        `plan_settlement`); raise the budget alerts it crosses."""
+        streams = sorted({d.stream for d in deliveries})
+        plan = plan_settlement(deliveries, await self.store.settled_up_to(streams), self._suspect)
         charges = [
             Charge(
                 org_id=r.org_id,
@@ -162,10 +168,19 @@ class BudgetGuard:
                 workspace_id=r.workspace_id,
                 month=month_of(r.occurred_at),
                 cost_nanos=to_nanos(r.usage.cost_usd) if r.usage and r.usage.cost_usd else 0,
+                may_be_settled=maybe,
             )
-            for r in results
+            for r, maybe in plan.settle
         ]
-        moves = await self.store.settle(charges)
+        try:
+            moves = await self.store.settle(charges)
+            await self.store.mark_settled_up_to(plan.settled_up_to)
+        except BaseException:
+            # Settled in part, perhaps: until a batch of these streams settles whole, every
+            # result of theirs is looked up.
+            self._suspect.update(streams)
+            raise
+        self._suspect.difference_update(streams)
         await self._budget_alerts(moves)
         return len(moves)
 

@@ -47,7 +47,7 @@ def _alert(doc: Doc) -> OrgAlertRaised:
 
 class MongoBudgetStore:
     """Counters `budget_counters`, holds `budget_holds`, settled markers `budget_settled`,
-    alerts `alerts`."""
+    settled offsets per stream `budget_settled_offsets`, alerts `alerts`."""
 
     def __init__(
         self,
@@ -68,6 +68,7 @@ class MongoBudgetStore:
         self._counters = self._db["budget_counters"]
         self._holds = self._db["budget_holds"]
         self._settled = self._db["budget_settled"]
+        self._offsets = self._db["budget_settled_offsets"]
         self._alerts = self._db["alerts"]
         self._stripes = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
 
@@ -202,7 +203,10 @@ class MongoBudgetStore:
         if not charges:
             return []
         ids = [f"{c.org_id}|{c.execution_id}" for c in charges]
-        seen = set(await find_by_ids(self._settled, ids, {"_id": 1}))
+        # Only a charge that may have been settled before is looked up: one exact read each
+        # (the markers grow with every execution ever settled).
+        maybe = [sid for c, sid in zip(charges, ids, strict=True) if c.may_be_settled]
+        seen = set(await find_by_ids(self._settled, maybe, {"_id": 1})) if maybe else set()
         fresh: list[Doc] = []
         # The batch's costs added up per counter: one write per counter and batch, not one per
         # result (a burst of results otherwise kept FerretDB busy for a minute after it).
@@ -264,6 +268,20 @@ class MongoBudgetStore:
         async for doc in self._holds.find({"$or": pairs, "state": "held"}):
             await self._release(doc)
         return moves
+
+    async def settled_up_to(self, streams: list[str]) -> dict[str, int]:
+        docs = await find_by_ids(self._offsets, streams, {"offset": 1})
+        return {sid: int(d["offset"]) for sid, d in docs.items()}
+
+    async def mark_settled_up_to(self, offsets: dict[str, int]) -> None:
+        await asyncio.gather(
+            *(
+                self._offsets.update_one(
+                    {"_id": sid}, {"$max": {"offset": Int64(offset)}}, upsert=True
+                )
+                for sid, offset in offsets.items()
+            )
+        )
 
     async def spent(self, counter_ids: list[str]) -> dict[str, int]:
         if not counter_ids:
