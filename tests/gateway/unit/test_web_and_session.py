@@ -106,3 +106,26 @@ async def test_me_answers_from_the_token_alone(upstreams: FakeUpstreams) -> None
         }
         assert (await client.get("/api/v1/me")).status_code == 401
     assert upstreams.seen == []
+
+
+async def test_the_api_document_reads_in_its_order_whatever_the_routes_order(
+    upstreams: FakeUpstreams,
+) -> None:
+    """The test-run route is registered first (it is matched most); the document still
+    starts with the session and ends with executions and health."""
+    from gateway.api.openapi import TAG_ORDER
+
+    app = create_app(
+        gateway_settings(), bus=InMemoryExecutionBus(), transport=upstreams.transport()
+    )
+    async with asgi_client(app) as client:
+        doc = (await client.get("/openapi.json")).json()
+    seen: list[str] = []
+    for item in doc["paths"].values():
+        for operation in item.values():
+            for tag in operation.get("tags", [])[:1]:
+                if tag not in seen:
+                    seen.append(tag)
+    assert seen == [t for t in TAG_ORDER if t in seen]
+    assert seen[0] == "Session"
+    assert set(seen) == set(TAG_ORDER)
