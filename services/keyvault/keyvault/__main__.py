@@ -2,6 +2,7 @@
 
 python -m keyvault rewrap                 re-wrap every data key under the active master key
 python -m keyvault prune                  delete audit entries past KEYVAULT_AUDIT_RETENTION_DAYS
+                                          and settled markers past KEYVAULT_SETTLED_RETENTION_DAYS
 python -m keyvault republish              rebuild keyvault.keys.v1 from the store (DR)
 python -m keyvault keyring new [--rotate] [--id ID]
                                           print a fresh master-key entry (stdout only)
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 
 import uvicorn
 
-from keyvault.app import create_app, run_prune
+from keyvault.app import create_app, run_prune, run_prune_settled
 from keyvault.domain import AssignmentsView, PlansView
 from keyvault.events import KafkaKeyEvents
 from keyvault.service import Vault, format_report, rewrap_all
@@ -131,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "republish":
             return asyncio.run(_republish(settings))
         if args.command == "prune":
-            print(f"prune: {asyncio.run(run_prune(settings))} audit entries deleted")
+            audit = asyncio.run(run_prune(settings))
+            settled = asyncio.run(run_prune_settled(settings))
+            print(f"prune: {audit} audit entries deleted, {settled} settled markers deleted")
             return 0
         settings.check_production()
         settings.keyring()

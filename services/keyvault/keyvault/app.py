@@ -84,6 +84,27 @@ async def prune_audit(
     return pruned
 
 
+async def prune_settled(
+    budgets: BudgetStore, settings: KeyvaultSettings, *, now: datetime | None = None
+) -> int:
+    """Delete settled markers older than `KEYVAULT_SETTLED_RETENTION_DAYS`; how many."""
+    before = (now or utcnow()) - timedelta(days=settings.keyvault_settled_retention_days)
+    pruned = await budgets.prune_settled(before=before)
+    if pruned:
+        log.info("pruned %d settled markers older than the retention", pruned)
+    return pruned
+
+
+async def run_prune_settled(settings: KeyvaultSettings, *, now: datetime | None = None) -> int:
+    """`python -m keyvault prune`, its second half: the settled markers."""
+    budgets = MongoBudgetStore(settings.mongodb_url.get_secret_value(), settings.keyvault_db)
+    await budgets.open()
+    try:
+        return await prune_settled(budgets, settings, now=now)
+    finally:
+        await budgets.close()
+
+
 async def run_prune(settings: KeyvaultSettings, *, now: datetime | None = None) -> int:
     """`python -m keyvault prune`: what the service does every `KEYVAULT_PRUNE_INTERVAL_S`."""
     store = MongoKeyStore(settings.mongodb_url.get_secret_value(), settings.keyvault_db)
@@ -94,12 +115,16 @@ async def run_prune(settings: KeyvaultSettings, *, now: datetime | None = None) 
         await store.close()
 
 
-async def _prune_loop(store: KeyStore, settings: KeyvaultSettings) -> None:
+async def _prune_loop(store: KeyStore, budgets: BudgetStore, settings: KeyvaultSettings) -> None:
     while True:
         try:
             await prune_audit(store, settings)
         except Exception as exc:
             log.warning("audit pruning failed: %s", type(exc).__name__)
+        try:
+            await prune_settled(budgets, settings)
+        except Exception as exc:
+            log.warning("settled marker pruning failed: %s", type(exc).__name__)
         await asyncio.sleep(settings.keyvault_prune_interval_s)
 
 
@@ -223,7 +248,9 @@ def create_app(
         budget_checks = asyncio.create_task(
             _budget_loop(guard, settings.keyvault_budget_check_interval_s), name="keyvault-budgets"
         )
-        pruning = asyncio.create_task(_prune_loop(key_store, settings), name="keyvault-prune")
+        pruning = asyncio.create_task(
+            _prune_loop(key_store, budget_store, settings), name="keyvault-prune"
+        )
         log.info("keyvault ready", extra={"event": "started"})
         try:
             yield

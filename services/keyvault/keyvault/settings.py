@@ -74,6 +74,11 @@ class KeyvaultSettings(ProviderEndpointSettings, MongoSettings):
     keyvault_spend_group: str = "keyvault-spend"
     # Audit entries older than this are deleted (hourly, and by `python -m keyvault prune`).
     keyvault_audit_retention_days: int = Field(400, ge=1, le=36_500)
+    # Settled markers (one per execution whose cost was counted) are what keep a result the
+    # runner publishes again from counting twice; the runner publishes one again only while it
+    # keeps the result (RUNNER_RESULT_RETENTION_S, 14 days), so a day more is enough. Deleted
+    # with the audit entries (hourly, and by `python -m keyvault prune`).
+    keyvault_settled_retention_days: int = Field(15, ge=1, le=3650)
     keyvault_prune_interval_s: float = Field(3600.0, gt=0)
 
     def dev_defaults_in_use(self) -> list[str]:

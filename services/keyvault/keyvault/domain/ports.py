@@ -161,6 +161,11 @@ class BudgetStore(Protocol):
         added up per counter: one move per counter, spanning the whole batch."""
         ...
 
+    async def prune_settled(self, *, before: datetime) -> int:
+        """Delete the settled markers written before `before` (a marker with no time, from an
+        older version, is given the time of this call first); how many."""
+        ...
+
     async def settled_up_to(self, streams: list[str]) -> dict[str, int]:
         """The last offset settled of each stream that has one (see `plan_settlement`)."""
         ...

@@ -25,7 +25,7 @@ from pymongo.monitoring import CommandListener
 
 from keyvault.domain import StoreUnavailableError
 from keyvault.domain.budgets import Charge, CounterMove, Hold, counter_id
-from shared.contracts import OrgAlertRaised
+from shared.contracts import OrgAlertRaised, utcnow
 from shared.mongo import find_by_ids, insert_new, is_unique_violation, retrying
 from shared.retry import Backoff
 
@@ -91,6 +91,7 @@ class MongoBudgetStore:
             [("org_id", ASCENDING), ("at", DESCENDING), ("alert_id", DESCENDING)], name="org_at"
         )
         await self._alerts.create_index([("published", ASCENDING)], name="published")
+        await self._settled.create_index([("at", ASCENDING)], name="at")
 
     async def close(self) -> None:
         await self._client.close()
@@ -202,6 +203,7 @@ class MongoBudgetStore:
     async def settle(self, charges: list[Charge]) -> list[CounterMove]:
         if not charges:
             return []
+        now = utcnow()
         ids = [f"{c.org_id}|{c.execution_id}" for c in charges]
         # Only a charge that may have been settled before is looked up: one exact read each
         # (the markers grow with every execution ever settled).
@@ -215,7 +217,7 @@ class MongoBudgetStore:
             if sid in seen:
                 continue
             seen.add(sid)
-            fresh.append({"_id": sid})
+            fresh.append({"_id": sid, "at": now})
             if charge.cost_nanos <= 0:
                 continue
             scopes: list[tuple[str, str]] = [("workspace", charge.workspace_id)]
@@ -268,6 +270,11 @@ class MongoBudgetStore:
         async for doc in self._holds.find({"$or": pairs, "state": "held"}):
             await self._release(doc)
         return moves
+
+    async def prune_settled(self, *, before: datetime) -> int:
+        await self._settled.update_many({"at": {"$exists": False}}, {"$set": {"at": utcnow()}})
+        deleted = await self._settled.delete_many({"at": {"$lt": before}})
+        return int(deleted.deleted_count)
 
     async def settled_up_to(self, streams: list[str]) -> dict[str, int]:
         docs = await find_by_ids(self._offsets, streams, {"offset": 1})
