@@ -370,7 +370,7 @@ FAILURES: collections.Counter[str] = collections.Counter()
 
 
 # The services' histograms read around a Kafka-path row: (label, port name, metric, labels).
-TIMERS = (
+TIMERS: tuple[tuple[str, str, str, dict[str, str]], ...] = (
     (
         "provider call (runner's view)",
         "agent-runner",
