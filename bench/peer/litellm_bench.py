@@ -242,6 +242,7 @@ class KafkaPath:
         # request sent → the runner took it up (the result's occurred_at − duration_ms),
         # runner (key, claim, provider call: duration_ms), provider reply → result received.
         self.stages: list[tuple[float, float, float]] = []
+        self.timing = True  # off for the soak: its list would be the generator's own growth
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
@@ -267,7 +268,7 @@ class KafkaPath:
                     received = time.time()
                     body = json.loads(record.value or b"{}")
                     sent = self.sent.pop(body.get("execution_id", ""), None)
-                    if sent is not None and body.get("duration_ms") is not None:
+                    if self.timing and sent is not None and body.get("duration_ms") is not None:
                         replied = datetime.fromisoformat(body["occurred_at"]).timestamp()
                         runner = body["duration_ms"] / 1000
                         self.stages.append((replied - runner - sent, runner, received - replied))
@@ -609,6 +610,7 @@ async def main() -> None:
             except OSError:
                 continue
         if args.soak_seconds > 0:
+            kafka.timing = False
             soak = Soak(args.soak_path, args.soak_seconds, args.in_flight)
             print(f"soak: {args.soak_path} for {args.soak_seconds:.0f} s", flush=True)
             soak.calls, soak.errors = await timed_loop(
