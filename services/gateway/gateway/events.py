@@ -151,9 +151,6 @@ class KafkaExecutionBus:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
-            # Every replica reads every result. A fetch answered at the first record made one
-            # broker request per result under load (Kafka 0.5-0.7 ms of CPU per test run); a
-            # fetch now waits for 64 KiB or 5 ms (0.38-0.40 ms; at most 5 ms more per answer).
             fetch_max_wait_ms=5,
             fetch_min_bytes=64 * 1024,
             request_timeout_ms=int(max(self._timeout_s, 5) * 1000) + 1000,
