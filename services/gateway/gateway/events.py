@@ -151,8 +151,7 @@ class KafkaExecutionBus:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
-            fetch_max_wait_ms=5,
-            fetch_min_bytes=64 * 1024,
+            fetch_max_wait_ms=50,
             request_timeout_ms=int(max(self._timeout_s, 5) * 1000) + 1000,
         )
         try:
