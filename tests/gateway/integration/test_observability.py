@@ -126,8 +126,15 @@ async def test_every_series_exists_and_moves_after_an_execution(
                 break
             await asyncio.sleep(0.2)
         assert run.json()["status"] == "succeeded", run.text
-    await asyncio.sleep(1.5)  # the ledger's batch and the consumers' fetches settle
-    after = await scrape_all(live, runner)
+    # The ledger's batch and the consumers' fetches settle after the answer: scrape until
+    # the last of them (the ledger's ingest) has counted the run (generous, CI is loaded).
+    ingest = "flowtrux_workspace_ledger_ingest_lag_seconds_count"
+    async with asyncio.timeout(30):
+        while True:
+            after = await scrape_all(live, runner)
+            if total(after["workspace"], ingest) > total(before["workspace"], ingest):
+                break
+            await asyncio.sleep(0.2)
 
     def moved(service: str, name: str, *must: str) -> None:
         old, new = total(before[service], name, *must), total(after[service], name, *must)

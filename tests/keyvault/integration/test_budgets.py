@@ -224,10 +224,15 @@ async def test_budget_and_expiry_validation(kv: Running, unique: str) -> None:
 
 async def test_an_expired_key_is_never_resolved(kv: Running, unique: str) -> None:
     org, ws = f"org-{unique}", f"ws-{unique}"
-    expiring = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
-    key = (await kv.create(org, "anthropic", "short-lived", a_key(), expires_at=expiring)).json()
+    key = (await kv.create(org, "anthropic", "short-lived", a_key())).json()
     await ready_key(kv, org, ws, [key["id"]])
-    await asyncio.sleep(3.2)
+    # The expiry is set once the key resolves, so a slow start cannot outlive it.
+    expiring = datetime.now(UTC) + timedelta(seconds=2)
+    patched = await kv.gateway.patch(
+        f"/internal/v1/orgs/{org}/keys/{key['id']}", json={"expires_at": expiring.isoformat()}
+    )
+    assert patched.status_code == 200, patched.text
+    await asyncio.sleep(max(0.0, (expiring - datetime.now(UTC)).total_seconds()) + 0.2)
     out = await resolve_batch(kv, org, ws, ["after-expiry"], estimate=0)
     assert out[0]["error"]["code"] == "key_expired"
     assert "'short-lived' expired" in out[0]["error"]["detail"]

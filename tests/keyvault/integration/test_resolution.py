@@ -24,12 +24,18 @@ def a_key(prefix: str = "sk-ant-api03-") -> str:
     return prefix + secrets.token_urlsafe(30)
 
 
-async def until(predicate: Callable[[], object], seconds: float = 5.0) -> float:
-    """Await an async predicate becoming truthy; the seconds it took."""
+async def until(
+    predicate: Callable[[], object], seconds: float = 30.0, *, seen: object = None
+) -> float:
+    """Await an async predicate becoming truthy; the seconds it took.
+
+    The bound is generous (the whole suite shares two cores with Kafka and FerretDB): a
+    passing condition returns at once, and a failing one names what it saw.
+    """
     loop = asyncio.get_running_loop()
     began = loop.time()
     while not await predicate():  # type: ignore[misc]
-        assert loop.time() - began < seconds, "condition not reached in time"
+        assert loop.time() - began < seconds, f"condition not reached in time; saw {seen!r}"
         await asyncio.sleep(0.02)
     return loop.time() - began
 
@@ -115,19 +121,21 @@ async def test_unassign_and_delete_are_refused_at_once(kv: Running, unique: str)
     _, public = new_recipient()
 
     seen: list[object] = []
+    answers: list[tuple[int, object]] = []  # (status, code) of every answer, for a failure
 
     async def uses(key_id: str | None) -> bool:
         response = await kv.resolve(org, ws, "google", public)
         resolved: object = response.json().get("key_id")
         seen.append(resolved)
+        answers.append((response.status_code, response.json().get("code")))
         return resolved == key_id
 
-    await until(lambda: uses(k1))
+    await until(lambda: uses(k1), seen=answers)
     # Delete: refused at once — no resolution after the 204 returns the deleted key (one may
     # be a 503 "read models behind, retry" on a loaded machine) — and the next key takes over.
     assert (await kv.gateway.delete(f"/internal/v1/orgs/{org}/keys/{k1}")).status_code == 204
     seen.clear()
-    await until(lambda: uses(k2))
+    await until(lambda: uses(k2), seen=answers)
     assert k1 not in seen
     # Unassign: once the event is acknowledged by the broker no resolution returns a key
     # (the read fence makes a resolution wait for, or refuse without, the applied event).
@@ -137,9 +145,10 @@ async def test_unassign_and_delete_are_refused_at_once(kv: Running, unique: str)
     async def refused() -> bool:
         response = await kv.resolve(org, ws, "google", public)
         seen.append(response.json().get("key_id"))
+        answers.append((response.status_code, response.json().get("code")))
         return bool(response.json().get("code") == "provider_not_configured")
 
-    await until(refused)
+    await until(refused, seen=answers)
     assert set(seen) == {None}
 
 

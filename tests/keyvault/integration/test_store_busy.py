@@ -137,7 +137,7 @@ async def test_transient_store_errors_are_retried_or_answered_503(
                 key = (await gateway.get(f"/internal/v1/orgs/{org}/keys/{key_id}")).json()
                 return key["last_used_at"] is not None
 
-            await until(used, seconds=5.0)
+            await until(used, seconds=30.0)
         finally:
             await gateway.aclose()
             await runner.aclose()

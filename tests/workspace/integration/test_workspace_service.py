@@ -200,13 +200,13 @@ async def test_deleted_key_leaves_every_workspace(stack: Stack, unique: str) -> 
             out.append(r.json()["ai_provider_ids"])
         return out
 
-    await eventually(state, lambda s: s == [[k2], []], timeout=5)
+    await eventually(state, lambda s: s == [[k2], []], timeout=30)
     latest = await eventually(
         lambda: stack.kafka.latest(stack.settings.topics.assignments),
         lambda t: (
             t.get(a["id"], {}).get("key_ids") == [k2] and t.get(b["id"], {}).get("key_ids") == []
         ),
-        timeout=5,
+        timeout=30,
     )
     assert latest[a["id"]]["org_id"] == org
 
