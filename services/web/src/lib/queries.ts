@@ -1,5 +1,5 @@
 // Query keys and the reads several features share (TanStack Query is the only cache).
-import { useQuery } from '@tanstack/react-query';
+import { type QueryClient, type QueryKey, useQuery } from '@tanstack/react-query';
 import { api, unwrap } from './api';
 
 export const queryKeys = {
@@ -26,6 +26,20 @@ export const afterKeyOrWorkspaceChange: readonly (readonly string[])[] = [
   ['usage'],
   ['audit'],
 ];
+
+/**
+ * Reload what a change made out of date. A load still in flight (a page's first one) was asked
+ * before the change: an invalidation alone would join it and keep its stale answer, so each is
+ * cancelled first and asked again.
+ */
+export function refreshAfter(client: QueryClient, queryKeys: readonly QueryKey[]): Promise<void[]> {
+  return Promise.all(
+    queryKeys.map(async (queryKey) => {
+      await client.cancelQueries({ queryKey });
+      await client.invalidateQueries({ queryKey });
+    }),
+  );
+}
 
 export function useMe() {
   return useQuery({

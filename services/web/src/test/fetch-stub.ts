@@ -9,7 +9,9 @@ export interface Call {
   headers: Headers;
 }
 
-type Handler = (call: Call) => Response | { status?: number; body?: unknown };
+type Answer = Response | { status?: number; body?: unknown };
+/** A handler may answer later (a Promise): a slow server. */
+type Handler = (call: Call) => Answer | Promise<Answer>;
 export type Routes = Record<string, Handler | Record<string, unknown>>;
 
 export function json(body: unknown, status = 200): Response {
@@ -40,7 +42,7 @@ export function stubFetch(routes: Routes) {
     const route = routes[`${call.method} ${call.path}`];
     if (route === undefined) return problem(404, 'not_found', `No stub for ${call.method} ${call.path}`);
     if (typeof route === 'function') {
-      const answer = (route as Handler)(call);
+      const answer = await (route as Handler)(call);
       if (answer instanceof Response) return answer;
       return json(answer.body, answer.status ?? 200);
     }

@@ -77,6 +77,39 @@ describe('Agent node', () => {
     expect(sent!.headers.get('Idempotency-Key')).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('a run that finishes while the first load of Recent runs is still in flight is listed', async () => {
+    const user = userEvent.setup();
+    let releaseFirst: () => void = () => undefined;
+    const firstLoad = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    let lists = 0;
+    const api = page({
+      'GET /api/v1/workspaces/ws-1/executions': async () => {
+        lists += 1;
+        if (lists === 1) {
+          await firstLoad; // a slow server: its answer predates the run below
+          return { body: { items: [], next_cursor: null } };
+        }
+        return { body: { items: [SUCCEEDED], next_cursor: null } };
+      },
+      'POST /api/v1/workspaces/ws-1/executions': { ...SUCCEEDED },
+    });
+    const agent = await screen.findByRole('region', { name: 'Agent node' });
+    await within(agent).findByRole('option', { name: 'claude-haiku-4-5 — Fast' });
+    await user.type(within(agent).getByLabelText('Prompt'), 'Hello');
+    await user.click(within(agent).getByRole('button', { name: 'Run' }));
+    await waitFor(() => expect(api.sent('POST', '/api/v1/workspaces/ws-1/executions')).toHaveLength(1));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the run has settled meanwhile
+    releaseFirst(); // only now does the stale first answer (no runs) arrive
+
+    const result = await screen.findByRole('region', { name: 'Result' });
+    await waitFor(() => expect(result).toHaveTextContent('succeeded'));
+    const recent = screen.getByRole('region', { name: 'Recent runs' });
+    const row = await within(recent).findByRole('row', { name: /Claude for runs/ }, { timeout: 3000 });
+    expect(row).toHaveTextContent('succeeded');
+  });
+
   it('each Run is its own idempotent request, capped by the workspace', async () => {
     const user = userEvent.setup();
     const api = page({

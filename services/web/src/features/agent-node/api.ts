@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap, type Execution } from '../../lib/api';
-import { queryKeys } from '../../lib/queries';
+import { queryKeys, refreshAfter } from '../../lib/queries';
 
 export function useWorkspace(id: string) {
   return useQuery({
@@ -79,11 +79,6 @@ export function useRun(workspaceId: string) {
       return waitFor(answer.execution_id);
     },
     onSettled: () =>
-      Promise.all([
-        client.invalidateQueries({ queryKey: queryKeys.executions(workspaceId) }),
-        client.invalidateQueries({ queryKey: ['usage'] }),
-        client.invalidateQueries({ queryKey: ['plan'] }),
-        client.invalidateQueries({ queryKey: ['provider-keys'] }),
-      ]),
+      refreshAfter(client, [queryKeys.executions(workspaceId), ['usage'], ['plan'], ['provider-keys']]),
   });
 }

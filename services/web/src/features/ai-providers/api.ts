@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap, type ProviderId } from '../../lib/api';
-import { afterKeyOrWorkspaceChange } from '../../lib/queries';
+import { afterKeyOrWorkspaceChange, refreshAfter } from '../../lib/queries';
 import { utcMonthStart } from '../../lib/format';
 
 /** Cost of each key since the start of the UTC month, by key id. */
@@ -25,7 +25,7 @@ export function useCostThisMonth() {
 function useInvalidateAfterChange() {
   const client = useQueryClient();
   return () =>
-    Promise.all(afterKeyOrWorkspaceChange.map((queryKey) => client.invalidateQueries({ queryKey })));
+    refreshAfter(client, afterKeyOrWorkspaceChange);
 }
 
 export interface NewProviderKey {

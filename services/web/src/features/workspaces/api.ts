@@ -1,12 +1,12 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from '../../lib/api';
 import type { RoutingIn } from './routing';
-import { afterKeyOrWorkspaceChange } from '../../lib/queries';
+import { afterKeyOrWorkspaceChange, refreshAfter } from '../../lib/queries';
 
 function useInvalidate() {
   const client = useQueryClient();
   return () =>
-    Promise.all(afterKeyOrWorkspaceChange.map((queryKey) => client.invalidateQueries({ queryKey })));
+    refreshAfter(client, afterKeyOrWorkspaceChange);
 }
 
 export function useCreateWorkspace() {
