@@ -25,7 +25,7 @@ def a_key(prefix: str = "sk-ant-api03-") -> str:
 
 
 async def until(
-    predicate: Callable[[], object], seconds: float = 30.0, *, seen: object = None
+    predicate: Callable[[], object], seconds: float = 30.0, *, evidence: object = None
 ) -> float:
     """Await an async predicate becoming truthy; the seconds it took.
 
@@ -35,7 +35,7 @@ async def until(
     loop = asyncio.get_running_loop()
     began = loop.time()
     while not await predicate():  # type: ignore[misc]
-        assert loop.time() - began < seconds, f"condition not reached in time; saw {seen!r}"
+        assert loop.time() - began < seconds, f"condition not reached in time; saw {evidence!r}"
         await asyncio.sleep(0.02)
     return loop.time() - began
 
@@ -130,12 +130,12 @@ async def test_unassign_and_delete_are_refused_at_once(kv: Running, unique: str)
         answers.append((response.status_code, response.json().get("code")))
         return resolved == key_id
 
-    await until(lambda: uses(k1), seen=answers)
+    await until(lambda: uses(k1), evidence=answers)
     # Delete: refused at once — no resolution after the 204 returns the deleted key (one may
     # be a 503 "read models behind, retry" on a loaded machine) — and the next key takes over.
     assert (await kv.gateway.delete(f"/internal/v1/orgs/{org}/keys/{k1}")).status_code == 204
     seen.clear()
-    await until(lambda: uses(k2), seen=answers)
+    await until(lambda: uses(k2), evidence=answers)
     assert k1 not in seen
     # Unassign: once the event is acknowledged by the broker no resolution returns a key
     # (the read fence makes a resolution wait for, or refuse without, the applied event).
@@ -148,7 +148,7 @@ async def test_unassign_and_delete_are_refused_at_once(kv: Running, unique: str)
         answers.append((response.status_code, response.json().get("code")))
         return bool(response.json().get("code") == "provider_not_configured")
 
-    await until(refused, seen=answers)
+    await until(refused, evidence=answers)
     assert set(seen) == {None}
 
 

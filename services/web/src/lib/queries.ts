@@ -32,9 +32,9 @@ export const afterKeyOrWorkspaceChange: readonly (readonly string[])[] = [
  * before the change: an invalidation alone would join it and keep its stale answer, so each is
  * cancelled first and asked again.
  */
-export function refreshAfter(client: QueryClient, queryKeys: readonly QueryKey[]): Promise<void[]> {
+export function refreshAfter(client: QueryClient, keys: readonly QueryKey[]): Promise<void[]> {
   return Promise.all(
-    queryKeys.map(async (queryKey) => {
+    keys.map(async (queryKey) => {
       await client.cancelQueries({ queryKey });
       await client.invalidateQueries({ queryKey });
     }),
