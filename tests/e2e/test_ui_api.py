@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,9 @@ async def test_audit_pages_newest_first_without_gaps_or_repeats(
             break
     assert pages == 3
     assert [a["action"] for a in seen] == ["renamed"] * 12 + ["created"]
-    stamps = [a["at"] for a in seen]
+    # Compared as times, not strings: RFC 3339 leaves out a zero fraction ("…:34Z"), which
+    # sorts after "…:34.185Z" as text though it is earlier.
+    stamps = [datetime.fromisoformat(a["at"]) for a in seen]
     assert stamps == sorted(stamps, reverse=True)
     assert (await client.get("/audit", params={"limit": 500})).json()["next_cursor"] is None
     bad = await client.get("/audit", params={"cursor": "bm90LWEtY3Vyc29y"})
