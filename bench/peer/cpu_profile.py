@@ -94,12 +94,21 @@ def section(
             parts.append(f"the rest {100 * rest / total:.0f} %")
         lines.append(f"| {service} | {1000 * total / requests:.2f} | {'; '.join(parts)} |")
         counts = mongo_commands(directory, service, index)
-        if counts:
+        docs = {k.removesuffix(" [documents]"): n for k, n in counts.items() if "[documents]" in k}
+        calls = Counter({k: n for k, n in counts.items() if "[documents]" not in k})
+        if calls:
             per = ", ".join(
-                f"{name.strip()} {n / requests:.2f}" for name, n in counts.most_common(12)
+                f"{name.strip()} {n / requests:.2f}"
+                + (f" ({docs[name] / requests:.2f} documents)" if name in docs else "")
+                for name, n in calls.most_common(12)
             )
             commands.append(f"- {service}: {per}")
     if commands:
-        lines += ["", "MongoDB commands per request (command collection: count):", ""]
+        lines += [
+            "",
+            "MongoDB commands per request (command collection: count; a write's documents in "
+            "brackets — one command may carry many):",
+            "",
+        ]
         lines += commands
     return [*lines, ""]

@@ -23,6 +23,7 @@ import collections
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,9 +33,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pymongo import MongoClient
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -78,6 +81,10 @@ class Run:
     stages: list[tuple[float, float, float]] = field(default_factory=list)
     # Kafka path only: the services' own histograms over the row (name -> (sum s, count)).
     timers: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # What the row asked of the broker (requests by type) and of the store (commands by
+    # name), per request of the row; empty when not counted.
+    kafka_requests: dict[str, float] = field(default_factory=dict)
+    store_commands: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -447,6 +454,29 @@ async def main() -> None:
     )
     parser.add_argument("--soak-path", default="kafka", choices=["kafka", "gateway"])
     parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=120.0,
+        help="before the rows, drive the gateway, kafka and litellm paths of --paths in turn "
+        "(0 ms, 10 s each) for this long, so the rows measure warmed processes: Kafka's JVM "
+        "compiles its hot code over the first minute after a start, at several times the "
+        "CPU per request",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=5.0,
+        help="before the rows, measure every process's CPU at rest for this long",
+    )
+    parser.add_argument(
+        "--kafka-jmx-port",
+        type=int,
+        default=int(os.environ.get("LOCAL_KAFKA_JMX_PORT") or 0),
+        help="count the broker's requests by type per row through its JMX port "
+        "(bench/peer/KafkaRequests.java; deploy/local/infra.sh opens it with "
+        "LOCAL_KAFKA_JMX_PORT); 0: not counted",
+    )
+    parser.add_argument(
         "--settle-seconds",
         type=float,
         default=1.0,
@@ -498,6 +528,8 @@ async def main() -> None:
     runs: list[Run] = []
     rss: dict[str, tuple[float, float]] = {}
     at_rest: dict[str, float] = {}
+    idle_cpu: dict[str, float] = {}
+    warmup: list[tuple[str, float, int, dict[str, float]]] = []
     soak: Soak | None = None
     try:
         if "litellm" in paths:
@@ -577,6 +609,20 @@ async def main() -> None:
             return found
 
         at_rest = rss_now()
+        # What each process costs with nothing to do (pollers, heartbeats, timers), per second:
+        # a row pays it for as long as it runs, so a slower row pays more of it per request.
+        idle_before = {name: cpu_s(pid) for name, pid in pids().items()}
+        await asyncio.sleep(args.idle_seconds)
+        idle_cpu = {
+            name: (cpu_s(pid) - idle_before[name]) * 1000 / args.idle_seconds
+            for name, pid in pids().items()
+            if name in idle_before
+        }
+        warm = [p for p in ("gateway", "kafka", "litellm") if p in paths]
+        if warm and args.warmup_seconds > 0:
+            warmup = await warm_up(
+                [(p, call_for(p, 0)) for p in warm], args.warmup_seconds, args.in_flight, pids
+            )
         plan = [(p, ms, args.in_flight) for ms in latencies for p in paths]
         if "kafka" in paths and 500 in latencies:
             plan.append(("kafka", 500, 256))
@@ -585,6 +631,7 @@ async def main() -> None:
             await closed_loop(call, min(200, args.requests), in_flight)  # warm-up
             if profile_dir is not None:  # what came before this row goes to a file of its own
                 cpu_profile.rotate(services_of(pids()))
+            counted = (kafka_counts(args.kafka_jmx_port), store_counts(mongo))
             before = {name: cpu_s(pid) for name, pid in pids().items()}
             kafka.stages.clear()
             timers = await read_timers(http) if path == "kafka" else {}
@@ -596,6 +643,8 @@ async def main() -> None:
                 later = await read_timers(http)
                 timers = {k: (later[k][0] - v[0], later[k][1] - v[1]) for k, v in timers.items()}
             after = {name: cpu_s(pid) for name, pid in pids().items()}
+            # Read after the CPU counters: the reading itself is not the row's work.
+            counts = (kafka_counts(args.kafka_jmx_port), store_counts(mongo))
             if profile_dir is not None:
                 cpu_profile.rotate(services_of(pids()))
                 profiled.append(
@@ -603,6 +652,14 @@ async def main() -> None:
                 )
             run = Run(path, ms, in_flight, args.requests, errors, seconds, lat)
             run.cpu_ms = {n: (after[n] - before.get(n, 0.0)) * 1000 / args.requests for n in after}
+            run.kafka_requests, run.store_commands = (
+                {
+                    k: (v - was.get(k, 0)) / args.requests
+                    for k, v in now.items()
+                    if v > was.get(k, 0)
+                }
+                for was, now in zip(counted, counts, strict=True)
+            )
             if path == "kafka":
                 run.stages = list(kafka.stages)
                 run.timers = timers
@@ -646,7 +703,7 @@ async def main() -> None:
             topic_suffix=suffix,
             databases=[env["KEYVAULT_DB"], env["WORKSPACE_DB"], env["RUNNER_DB"]],
         )
-    text = report(runs, rss, at_rest, args)
+    text = report(runs, rss, at_rest, idle_cpu, warmup, args)
     if soak is not None:
         text += "\n".join(soak.lines(at_rest)) + "\n"
     if profile_dir is not None:
@@ -661,6 +718,8 @@ async def main() -> None:
 
 
 SERVICES = ("agent-runner", "gateway", "keyvault", "provider-sim", "workspace")
+# Processes in the CPU table that are not FlowTrux's stack (the whole-stack CPU target).
+NOT_THE_STACK = ("load generator", "provider-sim", "litellm")
 PROFILE_NOTE = (
     "Each FlowTrux process ran cProfile on a CPU clock (bench/peer/profile_site); a function's own "
     "CPU time is summed by the library it belongs to (FlowTrux code by package). Profiling makes "
@@ -669,6 +728,89 @@ PROFILE_NOTE = (
     "Kafka (Java) and FerretDB (Go) are not profiled; the MongoDB commands each service sends are "
     "what FerretDB spends its CPU on."
 )
+
+
+async def warm_up(
+    calls: list[tuple[str, Callable[[int], Awaitable[bool]]]],
+    seconds: float,
+    in_flight: int,
+    pids: Callable[[], dict[str, int]],
+    slice_s: float = 10.0,
+) -> list[tuple[str, float, int, dict[str, float]]]:
+    """Drive the paths in turn, a slice each, for `seconds`; per slice (path, seconds,
+    requests, CPU ms per request by process): how the cost per request falls as the stack
+    warms."""
+    slices: list[tuple[str, float, int, dict[str, float]]] = []
+    t0 = time.perf_counter()
+    turn = 0
+    while (elapsed := time.perf_counter() - t0) < seconds:
+        before = {name: cpu_s(pid) for name, pid in pids().items()}
+        path, call = calls[turn % len(calls)]
+        done, _ = await timed_loop(
+            call,
+            min(slice_s, seconds - elapsed),
+            in_flight,
+            lambda _t, _n: None,
+            every_s=slice_s,
+        )
+        after = {name: cpu_s(pid) for name, pid in pids().items()}
+        per = {n: (after[n] - before.get(n, 0.0)) * 1000 / max(done, 1) for n in after}
+        slices.append((path, time.perf_counter() - t0, done, per))
+        print(
+            f"warm-up {slices[-1][1]:5.0f} s, {path}: {done} requests, CPU ms/request "
+            f"kafka {per.get('kafka', 0.0):.2f}, all {sum(per.values()):.2f}",
+            flush=True,
+        )
+        turn += 1
+    FAILURES.clear()  # the rows report their own
+    return slices
+
+
+def kafka_counts(jmx_port: int) -> dict[str, int]:
+    """The broker's requests served so far by type, and its messages and bytes in and out
+    (bench/peer/KafkaRequests.java over JMX); empty without a JMX port, or when the broker
+    does not open it (one started before, without LOCAL_KAFKA_JMX_PORT)."""
+    if not jmx_port:
+        return {}
+    done = subprocess.run(
+        [
+            shutil.which("java") or "java",
+            str(ROOT / "bench/peer/KafkaRequests.java"),
+            str(jmx_port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        print(f"kafka requests not counted: no JMX on port {jmx_port}", flush=True)
+        return {}
+    counts: dict[str, int] = json.loads(done.stdout)
+    return counts
+
+
+def store_counts(mongo_url: str) -> dict[str, int]:
+    """The store's commands served so far, by name (FerretDB's serverStatus metrics)."""
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(mongo_url, serverSelectionTimeoutMS=5000) as client:
+        status = client.admin.command("serverStatus")
+    commands = status.get("metrics", {}).get("commands", {})
+    return {name: int(c.get("total", 0)) for name, c in commands.items() if name != "serverStatus"}
+
+
+def count_lines(runs: list[Run], title: str, of: Callable[[Run], dict[str, float]]) -> list[str]:
+    """A table of what each row asked per request (types that any row asked at least once
+    per 100 requests)."""
+    names = sorted({n for r in runs for n, v in of(r).items() if v >= 0.01})
+    if not names:
+        return []
+    lines = ["", title, "", "| path | provider ms | in flight | " + " | ".join(names) + " |"]
+    lines.append("|---|---|---|" + "---|" * len(names))
+    for r in runs:
+        cells = [f"{of(r).get(n, 0.0):.2f}" for n in names]
+        lines.append(f"| {r.path} | {r.latency_ms} | {r.in_flight} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def services_of(pids: dict[str, int]) -> dict[str, int]:
@@ -680,6 +822,8 @@ def report(
     runs: list[Run],
     rss: dict[str, tuple[float, float]],
     at_rest: dict[str, float],
+    idle_cpu: dict[str, float],
+    warmup: list[tuple[str, float, int, dict[str, float]]],
     args: argparse.Namespace,
 ) -> str:
     direct = {(r.latency_ms): r for r in runs if r.path == "direct"}
@@ -754,16 +898,62 @@ def report(
         "",
         f"CPU milliseconds per request, by process (user + system over the row's requests and the {args.settle_seconds:g} s after them, so the work a row leaves behind — keyvault's settlement, workspace's ledger batches — is counted; every process is measured in every row, so a process that the path does not use shows its idle cost).",
         "",
-        "| path | provider ms | in flight | " + " | ".join(names) + " | total |",
-        "|---|---|---|" + "---|" * (len(names) + 1),
+        "| path | provider ms | in flight | " + " | ".join(names) + " | total | the stack |",
+        "|---|---|---|" + "---|" * (len(names) + 2),
     ]
     for r in runs:
         cells = [f"{r.cpu_ms.get(n, 0.0):.2f}" for n in names]
+        stack = sum(v for n, v in r.cpu_ms.items() if n not in NOT_THE_STACK)
         lines.append(
             f"| {r.path} | {r.latency_ms} | {r.in_flight} | "
             + " | ".join(cells)
-            + f" | {sum(r.cpu_ms.values()):.2f} |"
+            + f" | {sum(r.cpu_ms.values()):.2f} | {stack:.2f} |"
         )
+    lines += [
+        "",
+        "*The stack* = what `make dev` runs: the four FlowTrux services, Kafka and FerretDB "
+        "(without the load generator, the provider simulator and LiteLLM).",
+    ]
+    if warmup:
+        lines += [
+            "",
+            f"Before the rows, {args.warmup_seconds:g} s of warm-up (the gateway, Kafka and LiteLLM "
+            "paths at 0 ms in turn, 10 s each): the CPU per request of the slices, first to "
+            "last. Kafka's JVM compiles its hot code in the first minute after a start; a row "
+            "measured on a cold broker pays that.",
+            "",
+            "| slice ends at s | path | requests | kafka CPU ms/request | all processes CPU ms/request |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {t:.0f} | {path} | {n} | {per.get('kafka', 0.0):.2f} | {sum(per.values()):.2f} |"
+            for path, t, n, per in warmup
+        ]
+    if idle_cpu:
+        cells = [f"{idle_cpu.get(n, 0.0):.1f}" for n in names]
+        lines += [
+            "",
+            f"The same processes at rest, before the rows (CPU ms per second over {args.idle_seconds:g} s, "
+            "no load: pollers, heartbeats, timers). A row pays this for as long as it runs, so "
+            "its share of a row's CPU per request is this × the row's seconds ÷ its requests: "
+            "larger for a slower row.",
+            "",
+            "| at rest | " + " | ".join(names) + " | total |",
+            "|---|" + "---|" * (len(names) + 1),
+            "| ms/s | " + " | ".join(cells) + f" | {sum(idle_cpu.values()):.1f} |",
+        ]
+    lines += count_lines(
+        runs,
+        "What each request asked of Kafka, per request of the row: the broker's requests by "
+        "type (every client's: producers, consumers, fences), and the messages and bytes it took "
+        "in and sent out (BytesOut counts every consumer's fetches).",
+        lambda r: r.kafka_requests,
+    )
+    lines += count_lines(
+        runs,
+        "What each request asked of the store (FerretDB), per request of the row: commands by name.",
+        lambda r: r.store_commands,
+    )
     lines += [
         "",
         "RSS per process (MB): at rest (the stack started, before any load), after the rows "

@@ -16,6 +16,9 @@
 #   deploy/local/infra.sh install                 resolve/build without starting
 #
 # Downloads and builds are cached under .local/cache and survive `make down`.
+#
+# LOCAL_KAFKA_JMX_PORT=9999 opens the single broker's JMX metrics on loopback (no auth; for
+# bench/peer/KafkaRequests.java, which counts requests by type).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -90,6 +93,12 @@ kafka_up() {
       -e "s#@DATA_DIR@#$datadir#g" "$HERE/kafka/server.properties.in" >"$props"
   local jopts=(-Xms256m "-Xmx$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true
                "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml")
+  local run_opts=()
+  if [[ -n "${LOCAL_KAFKA_JMX_PORT:-}" ]]; then  # the broker's metrics for a local JMX client (bench)
+    run_opts=(-Dcom.sun.management.jmxremote "-Dcom.sun.management.jmxremote.port=$LOCAL_KAFKA_JMX_PORT"
+              -Dcom.sun.management.jmxremote.authenticate=false -Dcom.sun.management.jmxremote.ssl=false
+              -Djava.rmi.server.hostname=127.0.0.1 -Dcom.sun.management.jmxremote.host=127.0.0.1)
+  fi
   if [[ ! -f "$datadir/meta.properties" ]]; then
     log "formatting Kafka storage in $datadir"
     java "${jopts[@]}" -cp "$lib/*" kafka.tools.StorageTool format \
@@ -98,7 +107,7 @@ kafka_up() {
   fi
   log "starting Kafka on 127.0.0.1:$KAFKA_PORT (log: $LOGS/$KAFKA.log)"
   local from=$(( $(wc -l <"$LOGS/$KAFKA.log" 2>/dev/null || echo 0) + 1 ))
-  nohup java "${jopts[@]}" -cp "$lib/*" kafka.Kafka "$props" >>"$LOGS/$KAFKA.log" 2>&1 &
+  nohup java "${jopts[@]}" "${run_opts[@]}" -cp "$lib/*" kafka.Kafka "$props" >>"$LOGS/$KAFKA.log" 2>&1 &
   echo $! >"$RUN/$KAFKA.pid"
   local waited=0
   until port_open "$KAFKA_PORT" && tail -n "+$from" "$LOGS/$KAFKA.log" | grep -q "Kafka Server started"; do

@@ -19,6 +19,9 @@ cleanup() { local rc=$?; for c in "${started[@]}"; do "$INFRA" down "$c" || true
 trap cleanup EXIT INT TERM
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_open 27017 || { "$INFRA" up ferretdb; started+=(ferretdb); }
+# A broker started here opens its JMX port: the report counts its requests by type per row
+# (a broker already running without it is used as it is, and they are not counted).
+export LOCAL_KAFKA_JMX_PORT="${LOCAL_KAFKA_JMX_PORT:-9999}"
 port_open 9092 || { "$INFRA" up kafka; started+=(kafka); }
 export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}"
 export MONGODB_URL="${MONGODB_URL:-mongodb://127.0.0.1:27017}"

@@ -4,8 +4,9 @@ On PYTHONPATH of the services the benchmark starts, with FLOWTRUX_CPU_PROFILE_DI
 service process runs cProfile with a CPU clock (time.process_time: where the CPU goes, not
 where the process waits). SIGUSR1 writes the profile gathered since the previous SIGUSR1 to
 <dir>/<service>-<n>.prof and starts a fresh one, so the benchmark brackets each row with two
-signals. MongoDB commands are counted by collection and command (a pymongo listener), since
-FerretDB's own CPU is spent answering them. Never loaded by the product.
+signals. MongoDB commands are counted by collection and command (a pymongo listener), with
+the documents each write carries, since FerretDB's own CPU is spent answering them. Never
+loaded by the product.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ def _start(directory: str, service: str) -> None:
         class _Commands(monitoring.CommandListener):
             def started(self, event: monitoring.CommandStartedEvent) -> None:
                 target = event.command.get(event.command_name)
-                counts[f"{event.command_name} {target if isinstance(target, str) else ''}"] += 1
+                name = f"{event.command_name} {target if isinstance(target, str) else ''}"
+                counts[name] += 1
+                # The documents a write carries (one insert command may carry many).
+                for part in ("documents", "updates", "deletes"):
+                    if part in event.command:
+                        counts[f"{name} [documents]"] += len(event.command[part])
 
             def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
                 pass
