@@ -609,8 +609,14 @@ async def main() -> None:
             return found
 
         at_rest = rss_now()
-        # What each process costs with nothing to do (pollers, heartbeats, timers), per second:
-        # a row pays it for as long as it runs, so a slower row pays more of it per request.
+        warm = [p for p in ("gateway", "kafka", "litellm") if p in paths]
+        if warm and args.warmup_seconds > 0:
+            warmup = await warm_up(
+                [(p, call_for(p, 0)) for p in warm], args.warmup_seconds, args.in_flight, pids
+            )
+        # What each process costs with nothing to do (pollers, heartbeats, timers), per second,
+        # once warm: a row pays it for as long as it runs, so a slower row pays more of it.
+        await asyncio.sleep(args.settle_seconds)  # what the warm-up left behind is not rest
         idle_before = {name: cpu_s(pid) for name, pid in pids().items()}
         await asyncio.sleep(args.idle_seconds)
         idle_cpu = {
@@ -618,11 +624,6 @@ async def main() -> None:
             for name, pid in pids().items()
             if name in idle_before
         }
-        warm = [p for p in ("gateway", "kafka", "litellm") if p in paths]
-        if warm and args.warmup_seconds > 0:
-            warmup = await warm_up(
-                [(p, call_for(p, 0)) for p in warm], args.warmup_seconds, args.in_flight, pids
-            )
         plan = [(p, ms, args.in_flight) for ms in latencies for p in paths]
         if "kafka" in paths and 500 in latencies:
             plan.append(("kafka", 500, 256))
@@ -933,7 +934,7 @@ def report(
         cells = [f"{idle_cpu.get(n, 0.0):.1f}" for n in names]
         lines += [
             "",
-            f"The same processes at rest, before the rows (CPU ms per second over {args.idle_seconds:g} s, "
+            f"The same processes at rest, after the warm-up and before the rows (CPU ms per second over {args.idle_seconds:g} s, "
             "no load: pollers, heartbeats, timers). A row pays this for as long as it runs, so "
             "its share of a row's CPU per request is this × the row's seconds ÷ its requests: "
             "larger for a slower row.",
