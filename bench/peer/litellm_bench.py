@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -617,13 +617,9 @@ async def main() -> None:
         # What each process costs with nothing to do (pollers, heartbeats, timers), per second,
         # once warm: a row pays it for as long as it runs, so a slower row pays more of it.
         await asyncio.sleep(args.settle_seconds)  # what the warm-up left behind is not rest
-        idle_before = {name: cpu_s(pid) for name, pid in pids().items()}
+        idle_before = cpu_now(pids())
         await asyncio.sleep(args.idle_seconds)
-        idle_cpu = {
-            name: (cpu_s(pid) - idle_before[name]) * 1000 / args.idle_seconds
-            for name, pid in pids().items()
-            if name in idle_before
-        }
+        idle_cpu = per(idle_before, cpu_now(pids()), args.idle_seconds / 1000)
         plan = [(p, ms, args.in_flight) for ms in latencies for p in paths]
         if "kafka" in paths and 500 in latencies:
             plan.append(("kafka", 500, 256))
@@ -633,7 +629,7 @@ async def main() -> None:
             if profile_dir is not None:  # what came before this row goes to a file of its own
                 cpu_profile.rotate(services_of(pids()))
             counted = (kafka_counts(args.kafka_jmx_port), store_counts(mongo))
-            before = {name: cpu_s(pid) for name, pid in pids().items()}
+            before = cpu_now(pids())
             kafka.stages.clear()
             timers = await read_timers(http) if path == "kafka" else {}
             seconds, lat, errors = await closed_loop(call, args.requests, in_flight)
@@ -643,7 +639,7 @@ async def main() -> None:
             if timers:
                 later = await read_timers(http)
                 timers = {k: (later[k][0] - v[0], later[k][1] - v[1]) for k, v in timers.items()}
-            after = {name: cpu_s(pid) for name, pid in pids().items()}
+            after = cpu_now(pids())
             # Read after the CPU counters: the reading itself is not the row's work.
             counts = (kafka_counts(args.kafka_jmx_port), store_counts(mongo))
             if profile_dir is not None:
@@ -652,15 +648,9 @@ async def main() -> None:
                     (f"{path}, provider {ms} ms, {in_flight} in flight", 2 * len(profiled) + 1)
                 )
             run = Run(path, ms, in_flight, args.requests, errors, seconds, lat)
-            run.cpu_ms = {n: (after[n] - before.get(n, 0.0)) * 1000 / args.requests for n in after}
-            run.kafka_requests, run.store_commands = (
-                {
-                    k: (v - was.get(k, 0)) / args.requests
-                    for k, v in now.items()
-                    if v > was.get(k, 0)
-                }
-                for was, now in zip(counted, counts, strict=True)
-            )
+            run.cpu_ms = per(before, after, args.requests / 1000)
+            run.kafka_requests = per(counted[0], counts[0], args.requests)
+            run.store_commands = per(counted[1], counts[1], args.requests)
             if path == "kafka":
                 run.stages = list(kafka.stages)
                 run.timers = timers
@@ -685,7 +675,7 @@ async def main() -> None:
                 call_for(args.soak_path, 0),
                 args.soak_seconds,
                 args.in_flight,
-                soak.sample(rss_now, lambda: {n: cpu_s(p) for n, p in pids().items()}),
+                soak.sample(rss_now, lambda: cpu_now(pids())),
                 every_s=max(5.0, args.soak_seconds / 40),
             )
             if FAILURES:
@@ -745,7 +735,7 @@ async def warm_up(
     t0 = time.perf_counter()
     turn = 0
     while (elapsed := time.perf_counter() - t0) < seconds:
-        before = {name: cpu_s(pid) for name, pid in pids().items()}
+        before = cpu_now(pids())
         path, call = calls[turn % len(calls)]
         done, _ = await timed_loop(
             call,
@@ -754,17 +744,31 @@ async def warm_up(
             lambda _t, _n: None,
             every_s=slice_s,
         )
-        after = {name: cpu_s(pid) for name, pid in pids().items()}
-        per = {n: (after[n] - before.get(n, 0.0)) * 1000 / max(done, 1) for n in after}
-        slices.append((path, time.perf_counter() - t0, done, per))
+        cpu_ms = per(before, cpu_now(pids()), max(done, 1) / 1000)
+        slices.append((path, time.perf_counter() - t0, done, cpu_ms))
         print(
             f"warm-up {slices[-1][1]:5.0f} s, {path}: {done} requests, CPU ms/request "
-            f"kafka {per.get('kafka', 0.0):.2f}, all {sum(per.values()):.2f}",
+            f"kafka {cpu_ms.get('kafka', 0.0):.2f}, all {sum(cpu_ms.values()):.2f}",
             flush=True,
         )
         turn += 1
-    FAILURES.clear()  # the rows report their own
+    if FAILURES:  # shown, not counted: the rows report their own
+        print(f"  warm-up failures: {dict(FAILURES)}", flush=True)
+        FAILURES.clear()
     return slices
+
+
+def cpu_now(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds each process has used so far."""
+    return {name: cpu_s(pid) for name, pid in pids.items()}
+
+
+def per(
+    before: Mapping[str, float], after: Mapping[str, float], divisor: float
+) -> dict[str, float]:
+    """Each counter's growth from `before` to `after`, divided by `divisor` (CPU seconds per
+    request in ms: divisor = requests / 1000)."""
+    return {name: (now - before.get(name, 0.0)) / divisor for name, now in after.items()}
 
 
 def kafka_counts(jmx_port: int) -> dict[str, int]:
